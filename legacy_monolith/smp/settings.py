@@ -1,0 +1,129 @@
+"""Django settings for the SMP marketplace monolith.
+
+Read once from the environment; ``strangler up`` sets every variable. The
+monolith deliberately runs with ``USE_TZ = False`` and a local
+``TIME_ZONE``: timestamps land in the database naive, in Paris time, as they
+have for ten years. The anti-corruption layer undoes that.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def database_from_url(url: str) -> dict[str, object]:
+    """Django DATABASES entry from a ``postgresql://user:pw@host:port/db`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"postgres", "postgresql"}:
+        raise ValueError(f"STRANGLER_LEGACY_DATABASE_URL must be a postgresql:// URL, got {parts.scheme!r}")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")) or "smp",
+        "USER": unquote(parts.username or "postgres"),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "127.0.0.1",
+        "PORT": str(parts.port or 5432),
+        "CONN_MAX_AGE": 60,
+        "ATOMIC_REQUESTS": False,
+    }
+
+
+SECRET_KEY = os.environ.get("SMP_SECRET_KEY", "")
+if not SECRET_KEY:
+    # A per-process random key: sessions do not survive a restart, which is
+    # fine for the token-authenticated API; production sets SMP_SECRET_KEY.
+    import secrets
+
+    SECRET_KEY = secrets.token_urlsafe(50)
+
+DEBUG = os.environ.get("SMP_DEBUG", "0") == "1"
+ALLOWED_HOSTS = [h for h in os.environ.get("SMP_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "legacy_monolith.players",
+    "legacy_monolith.catalog",
+    "legacy_monolith.market",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "legacy_monolith.smp.urls"
+WSGI_APPLICATION = "legacy_monolith.smp.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_from_url(
+        os.environ.get("STRANGLER_LEGACY_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/smp")
+    )
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "Europe/Paris"
+USE_I18N = True
+USE_TZ = False  # legacy: naive local timestamps in the database
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(os.environ.get("SMP_STATIC_ROOT", BASE_DIR / "staticfiles"))
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SMP marketplace (legacy monolith)",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("SMP_LOG_LEVEL", "WARNING")},
+}

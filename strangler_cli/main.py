@@ -1,0 +1,21 @@
+"""Entry point of the ``strangler`` console script.
+
+Each command group lives in its own module and is registered here; the
+modules stay thin and call into the component packages.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="strangler",
+    help="Strangler-fig migration toolkit: proxy, CDC + anti-corruption layer, new services, plan.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Migrate the SMP monolith one endpoint at a time."""
