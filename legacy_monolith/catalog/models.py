@@ -15,11 +15,15 @@ Legacy schema spec (the anti-corruption layer translates from this):
     ``crt_dt``   creation time, naive, server local zone (Europe/Paris).
     ``xtr``      free-text JSON, e.g. ``{"lvl_req": 10, "stack": 20,
                  "desc": "A rusty blade"}``; may be empty string.
+
+``crt_dt`` is ``timestamp without time zone`` (migration 0002).
 """
 
 from __future__ import annotations
 
 from django.db import models
+
+from legacy_monolith.smp.fields import NaiveDateTimeField
 
 
 class Category(models.TextChoices):
@@ -44,7 +48,7 @@ class Item(models.Model):
     category = models.CharField(max_length=2, choices=Category.choices, db_column="cat")
     rarity = models.SmallIntegerField(choices=Rarity.choices, default=Rarity.COMMON, db_column="rar")
     active = models.CharField(max_length=1, choices=[("Y", "Yes"), ("N", "No")], default="Y", db_column="act")
-    created_at = models.DateTimeField(auto_now_add=True, db_column="crt_dt")
+    created_at = NaiveDateTimeField(auto_now_add=True, db_column="crt_dt")
     extra = models.TextField(blank=True, default="", db_column="xtr")
 
     class Meta:

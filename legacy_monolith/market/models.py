@@ -14,7 +14,8 @@ Legacy schema spec (the anti-corruption layer translates from this):
                  0), ``C`` cancelled by the seller, ``X`` expired.
     ``crt_dt``, ``upd_dt``  naive, server local zone (Europe/Paris).
     Listing the item moves it out of the seller's inventory (escrow);
-    cancelling gives the remainder back.
+    cancelling gives the remainder back. A cancelled listing keeps its
+    ``qty_rem``: it then means the quantity returned to the seller.
 
 ``smp_sale`` (Sale), one trade against one listing
     ``id``       bigint primary key.
@@ -29,11 +30,16 @@ Legacy schema spec (the anti-corruption layer translates from this):
                  down); the seller is credited ``tot_cp - fee_cp``.
     ``sld_at``   trade time, naive, server local zone (Europe/Paris).
     Sales are insert-only.
+
+Every ``*_dt``/``*_at`` column is ``timestamp without time zone``
+(migration 0002: Django alone would have made them ``timestamptz``).
 """
 
 from __future__ import annotations
 
 from django.db import models
+
+from legacy_monolith.smp.fields import NaiveDateTimeField
 
 
 class ListingStatus(models.TextChoices):
@@ -50,8 +56,8 @@ class Listing(models.Model):
     quantity_remaining = models.IntegerField(db_column="qty_rem")
     unit_price_copper = models.BigIntegerField(db_column="prc_cp")
     status = models.CharField(max_length=1, choices=ListingStatus.choices, default=ListingStatus.OPEN, db_column="sts")
-    created_at = models.DateTimeField(auto_now_add=True, db_column="crt_dt")
-    updated_at = models.DateTimeField(auto_now=True, db_column="upd_dt")
+    created_at = NaiveDateTimeField(auto_now_add=True, db_column="crt_dt")
+    updated_at = NaiveDateTimeField(auto_now=True, db_column="upd_dt")
 
     class Meta:
         db_table = "smp_lst"
@@ -70,7 +76,7 @@ class Sale(models.Model):
     unit_price_copper = models.BigIntegerField(db_column="prc_cp")
     total_copper = models.BigIntegerField(db_column="tot_cp")
     fee_copper = models.BigIntegerField(default=0, db_column="fee_cp")
-    sold_at = models.DateTimeField(db_column="sld_at")
+    sold_at = NaiveDateTimeField(db_column="sld_at")
 
     class Meta:
         db_table = "smp_sale"

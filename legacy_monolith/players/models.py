@@ -29,12 +29,17 @@ monolith that may know these names; this docstring is its spec.
     ``plyr_id``, ``itm_id``  unique together.
     ``qty``      how many of the item the player holds, never negative; a
                  slot at zero is kept, not deleted.
+
+Every ``*_dt`` column is ``timestamp without time zone`` (migration 0002:
+Django alone would have made them ``timestamptz``, contradicting this spec).
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+
+from legacy_monolith.smp.fields import NaiveDateTimeField
 
 
 class PlayerStatus(models.TextChoices):
@@ -50,7 +55,7 @@ class Player(models.Model):
     name = models.CharField(max_length=32, unique=True, db_column="nm")
     email = models.CharField(max_length=254, blank=True, default="", db_column="eml")
     status = models.CharField(max_length=1, choices=PlayerStatus.choices, default=PlayerStatus.ACTIVE, db_column="sts")
-    created_at = models.DateTimeField(auto_now_add=True, db_column="crt_dt")
+    created_at = NaiveDateTimeField(auto_now_add=True, db_column="crt_dt")
     extra = models.TextField(blank=True, default="", db_column="xtr")
 
     class Meta:
@@ -63,7 +68,7 @@ class Player(models.Model):
 class Wallet(models.Model):
     player = models.OneToOneField(Player, on_delete=models.PROTECT, db_column="plyr_id", related_name="wallet")
     balance_copper = models.BigIntegerField(default=0, db_column="bal_cp")
-    updated_at = models.DateTimeField(auto_now=True, db_column="upd_dt")
+    updated_at = NaiveDateTimeField(auto_now=True, db_column="upd_dt")
 
     class Meta:
         db_table = "smp_wlt"
