@@ -32,6 +32,8 @@ from types import TracebackType
 
 import psycopg
 
+from local_stack.processes import die_with_parent
+
 SYSTEM_USER = "strangler-pg"
 SUPERUSER = "postgres"
 
@@ -114,7 +116,17 @@ class EmbeddedPostgres:
     directory keeps every database.
     """
 
-    def __init__(self, data_dir: Path, *, port: int | None = None, log_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        log_file: Path | None = None,
+        die_with_parent: bool = False,
+    ) -> None:
+        """``die_with_parent``: the kernel stops the server if the process
+        that started it dies (for ``strangler up``; call from the main thread)."""
+        self._die_with_parent = die_with_parent
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.host = "127.0.0.1"
@@ -232,6 +244,8 @@ class EmbeddedPostgres:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                # SIGINT = fast shutdown: committed data is safe, clients are cut off.
+                preexec_fn=die_with_parent(signal.SIGINT) if self._die_with_parent else None,
                 **self._run_as.popen_kwargs(),  # type: ignore[arg-type]
             )
         finally:

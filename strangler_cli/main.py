@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import typer
 
+from strangler_cli.up import up
+
 app = typer.Typer(
     name="strangler",
     help="Strangler-fig migration toolkit: proxy, CDC + anti-corruption layer, new services, plan.",
@@ -19,3 +21,6 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """Migrate the SMP monolith one endpoint at a time."""
+
+
+app.command("up")(up)

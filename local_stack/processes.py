@@ -1,0 +1,147 @@
+"""Child processes of ``strangler up``: start, wait for readiness, stop.
+
+Every child gets its own process group (so stopping it stops its workers
+too) and, on Linux, a parent-death signal, so that even a ``kill -9`` of the
+launcher leaves no orphan behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None]:
+    """A ``preexec_fn`` asking the kernel to send ``sig`` to the child when
+    its parent dies. It runs after the uid switch of ``Popen(user=...)``, so
+    it sticks. Call from the main thread: the kernel watches the thread."""
+
+    def arrange() -> None:
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, sig)
+        except OSError:  # not glibc/Linux: best effort only
+            pass
+
+    return arrange
+
+
+class ChildFailed(RuntimeError):
+    """A child exited while we waited for it; the message has its log tail."""
+
+
+class ManagedProcess:
+    """One long-running child with its output in ``log_file``."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        log_file: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_file = log_file
+        self.env = dict(env) if env is not None else dict(os.environ)
+        self.cwd = cwd
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "ManagedProcess":
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            self._process = subprocess.Popen(
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+                cwd=self.cwd,
+                start_new_session=True,
+                preexec_fn=die_with_parent(),
+            )
+        return self
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def check_alive(self) -> None:
+        if self._process is not None and self._process.poll() is not None:
+            raise ChildFailed(
+                f"{self.name} exited with code {self._process.returncode}; last log lines:\n{self.log_tail()}"
+            )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the whole process group, then SIGKILL what is left."""
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait(5)
+        _signal_group(process.pid, signal.SIGKILL)  # stragglers in the group
+        self._process = None
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    watch: ManagedProcess | None = None,
+    interval: float = 0.1,
+) -> None:
+    """Poll ``ready`` until true; fail early if ``watch`` dies meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if watch is not None:
+            watch.check_alive()
+        if ready():
+            return
+        time.sleep(interval)
+    tail = f"\n{watch.log_tail()}" if watch is not None else ""
+    raise ChildFailed(f"{what} not ready after {timeout:.0f}s{tail}")
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    """A readiness probe: GET ``url`` answers below 500."""
+
+    def probe() -> bool:
+        try:
+            return httpx.get(url, timeout=2.0).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    return probe

@@ -1,0 +1,216 @@
+"""``strangler up``: bring the whole local stack up, keep it up, take it down.
+
+The launcher is the composition root of the local stack. It starts each part
+as a child process in dependency order, waits until each answers, writes
+``endpoints.json`` and then watches the children: if one dies, it stops the
+rest and exits non-zero. Stopping (Ctrl-C, SIGTERM, or a child dying) stops
+every child it started, in reverse order, and releases the state dir.
+
+Parts replaced by an external server (see ``local_stack.settings``) are
+neither started nor stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from local_stack.postgres import EmbeddedPostgres, port_in_use
+from local_stack.processes import ChildFailed, ManagedProcess, http_ok, wait_until
+from local_stack.settings import StackSettings
+from local_stack.state_dir import StateDir
+
+Say = Callable[[str], None]
+
+LEGACY_DATABASE = "smp"
+CONTROL_DATABASE = "strangler_control"
+
+
+class StackError(RuntimeError):
+    """The stack cannot start; the message is one line a person can act on."""
+
+
+@dataclass
+class Endpoints:
+    """What ``endpoints.json`` says about a running stack."""
+
+    legacy: str = ""
+    proxy: str = ""
+    kafka: str | None = None
+    dashboard: str | None = None
+    databases: dict[str, str] = field(default_factory=dict)
+    services: dict[str, str] = field(default_factory=dict)
+    processes: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "legacy": self.legacy,
+            "proxy": self.proxy,
+            "kafka": self.kafka,
+            "dashboard": self.dashboard,
+            "databases": dict(self.databases),
+            "services": dict(self.services),
+            "pid": os.getpid(),
+            "processes": dict(self.processes),
+        }
+
+
+class LocalStack:
+    """The running parts of one ``strangler up``."""
+
+    def __init__(self, settings: StackSettings, *, say: Say = print) -> None:
+        self.settings = settings
+        self.state = StateDir(settings.state_dir)
+        self.say = say
+        self.endpoints = Endpoints()
+        self.children: list[ManagedProcess] = []
+        self.postgres: EmbeddedPostgres | None = None
+
+    # -- start -------------------------------------------------------------
+
+    def start(self) -> Endpoints:
+        """Start every part; on any failure stop what was started and raise."""
+        self.state.acquire()
+        try:
+            self._refuse_busy_ports()
+            self._start_databases()
+            self._prepare_legacy_database()
+            self._start_legacy()
+            self._start_proxy()
+        except BaseException:
+            self.stop()
+            raise
+        self.endpoints.processes = self._pids()
+        self.state.write_endpoints(self.endpoints.as_json())
+        return self.endpoints
+
+    def _pids(self) -> dict[str, int]:
+        pids = {child.name: child.pid for child in self.children if child.pid is not None}
+        if self.postgres is not None and self.postgres.pid is not None:
+            pids["postgres"] = self.postgres.pid
+        return pids
+
+    def _refuse_busy_ports(self) -> None:
+        for part, port in self.settings.ports_to_claim().items():
+            if port_in_use(port, self.settings.host):
+                raise StackError(
+                    f"port {self.settings.host}:{port} ({part}) is already in use; "
+                    f"stop whatever holds it or set STRANGLER_{part.upper()}_PORT"
+                )
+
+    def _start_databases(self) -> None:
+        legacy_url = self.settings.external_legacy_database_url
+        control_url = self.settings.external_control_database_url
+        if self.settings.needs_embedded_postgres:
+            self.say(f"starting PostgreSQL on {self.settings.host}:{self.settings.postgres_port}")
+            self.postgres = EmbeddedPostgres(
+                self.state.postgres_data,
+                port=self.settings.postgres_port,
+                log_file=self.state.log("postgres"),
+                die_with_parent=True,
+            ).start()
+            legacy_url = legacy_url or self.postgres.create_database(LEGACY_DATABASE)
+            control_url = control_url or self.postgres.create_database(CONTROL_DATABASE)
+        assert legacy_url is not None and control_url is not None
+        self.endpoints.databases = {"legacy": legacy_url, "control": control_url}
+
+    def _legacy_env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "legacy_monolith.smp.settings",
+            "STRANGLER_LEGACY_DATABASE_URL": self.endpoints.databases["legacy"],
+            "SMP_SECRET_KEY": self.state.secret("django-secret-key", env_var="SMP_SECRET_KEY"),
+            "SMP_STATIC_ROOT": str(self.state.path / "static"),
+        }
+
+    def _manage(self, *args: str, show_output: bool = False) -> None:
+        """Run a monolith management command to completion."""
+        argv = [sys.executable, "-m", "legacy_monolith.manage", *args]
+        if show_output:
+            result = subprocess.run(argv, env=self._legacy_env(), stdin=subprocess.DEVNULL)
+            tail = ""
+        else:
+            result = subprocess.run(argv, env=self._legacy_env(), capture_output=True, text=True)
+            tail = (result.stdout + result.stderr)[-2000:]
+        if result.returncode != 0:
+            raise StackError(f"`manage.py {' '.join(args)}` failed (exit {result.returncode}){tail and ':'}\n{tail}")
+
+    def _prepare_legacy_database(self) -> None:
+        self.say("migrating the legacy database")
+        self._manage("migrate", "--noinput")
+        self._manage("collectstatic", "--noinput")
+        if self.settings.seed_sales:
+            self.say(f"seeding the market with {self.settings.seed_sales:,} sales (skipped if already seeded)")
+            self._manage("seed_market", "--sales", str(self.settings.seed_sales), "--if-empty", show_output=True)
+
+    def _start_legacy(self) -> None:
+        host, port = self.settings.host, self.settings.legacy_port
+        url = f"http://{host}:{port}"
+        self.say(f"starting the legacy monolith (gunicorn) on {url}")
+        legacy = self._spawn(
+            "legacy",
+            [
+                sys.executable, "-m", "gunicorn", "legacy_monolith.smp.wsgi:application",
+                "--bind", f"{host}:{port}",
+                "--workers", str(self.settings.legacy_workers),
+                "--worker-class", "gthread", "--threads", "4",
+                "--access-logfile", "-",
+                "--graceful-timeout", "5",
+            ],
+            env=self._legacy_env(),
+        )
+        wait_until(http_ok(f"{url}/admin/login/"), timeout=60, what="legacy monolith", watch=legacy)
+        self.endpoints.legacy = url
+
+    def _start_proxy(self) -> None:
+        host, port = self.settings.host, self.settings.proxy_port
+        url = f"http://{host}:{port}"
+        self.say(f"starting the strangler proxy on {url}")
+        env = {
+            **os.environ,
+            "STRANGLER_PROXY_HOST": host,
+            "STRANGLER_PROXY_PORT": str(port),
+            "STRANGLER_LEGACY_URL": self.endpoints.legacy,
+            "STRANGLER_SERVICES": json.dumps(self.endpoints.services),
+            "STRANGLER_CONTROL_DATABASE_URL": self.endpoints.databases["control"],
+            "STRANGLER_ADMIN_TOKEN": self.state.admin_token(),
+        }
+        proxy = self._spawn("proxy", [sys.executable, "-m", "strangler_proxy"], env=env)
+        wait_until(http_ok(f"{url}/_strangler/health"), timeout=60, what="strangler proxy", watch=proxy)
+        self.endpoints.proxy = url
+
+    def _spawn(self, name: str, argv: list[str], *, env: dict[str, str]) -> ManagedProcess:
+        child = ManagedProcess(name, argv, log_file=self.state.log(name), env=env).start()
+        self.children.append(child)
+        return child
+
+    # -- run and stop ---------------------------------------------------------
+
+    def watch(self, *, poll_interval: float = 0.5, until: Callable[[], bool] = lambda: False) -> None:
+        """Block while every child is alive; raise ``ChildFailed`` if one dies."""
+        while not until():
+            for child in self.children:
+                child.check_alive()
+            time.sleep(poll_interval)
+
+    def stop(self) -> None:
+        """Stop every started part, newest first. Safe to call twice."""
+        while self.children:
+            child = self.children.pop()
+            self.say(f"stopping {child.name}")
+            child.stop()
+        if self.postgres is not None:
+            self.say("stopping PostgreSQL")
+            self.postgres.stop()
+            self.postgres = None
+        self.state.clear_endpoints()
+        self.state.release()
+
+
+__all__ = ["LocalStack", "StackError", "ChildFailed", "Endpoints"]

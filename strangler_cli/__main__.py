@@ -1,0 +1,5 @@
+"""``python -m strangler_cli`` is the same as the ``strangler`` script."""
+
+from strangler_cli.main import app
+
+app()

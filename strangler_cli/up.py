@@ -1,0 +1,89 @@
+"""``strangler up``: the local stack in the foreground."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from local_stack.processes import ChildFailed
+from local_stack.settings import SettingsError, StackSettings
+from local_stack.state_dir import StateDirBusy
+from local_stack.up import Endpoints, LocalStack, StackError
+
+console = Console(stderr=True)
+
+
+class _StopRequested(Exception):
+    """SIGTERM/SIGINT arrived: leave the watch loop and stop the stack."""
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise _StopRequested(signal.Signals(signum).name)
+
+
+def _endpoints_table(endpoints: Endpoints, state_dir: Path) -> Table:
+    table = Table(title="strangler stack is up", title_justify="left")
+    table.add_column("part")
+    table.add_column("address")
+    table.add_row("proxy (use this)", endpoints.proxy)
+    table.add_row("legacy monolith", endpoints.legacy)
+    table.add_row("legacy admin", f"{endpoints.legacy}/admin/")
+    for name, url in endpoints.services.items():
+        table.add_row(f"service {name}", url)
+    if endpoints.kafka:
+        table.add_row("kafka", endpoints.kafka)
+    if endpoints.dashboard:
+        table.add_row("dashboard", endpoints.dashboard)
+    for name, dsn in endpoints.databases.items():
+        table.add_row(f"database {name}", dsn)
+    table.add_row("endpoints file", str(state_dir / "endpoints.json"))
+    table.add_row("admin token file", str(state_dir / "admin-token"))
+    return table
+
+
+def up(
+    state_dir: Path = typer.Option(Path(".strangler"), "--state-dir", help="Where data, logs and endpoints.json live."),
+    seed_sales: int = typer.Option(0, "--seed-sales", help="Seed the market with N sales if it is empty."),
+) -> None:
+    """Start the whole stack on embedded defaults and stay in the foreground.
+
+    Ctrl-C or SIGTERM stops every process it started. Each part can be
+    replaced by an existing server through environment variables
+    (STRANGLER_LEGACY_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, ...).
+    """
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    began = time.monotonic()
+    try:
+        settings = StackSettings.from_env(state_dir=state_dir, seed_sales=seed_sales)
+        stack = LocalStack(settings, say=lambda line: console.print(f"[dim]·[/dim] {line}"))
+        endpoints = stack.start()
+    except (StackError, StateDirBusy, SettingsError, ChildFailed) as error:
+        console.print(f"[red]strangler up: {error}[/red]")
+        raise typer.Exit(1) from None
+    except _StopRequested:
+        console.print("[yellow]stopped while starting[/yellow]")
+        raise typer.Exit(130) from None
+
+    console.print(_endpoints_table(endpoints, stack.state.path))
+    console.print(f"ready in {time.monotonic() - began:.1f}s — Ctrl-C to stop")
+    exit_code = 0
+    try:
+        stack.watch()
+    except _StopRequested as why:
+        console.print(f"{why}: stopping")
+    except ChildFailed as error:
+        console.print(f"[red]strangler up: {error}[/red]")
+        exit_code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+    console.print("stopped")
+    raise typer.Exit(exit_code)
