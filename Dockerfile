@@ -1,0 +1,14 @@
+# One image for every Python part of the toolkit (monolith, proxy, ACL).
+# docker-compose.yml picks the part with `command:`.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY legacy_monolith ./legacy_monolith
+COPY local_stack ./local_stack
+COPY strangler_cli ./strangler_cli
+COPY strangler_proxy ./strangler_proxy
+COPY acl ./acl
+COPY new_services ./new_services
+RUN pip install --no-cache-dir . && useradd --system app
+USER app
