@@ -113,7 +113,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "legacy_monolith.smp.exceptions.exception_handler",
 }
+
+# Gold credited to a newly registered player's wallet, in copper (100 gold).
+SMP_STARTING_BALANCE_COPPER = int(os.environ.get("SMP_STARTING_BALANCE_COPPER", "1000000"))
+# Market tax kept by the house on every sale, in percent of the total.
+SMP_MARKET_FEE_PERCENT = 5
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "SMP marketplace (legacy monolith)",

@@ -1,0 +1,84 @@
+"""HTTP API of the players context: registration (open) and public profile."""
+
+from __future__ import annotations
+
+import re
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from legacy_monolith.players.models import Player
+from legacy_monolith.players.selectors import player_get, player_inventory, player_name_taken
+from legacy_monolith.players.services import player_register
+from legacy_monolith.smp.api import MoneyField
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_]{3,32}$")
+
+
+class InventorySlotOutputSerializer(serializers.Serializer):
+    item_id = serializers.IntegerField()
+    sku = serializers.CharField(source="item.sku")
+    name = serializers.CharField(source="item.name")
+    quantity = serializers.IntegerField()
+
+
+class PlayerOutputSerializer(serializers.Serializer):
+    """Public profile. The e-mail is private and only echoed at registration."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    status_label = serializers.CharField(source="get_status_display")
+    created_at = serializers.DateTimeField()
+    balance = MoneyField(source="wallet.balance_copper")
+
+
+class PlayerDetailOutputSerializer(PlayerOutputSerializer):
+    inventory = serializers.SerializerMethodField()
+
+    def get_inventory(self, player: Player) -> list[dict[str, object]]:
+        return InventorySlotOutputSerializer(player_inventory(player_id=player.pk), many=True).data  # type: ignore[return-value]
+
+
+class PlayerRegisterApi(APIView):
+    """``POST /api/players/``: open registration; returns the API token."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[type] = []
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=32)
+        email = serializers.EmailField(required=False, allow_blank=True, default="")
+        password = serializers.CharField(min_length=8, max_length=128, write_only=True)
+
+        def validate_name(self, value: str) -> str:
+            if not NAME_PATTERN.match(value):
+                raise serializers.ValidationError("3 to 32 letters, digits or underscores.")
+            if player_name_taken(name=value):
+                raise serializers.ValidationError("This name is already taken.")
+            return value
+
+    class OutputSerializer(PlayerOutputSerializer):
+        email = serializers.CharField()
+        token = serializers.CharField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, operation_id="players_register")
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        player, token = player_register(**serializer.validated_data)
+        player.token = token  # type: ignore[attr-defined]
+        return Response(self.OutputSerializer(player).data, status=status.HTTP_201_CREATED)
+
+
+class PlayerDetailApi(APIView):
+    """``GET /api/players/{id}/``: profile, wallet balance and inventory."""
+
+    @extend_schema(responses=PlayerDetailOutputSerializer, operation_id="players_retrieve")
+    def get(self, request: Request, player_id: int) -> Response:
+        player = player_get(player_id=player_id)
+        return Response(PlayerDetailOutputSerializer(player).data)

@@ -1,0 +1,86 @@
+"""Business-rule errors and how the API renders them.
+
+Services raise ``ApplicationError`` subclasses (HackSoft styleguide): they
+know nothing about HTTP beyond a suggested status code. The DRF exception
+handler below turns them into one stable JSON shape::
+
+    {"detail": "Not enough gold: 1g 0s 0c needed, 50s 0c available.",
+     "code": "insufficient_funds",
+     "extra": {"required_cp": 10000, "balance_cp": 5000}}
+
+Field-level input errors stay DRF's own ``{"field": ["message"]}`` 400s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ApplicationError(Exception):
+    """A refused business operation. ``code`` is the stable machine key."""
+
+    status_code: int = 409
+    code: str = "conflict"
+
+    def __init__(self, message: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra or {}
+
+
+class NotFound(ApplicationError):
+    status_code = 404
+    code = "not_found"
+
+
+class PermissionDenied(ApplicationError):
+    status_code = 403
+    code = "permission_denied"
+
+
+class PlayerBanned(PermissionDenied):
+    code = "player_banned"
+
+
+class NotListingOwner(PermissionDenied):
+    code = "not_listing_owner"
+
+
+class NoPlayerAccount(PermissionDenied):
+    code = "no_player_account"
+
+
+class InsufficientFunds(ApplicationError):
+    code = "insufficient_funds"
+
+
+class InsufficientInventory(ApplicationError):
+    code = "insufficient_inventory"
+
+
+class SelfTrade(ApplicationError):
+    code = "self_trade"
+
+
+class ListingClosed(ApplicationError):
+    code = "listing_closed"
+
+
+class QuantityExceedsRemaining(ApplicationError):
+    code = "quantity_exceeds_remaining"
+
+
+class ItemInactive(ApplicationError):
+    code = "item_inactive"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF ``EXCEPTION_HANDLER``: ApplicationError -> its JSON shape; the
+    rest (validation, auth, 404) is left to DRF's default handler."""
+    if isinstance(exc, ApplicationError):
+        body = {"detail": exc.message, "code": exc.code, "extra": exc.extra}
+        return Response(body, status=exc.status_code)
+    return drf_exception_handler(exc, context)
