@@ -1,0 +1,181 @@
+"""The admin API under ``/_strangler/`` (served by the proxy itself).
+
+``GET /_strangler/health`` and ``GET /_strangler/metrics`` are open; every
+other endpoint needs ``Authorization: Bearer <STRANGLER_ADMIN_TOKEN>``,
+compared in constant time. Who made a change is taken from the
+``X-Strangler-Actor`` header (the CLI sends user@host); the token proves the
+right to change, the actor is recorded for the audit log.
+
+Endpoints (JSON in and out):
+
+=======  ===============================  =====================================
+GET      /_strangler/routes               live table + version
+PUT      /_strangler/routes               replace the table {table, reason, dry_run}
+POST     /_strangler/routes/set           {route, mode, weight?, service?, reason}
+GET      /_strangler/routes/history       ?limit=N
+POST     /_strangler/routes/rollback      {to?: version, reason}
+GET      /_strangler/diffs                ?route=KEY&limit=N recent mismatches
+GET      /_strangler/status               breakers, shadow noise, counters
+=======  ===============================  =====================================
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from strangler_proxy.routing import MODES, RouteTable, TableError, diff_specs, set_route
+from strangler_proxy.store import RouteStore, Unchanged, Version
+
+log = logging.getLogger("strangler_proxy.admin")
+
+JSON = b"application/json"
+Response = tuple[int, bytes, bytes]
+
+
+def _json(status: int, payload: Any) -> Response:
+    return status, json.dumps(payload, default=str).encode(), JSON
+
+
+class AdminApi:
+    def __init__(
+        self,
+        *,
+        token: str,
+        store: RouteStore,
+        services: list[str],
+        live_version: Callable[[], int],
+        apply_version: Callable[[Version], Awaitable[None]],
+        metrics_text: Callable[[], str],
+        status: Callable[[], dict[str, Any]],
+    ) -> None:
+        self._token = token.encode()
+        self.store = store
+        self.services = services
+        self.live_version = live_version
+        self.apply_version = apply_version
+        self.metrics_text = metrics_text
+        self.status = status
+
+    def _authorised(self, headers: list[tuple[bytes, bytes]]) -> int:
+        """0 ok, 401 missing, 403 wrong."""
+        for name, value in headers:
+            if name.lower() == b"authorization":
+                scheme, _, given = value.strip().partition(b" ")
+                if scheme.lower() != b"bearer" or not given:
+                    return 401
+                return 0 if hmac.compare_digest(given.strip(), self._token) else 403
+        return 401
+
+    @staticmethod
+    def _actor(headers: list[tuple[bytes, bytes]]) -> str:
+        for name, value in headers:
+            if name.lower() == b"x-strangler-actor":
+                return value.decode("utf-8", "replace")[:200]
+        return "admin-api"
+
+    async def handle(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes) -> Response:
+        url = urlsplit(target.decode("latin-1"))
+        path = url.path.rstrip("/") or "/"
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        if path == "/_strangler/health" and method in ("GET", "HEAD"):
+            return _json(200, {"status": "ok", "version": self.live_version(), "pid": os.getpid()})
+        if path == "/_strangler/metrics" and method == "GET":
+            return 200, self.metrics_text().encode(), b"text/plain; version=0.0.4; charset=utf-8"
+        auth = self._authorised(headers)
+        if auth:
+            log.warning("admin API refused", extra={"path": path, "status": auth})
+            msg = "missing bearer token" if auth == 401 else "wrong token"
+            return _json(auth, {"error": msg})
+        try:
+            data = json.loads(body) if body.strip() else {}
+        except ValueError:
+            return _json(400, {"error": "body must be JSON"})
+        if not isinstance(data, dict):
+            return _json(400, {"error": "body must be a JSON object"})
+        actor = self._actor(headers)
+        try:
+            return await self._dispatch(method, path, query, data, actor)
+        except TableError as exc:
+            return _json(422, {"error": "table refused; the live table is unchanged", "problems": exc.problems})
+        except Unchanged as exc:
+            return _json(409, {"error": str(exc)})
+        except LookupError as exc:
+            return _json(404, {"error": str(exc)})
+        except ValueError as exc:
+            return _json(400, {"error": str(exc)})
+
+    def _validate(self, spec: Any) -> RouteTable:
+        return RouteTable.from_spec(spec, self.services)
+
+    async def _commit(self, mutate: Any, actor: str, reason: str, kind: str) -> Response:
+        if not reason.strip():
+            raise ValueError("a reason is required for every change")
+        old, new = await self.store.change(mutate, actor=actor, reason=reason, kind=kind)
+        await self.apply_version(new)
+        log.info("route table changed", extra={"version": new.version, "actor": actor, "reason": reason, "kind": kind})
+        return _json(200, {"version": new.version, "previous": old.version,
+                           "changes": diff_specs(old.spec, new.spec)})
+
+    async def _dispatch(self, method: str, path: str, query: dict[str, str], data: dict[str, Any], actor: str) -> Response:
+        reason = str(data.get("reason") or "")
+        if path == "/_strangler/routes" and method == "GET":
+            latest = await self.store.latest()
+            table = self._validate(latest.spec)
+            return _json(200, {"version": latest.version, "live_version": self.live_version(),
+                               "routes": [r.to_spec() | {"key": r.key} for r in table.routes],
+                               "spec": latest.spec})
+        if path == "/_strangler/routes" and method == "PUT":
+            spec = data.get("table")
+            new_table = self._validate(spec)
+            normalised = new_table.to_spec()
+            if data.get("dry_run"):
+                latest = await self.store.latest()
+                return _json(200, {"version": latest.version, "dry_run": True,
+                                   "changes": diff_specs(latest.spec, normalised)})
+
+            async def replace(old: Version, _get: Any) -> tuple[dict[str, Any], int | None]:
+                return normalised, None
+
+            return await self._commit(replace, actor, reason, "apply")
+        if path == "/_strangler/routes/set" and method == "POST":
+            key = str(data.get("route") or "")
+            mode = str(data.get("mode") or "")
+            if mode not in MODES:
+                raise ValueError(f"mode must be one of {', '.join(MODES)}")
+            weight = data.get("weight")
+
+            async def setter(old: Version, _get: Any) -> tuple[dict[str, Any], int | None]:
+                spec = set_route(old.spec, key, mode=mode, weight=weight, service=data.get("service"),
+                                 services=self.services)
+                return self._validate(spec).to_spec(), None
+
+            return await self._commit(setter, actor, reason or f"set {key} to {mode}", "set")
+        if path == "/_strangler/routes/history" and method == "GET":
+            limit = max(1, min(500, int(query.get("limit", "20"))))
+            versions = await self.store.history(limit)
+            return _json(200, {"live_version": self.live_version(), "versions": [v.to_json() for v in versions]})
+        if path == "/_strangler/routes/rollback" and method == "POST":
+            to = data.get("to")
+
+            async def rollback(old: Version, get: Any) -> tuple[dict[str, Any], int | None]:
+                wanted = int(to) if to is not None else old.version - 1
+                target = await get(wanted)
+                if target is None:
+                    raise LookupError(f"no version {wanted}")
+                return self._validate(target.spec).to_spec(), target.version
+
+            return await self._commit(rollback, actor, reason or f"rollback to {to if to is not None else 'previous'}",
+                                      "rollback")
+        if path == "/_strangler/diffs" and method == "GET":
+            limit = max(1, min(200, int(query.get("limit", "20"))))
+            rows = await self.store.mismatches(query.get("route") or None, limit)
+            return _json(200, {"mismatches": rows, "counts": await self.store.mismatch_counts()})
+        if path == "/_strangler/status" and method == "GET":
+            return _json(200, self.status())
+        return _json(404, {"error": f"no admin endpoint {method} {path}"})

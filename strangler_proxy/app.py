@@ -1,0 +1,224 @@
+"""Composition root of one proxy process: ``ProxyApp.start()`` wires the
+store, pools, breakers, shadow runner, admin API and the listening server;
+``stop()`` drains. Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+from strangler_proxy.admin import AdminApi
+from strangler_proxy.breaker import CircuitBreaker
+from strangler_proxy.forwarding import Forwarder, TableHolder
+from strangler_proxy.health import RouteHealth
+from strangler_proxy.metrics import Metrics, render
+from strangler_proxy.routing import RouteTable, TableError
+from strangler_proxy.server import ClientConnection
+from strangler_proxy.settings import ProxySettings
+from strangler_proxy.shadow import Mismatch, ShadowRunner
+from strangler_proxy.store import RouteStore, Version, Unchanged
+from strangler_proxy.upstream import UpstreamPool
+
+log = logging.getLogger("strangler_proxy.app")
+
+
+class ProxyApp:
+    def __init__(self, settings: ProxySettings, *, sock: socket.socket | None = None) -> None:
+        self.settings = settings
+        self.sock = sock
+        self.services = sorted(settings.services)
+        self.store = RouteStore(settings.control_database_url)
+        self.metrics = Metrics()
+        self.health = RouteHealth()
+        self.holder = TableHolder(RouteTable([], 0))
+        self.stop_event = asyncio.Event()
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.server: asyncio.AbstractServer | None = None
+        self.forwarder: Forwarder | None = None
+        self.ready = False
+        self._apply_lock = asyncio.Lock()
+        self._rolled_back: set[tuple[str, int]] = set()
+
+    # -- route table ----------------------------------------------------------------
+    async def apply_version(self, version: Version) -> None:
+        """Swap the live table if ``version`` is newer; an invalid stored
+        table (e.g. a service this process does not know) is refused and the
+        live one stays."""
+        async with self._apply_lock:
+            if version.version <= self.holder.table.version:
+                return
+            try:
+                table = RouteTable.from_spec(version.spec, self.services, version.version)
+            except TableError as exc:
+                log.error("stored route table refused; keeping the live one",
+                          extra={"version": version.version, "problems": exc.problems})
+                return
+            old = self.holder.table
+            self.holder.table = table
+            self.metrics.set("strangler_route_table_version", (), version.version)
+            for route in table.routes:
+                prev = next((r for r in old.routes if r.key == route.key), None)
+                if prev is None or prev.mode != route.mode:
+                    self.health.forget(route.key)
+            log.info("route table live", extra={"version": version.version, "routes": len(table.routes)})
+
+    async def _on_version(self, number: int) -> None:
+        if number > self.holder.table.version:
+            version = await self.store.get(number)
+            if version is not None:
+                await self.apply_version(version)
+
+    # -- wiring -------------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        await self.store.open()
+        await self.apply_version(await self.store.latest())
+        pools = {"legacy": UpstreamPool("legacy", s.legacy_url)}
+        for name, url in s.services.items():
+            pools[name] = UpstreamPool(name, url)
+        breakers = {name: CircuitBreaker() for name in s.services}
+        shadow = ShadowRunner(
+            pools, self.metrics, max_inflight=s.shadow_max_inflight, max_body=s.shadow_max_body,
+            on_mismatch=self._store_mismatch, on_result=self.health.record_shadow,
+        )
+        self.forwarder = Forwarder(s, self.holder, pools, breakers, self.metrics, shadow, self.health)
+        self.forwarder.admin = AdminApi(
+            token=s.admin_token, store=self.store, services=self.services,
+            live_version=lambda: self.holder.table.version, apply_version=self.apply_version,
+            metrics_text=self.metrics_text, status=self.status,
+        )
+        loop = asyncio.get_running_loop()
+        fw = self.forwarder
+        if self.sock is not None:
+            self.server = await loop.create_server(lambda: ClientConnection(fw), sock=self.sock, backlog=2048)
+        else:
+            self.server = await loop.create_server(
+                lambda: ClientConnection(fw), s.host, s.port, backlog=2048, reuse_port=s.workers > 1,
+            )
+        self.tasks.append(loop.create_task(self.store.listen(self._on_version, self.stop_event)))
+        self.tasks.append(loop.create_task(self._watch_limits()))
+        if s.metrics_dir:
+            self.tasks.append(loop.create_task(self._write_metrics()))
+        self.ready = True
+        log.info("proxy listening", extra={"host": s.host, "port": s.port, "legacy": s.legacy_url,
+                                           "services": s.services, "version": self.holder.table.version})
+
+    async def _store_mismatch(self, m: Mismatch) -> None:
+        await self.store.record_mismatch(m)
+
+    def metrics_text(self) -> str:
+        d = self.settings.metrics_dir
+        if not d:
+            return render({str(os.getpid()): self.metrics.snapshot()})
+        self.metrics.write_snapshot(Path(d), str(os.getpid()))
+        snaps: dict[str, Any] = {}
+        for f in glob.glob(os.path.join(d, "*.json")):
+            try:
+                snaps[Path(f).stem] = json.loads(Path(f).read_text())
+            except (OSError, ValueError):
+                continue
+        return render(snaps)
+
+    def status(self) -> dict[str, Any]:
+        fw = self.forwarder
+        assert fw is not None
+        return {
+            "pid": os.getpid(),
+            "live_version": self.holder.table.version,
+            "breakers": {k: b.state for k, b in fw.breakers.items()},
+            "shadow_noise": {k: sorted(v) for k, v in fw.shadow.noise.items()},
+            "connections": len(fw.connections),
+            "inflight": fw.inflight,
+        }
+
+    async def _write_metrics(self) -> None:
+        d = Path(str(self.settings.metrics_dir))
+        while not self.stop_event.is_set():
+            try:
+                self.metrics.write_snapshot(d, str(os.getpid()))
+            except OSError:
+                pass
+            await asyncio.sleep(1.0)
+
+    async def _watch_limits(self) -> None:
+        """Once a second: flip routes over their limits back to a safe mode."""
+        while not self.stop_event.is_set():
+            await asyncio.sleep(1.0)
+            table = self.holder.table
+            for route, reason in self.health.breaches(table):
+                marker = (route.key, table.version)
+                if marker in self._rolled_back:
+                    continue
+                self._rolled_back.add(marker)
+                await self._auto_rollback(route.key, route.mode, reason)
+
+    async def _auto_rollback(self, key: str, mode: str, reason: str) -> None:
+        from strangler_proxy.routing import SAFE_MODES, set_route
+
+        async def mutate(old: Version, get: Any) -> tuple[dict[str, Any], int | None]:
+            current = RouteTable.from_spec(old.spec, self.services).find(key)
+            if current is None or current.mode != mode:
+                raise Unchanged("route already changed")
+            safe = "legacy"
+            if mode != "shadow":
+                v = old.version - 1
+                while v > 0 and old.version - v <= 50:
+                    prev = await get(v)
+                    r = RouteTable.from_spec(prev.spec, self.services).find(key) if prev else None
+                    if r is not None and r.mode in SAFE_MODES:
+                        safe = r.mode
+                        break
+                    if r is None:
+                        break
+                    v -= 1
+            spec = set_route(old.spec, key, mode=safe, services=self.services)
+            return RouteTable.from_spec(spec, self.services).to_spec(), None
+
+        try:
+            old, new = await self.store.change(mutate, actor=f"strangler-proxy/{os.getpid()} (auto-rollback)",
+                                               reason=f"auto-rollback of {key} from {mode}: {reason}",
+                                               kind="auto-rollback")
+        except (Unchanged, TableError):
+            return
+        except Exception:
+            log.exception("auto-rollback failed", extra={"route": key})
+            return
+        self.metrics.inc("strangler_auto_rollbacks_total", (("route", key),))
+        log.warning("auto-rollback", extra={"route": key, "from": mode, "reason": reason, "version": new.version})
+        await self.apply_version(new)
+
+    # -- shutdown -----------------------------------------------------------------------
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop accepting, let in-flight requests finish (up to ``grace``),
+        then close everything."""
+        self.stop_event.set()
+        if self.server is not None:
+            self.server.close()
+        fw = self.forwarder
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        if fw is not None:
+            while loop.time() < deadline:
+                for c in list(fw.connections):
+                    if not c.queue:
+                        c.close()
+                if fw.inflight == 0 and not any(c.queue for c in fw.connections):
+                    break
+                await asyncio.sleep(0.02)
+            for c in list(fw.connections):
+                c.close()
+            await fw.shadow.wait_idle(max(0.0, min(2.0, deadline - loop.time())))
+            for pool in fw.pools.values():
+                pool.close()
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.store.close()
+        log.info("proxy stopped")

@@ -1,0 +1,235 @@
+"""The route store: versioned tables in PostgreSQL, audit, mismatches, NOTIFY.
+
+Every change inserts a new row in ``strangler_route_versions`` (the whole
+table as JSON, who, when, why, what kind of change, which version it
+restores) and, in the same transaction, ``pg_notify('strangler_routes',
+version)``: PostgreSQL delivers the notification only on commit, so every
+listening proxy process sees either nothing or a committed version. Writers
+serialise on an advisory transaction lock so a read-modify-write (``set``)
+never loses a concurrent change. The version rows are the audit log.
+
+Listeners also poll the latest version once a second, so a notification lost
+during a reconnect still propagates within about a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+log = logging.getLogger("strangler_proxy.store")
+
+CHANNEL = "strangler_routes"
+_LOCK_ID = 0x5752_4F55  # advisory lock key for writers and DDL
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS strangler_route_versions (
+    version      bigserial PRIMARY KEY,
+    spec         jsonb NOT NULL,
+    actor        text NOT NULL,
+    reason       text NOT NULL,
+    kind         text NOT NULL,
+    restored_from bigint,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS strangler_mismatches (
+    id           bigserial PRIMARY KEY,
+    route        text NOT NULL,
+    request_id   text NOT NULL,
+    method       text NOT NULL,
+    target       text NOT NULL,
+    legacy_status int NOT NULL,
+    new_status   int NOT NULL,
+    legacy_body  text NOT NULL,
+    new_body     text NOT NULL,
+    differences  jsonb NOT NULL,
+    noise        jsonb NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS strangler_mismatches_route ON strangler_mismatches (route, id DESC);
+"""
+
+
+class Unchanged(Exception):
+    """The requested change would produce the table that is already live."""
+
+
+@dataclass(frozen=True)
+class Version:
+    version: int
+    spec: dict[str, Any]
+    actor: str
+    reason: str
+    kind: str
+    restored_from: int | None
+    created_at: datetime
+
+    def to_json(self, with_spec: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "version": self.version, "actor": self.actor, "reason": self.reason, "kind": self.kind,
+            "restored_from": self.restored_from, "created_at": self.created_at.isoformat(),
+            "routes": len(self.spec.get("routes", [])),
+        }
+        if with_spec:
+            out["spec"] = self.spec
+        return out
+
+
+def _version(row: dict[str, Any]) -> Version:
+    return Version(row["version"], row["spec"], row["actor"], row["reason"], row["kind"], row["restored_from"], row["created_at"])
+
+
+class RouteStore:
+    """Owns one connection for writes/reads and one for LISTEN."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._conn: psycopg.AsyncConnection[dict[str, Any]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        self._conn = await psycopg.AsyncConnection.connect(self.dsn, row_factory=dict_row, autocommit=False)
+        async with self._conn.transaction():
+            await self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            await self._conn.execute(SCHEMA)
+            row = await (await self._conn.execute("SELECT count(*) AS n FROM strangler_route_versions")).fetchone()
+            if row and row["n"] == 0:
+                await self._conn.execute(
+                    "INSERT INTO strangler_route_versions (spec, actor, reason, kind) VALUES (%s, %s, %s, %s)",
+                    (Jsonb({"routes": []}), "strangler-proxy", "initial table: everything to legacy", "init"),
+                )
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _reconnect_if_needed(self) -> psycopg.AsyncConnection[dict[str, Any]]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = await psycopg.AsyncConnection.connect(self.dsn, row_factory=dict_row, autocommit=False)
+        return self._conn
+
+    async def _fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        async with self._lock:
+            conn = await self._reconnect_if_needed()
+            async with conn.transaction():
+                cur = await conn.execute(sql, params)
+                return await cur.fetchall()
+
+    async def latest(self) -> Version:
+        rows = await self._fetch("SELECT * FROM strangler_route_versions ORDER BY version DESC LIMIT 1")
+        return _version(rows[0])
+
+    async def latest_number(self) -> int:
+        rows = await self._fetch("SELECT max(version) AS v FROM strangler_route_versions")
+        return int(rows[0]["v"] or 0)
+
+    async def get(self, version: int) -> Version | None:
+        rows = await self._fetch("SELECT * FROM strangler_route_versions WHERE version = %s", (version,))
+        return _version(rows[0]) if rows else None
+
+    async def history(self, limit: int = 20) -> list[Version]:
+        rows = await self._fetch("SELECT * FROM strangler_route_versions ORDER BY version DESC LIMIT %s", (limit,))
+        return [_version(r) for r in rows]
+
+    async def change(
+        self,
+        mutate: Callable[[Version, Callable[[int], Awaitable[Version | None]]], Awaitable[tuple[dict[str, Any], int | None]]],
+        *,
+        actor: str,
+        reason: str,
+        kind: str,
+    ) -> tuple[Version, Version]:
+        """Atomic read-modify-write: ``mutate(latest, get)`` returns the new
+        spec (validated by the caller, raising to refuse) and the version it
+        restores, if any. Returns (old, new). Raises ``Unchanged``."""
+        async with self._lock:
+            conn = await self._reconnect_if_needed()
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+                cur = await conn.execute("SELECT * FROM strangler_route_versions ORDER BY version DESC LIMIT 1")
+                old = _version(await cur.fetchone())  # type: ignore[arg-type]
+
+                async def get(v: int) -> Version | None:
+                    c = await conn.execute("SELECT * FROM strangler_route_versions WHERE version = %s", (v,))
+                    r = await c.fetchone()
+                    return _version(r) if r else None
+
+                spec, restored = await mutate(old, get)
+                if json.dumps(spec, sort_keys=True) == json.dumps(old.spec, sort_keys=True):
+                    raise Unchanged(f"version {old.version} already is that table")
+                cur = await conn.execute(
+                    "INSERT INTO strangler_route_versions (spec, actor, reason, kind, restored_from)"
+                    " VALUES (%s, %s, %s, %s, %s) RETURNING *",
+                    (Jsonb(spec), actor, reason, kind, restored),
+                )
+                new = _version(await cur.fetchone())  # type: ignore[arg-type]
+                await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(new.version)))
+        return old, new
+
+    async def record_mismatch(self, m: Any) -> None:
+        await self._fetch(
+            "INSERT INTO strangler_mismatches (route, request_id, method, target, legacy_status, new_status,"
+            " legacy_body, new_body, differences, noise) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
+            (m.route, m.request_id, m.method, m.target, m.legacy[0], m.new[0],
+             m.legacy[2].decode("utf-8", "replace"), m.new[2].decode("utf-8", "replace"),
+             Jsonb(m.differences), Jsonb(m.noise)),
+        )
+
+    async def mismatches(self, route: str | None, limit: int = 20) -> list[dict[str, Any]]:
+        if route:
+            rows = await self._fetch(
+                "SELECT * FROM strangler_mismatches WHERE route = %s ORDER BY id DESC LIMIT %s", (route, limit))
+        else:
+            rows = await self._fetch("SELECT * FROM strangler_mismatches ORDER BY id DESC LIMIT %s", (limit,))
+        for r in rows:
+            r["created_at"] = r["created_at"].isoformat()
+        return rows
+
+    async def mismatch_counts(self) -> dict[str, int]:
+        rows = await self._fetch("SELECT route, count(*) AS n FROM strangler_mismatches GROUP BY route")
+        return {r["route"]: int(r["n"]) for r in rows}
+
+    async def listen(self, on_version: Callable[[int], Awaitable[None]], stop: asyncio.Event) -> None:
+        """Call ``on_version(n)`` for every new version until ``stop``;
+        reconnects with backoff and polls once a second as a safety net."""
+        backoff = 0.2
+        while not stop.is_set():
+            try:
+                async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    backoff = 0.2
+                    cur = await conn.execute("SELECT max(version) FROM strangler_route_versions")
+                    row = await cur.fetchone()
+                    await on_version(int(row[0] or 0) if row else 0)
+                    while not stop.is_set():
+                        latest = 0
+                        async for note in conn.notifies(timeout=0.5):
+                            try:
+                                latest = max(latest, int(note.payload))
+                            except ValueError:
+                                continue
+                            break
+                        if not latest:
+                            cur = await conn.execute("SELECT max(version) FROM strangler_route_versions")
+                            row = await cur.fetchone()
+                            latest = int(row[0] or 0) if row else 0
+                        await on_version(latest)
+            except (psycopg.Error, OSError) as exc:
+                if stop.is_set():
+                    return
+                log.warning("route listener lost its connection; retrying", extra={"error": str(exc)})
+                try:
+                    await asyncio.wait_for(stop.wait(), backoff)
+                except asyncio.TimeoutError:
+                    pass
+                backoff = min(backoff * 2, 2.0)

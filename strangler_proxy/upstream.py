@@ -1,0 +1,302 @@
+"""Pooled keep-alive HTTP/1.1 client for upstreams, at protocol level.
+
+Why not httpx/aiohttp on the hot path: per request they cost tens to
+hundreds of microseconds of Python in connection-pool bookkeeping, header
+objects and stream wrappers (ARCHITECTURE.md: 0.4k-4.8k req/s). Here one
+``asyncio.Protocol`` per upstream socket parses responses with httptools
+(llhttp, C) and hands the handler raw header pairs and body chunks; the pool
+is a deque of idle connections. Backpressure: reading pauses when the
+handler has not taken buffered body bytes.
+
+Only configured upstreams exist as pools, so nothing else can be contacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from urllib.parse import urlsplit
+
+import httptools
+
+HIGH_WATER = 256 * 1024
+
+
+class UpstreamError(Exception):
+    """The upstream failed before a complete response head (connect,
+    reset, protocol error): safe to fall back or retry if replayable."""
+
+
+class UpstreamTimeout(UpstreamError):
+    """No response head (or no body progress) within the timeout."""
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One keep-alive connection; serves one exchange at a time."""
+
+    def __init__(self, pool: "UpstreamPool") -> None:
+        self.pool = pool
+        self.loop = pool.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.reused = False
+        self._write_paused = False
+        self._drain: asyncio.Future[None] | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.reason = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.chunks: list[bytes] = []
+        self.buffered = 0
+        self.head_done = False
+        self.complete = False
+        self.keep_alive = True
+        self.error: UpstreamError | None = None
+        self.head_only = False
+        self.waiter: asyncio.Future[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timeout = 0.0
+        self._last = 0.0
+        self._paused = False
+
+    # -- asyncio callbacks ------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self._last = self.loop.time()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(UpstreamError(f"bad response from {self.pool.name}: {exc}"))
+            return
+        self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.keep_alive = False
+        if not self.complete:
+            if self.head_done and self._close_delimited():
+                self.complete = True
+            elif self.error is None:
+                self.error = UpstreamError(f"{self.pool.name} closed the connection")
+        self._cancel_timer()
+        self._wake()
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    # -- httptools callbacks ----------------------------------------------
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200:
+            self.headers = []
+            self.reason = b""
+            return
+        self.status = status
+        self.head_done = True
+        self.keep_alive = self.parser.should_keep_alive()
+        if self.head_only or status in (204, 304):
+            # HEAD answers carry no body whatever Content-Length says;
+            # llhttp cannot be told so, hence no reuse of this socket.
+            self.complete = True
+            if self.head_only:
+                self.keep_alive = False
+
+    def on_body(self, body: bytes) -> None:
+        if self.complete:
+            return
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > HIGH_WATER and not self._paused and self.transport is not None:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:
+        if self.head_done:
+            self.complete = True
+            self._cancel_timer()
+
+    # -- used by the forwarding code ----------------------------------------
+    def _close_delimited(self) -> bool:
+        for name, _ in self.headers:
+            if name.lower() in (b"content-length", b"transfer-encoding"):
+                return False
+        return True
+
+    def _wake(self) -> None:
+        w = self.waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _fail(self, error: UpstreamError) -> None:
+        if self.error is None:
+            self.error = error
+        self.keep_alive = False
+        self.close()
+        self._wake()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.complete:
+            return
+        idle = self.loop.time() - self._last
+        if idle < self._timeout:
+            self._timer = self.loop.call_later(self._timeout - idle, self._on_timer)
+            return
+        self._fail(UpstreamTimeout(f"{self.pool.name} timed out after {self._timeout:g}s"))
+
+    def start(self, head: bytes, *, head_only: bool, timeout: float) -> None:
+        """Begin an exchange: write the request head (and maybe body)."""
+        self._reset()
+        self.head_only = head_only
+        self._timeout = timeout
+        self._last = self.loop.time()
+        self._timer = self.loop.call_later(timeout, self._on_timer)
+        assert self.transport is not None
+        self.transport.write(head)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    async def drain(self) -> None:
+        if self._write_paused and not self.closed:
+            self._drain = self.loop.create_future()
+            await self._drain
+
+    async def wait(self) -> None:
+        """Until something new arrived (head, body, end or error)."""
+        self.waiter = self.loop.create_future()
+        await self.waiter
+        self.waiter = None
+
+    async def wait_head(self) -> None:
+        while not self.head_done:
+            if self.error is not None:
+                raise self.error
+            await self.wait()
+
+    def take(self) -> list[bytes]:
+        chunks = self.chunks
+        self.chunks = []
+        self.buffered = 0
+        if self._paused and self.transport is not None and not self.closed:
+            self._paused = False
+            self.transport.resume_reading()
+        return chunks
+
+    async def read_all(self, limit: int) -> bytes:
+        """The whole body (for shadow comparison); raises if over limit."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            for c in self.take():
+                size += len(c)
+                parts.append(c)
+            if size > limit:
+                raise UpstreamError("body too large to compare")
+            if self.complete:
+                return b"".join(parts)
+            if self.error is not None:
+                raise self.error
+            await self.wait()
+
+    def close(self) -> None:
+        self._cancel_timer()
+        if self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.close()
+
+
+class UpstreamPool:
+    """Idle keep-alive connections to one configured upstream."""
+
+    def __init__(self, name: str, base_url: str, *, max_idle: int = 256, connect_timeout: float = 2.0) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"upstream {name}: only http://host:port URLs are supported, got {base_url!r}")
+        self.name = name
+        self.base_url = base_url
+        self.host = parts.hostname
+        self.port = parts.port or 80
+        self.max_idle = max_idle
+        self.connect_timeout = connect_timeout
+        self.loop = asyncio.get_running_loop()
+        self.idle: deque[UpstreamConnection] = deque()
+
+    async def connect(self) -> UpstreamConnection:
+        try:
+            _, proto = await asyncio.wait_for(
+                self.loop.create_connection(lambda: UpstreamConnection(self), self.host, self.port),
+                self.connect_timeout,
+            )
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout(f"connect to {self.name} timed out") from None
+        except OSError as exc:
+            raise UpstreamError(f"cannot connect to {self.name}: {exc.strerror or exc}") from None
+        return proto
+
+    async def acquire(self) -> UpstreamConnection:
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                conn.reused = True
+                return conn
+        return await self.connect()
+
+    def release(self, conn: UpstreamConnection) -> None:
+        if conn.complete and conn.keep_alive and not conn.closed and conn.error is None and len(self.idle) < self.max_idle:
+            self.idle.append(conn)
+        else:
+            conn.close()
+
+    def close(self) -> None:
+        while self.idle:
+            self.idle.pop().close()
+
+
+async def exchange(
+    pool: UpstreamPool, head: bytes, body: bytes | None, *, head_only: bool, timeout: float
+) -> UpstreamConnection:
+    """Send a fully buffered request and wait for the response head.
+
+    A reused keep-alive connection may have been closed by the upstream
+    while idle; since the request is replayable we retry once on a fresh
+    one. Raises UpstreamError / UpstreamTimeout."""
+    for attempt in (0, 1):
+        conn = await pool.acquire() if attempt == 0 else await pool.connect()
+        conn.start(head + body if body else head, head_only=head_only, timeout=timeout)
+        try:
+            await conn.wait_head()
+            return conn
+        except UpstreamTimeout:
+            conn.close()
+            raise
+        except UpstreamError:
+            conn.close()
+            if not conn.reused or attempt == 1:
+                raise
+    raise AssertionError("unreachable")
