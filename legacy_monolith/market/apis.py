@@ -72,6 +72,9 @@ class ListingListCreateApi(APIView):
         status = serializers.ChoiceField(choices=ListingStatus.choices, required=False)
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ListingCreateInput"
+
         item = serializers.PrimaryKeyRelatedField(queryset=Item.objects.all())
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
         unit_price_copper = serializers.IntegerField(min_value=1, max_value=MAX_PRICE_COPPER)
@@ -113,6 +116,9 @@ class SaleListCreateApi(APIView):
         listing = serializers.IntegerField(required=False, min_value=1)
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SaleCreateInput"
+
         listing = serializers.PrimaryKeyRelatedField(queryset=Listing.objects.all())
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
 
@@ -155,11 +161,13 @@ def rate_json(rate: ItemRate) -> dict[str, Any]:
     }
 
 
+_NullableMoney = inline_serializer(
+    name="NullableMoney", fields={"copper": serializers.IntegerField(), "display": serializers.CharField()},
+).__class__
+
+
 def _nullable_money() -> serializers.Serializer:
-    return inline_serializer(
-        name="NullableMoney", allow_null=True,
-        fields={"copper": serializers.IntegerField(), "display": serializers.CharField()},
-    )
+    return _NullableMoney(allow_null=True)
 
 
 RATE_SCHEMA = inline_serializer(

@@ -296,7 +296,12 @@ def _counts(cursor: Any) -> tuple[int, int]:
 
 def _wipe(cursor: Any) -> None:
     """Delete all market and player data, plus the players' auth users and
-    tokens; staff accounts stay."""
+    tokens; staff accounts stay.
+
+    ``SET CONSTRAINTS ALL IMMEDIATE`` first: TRUNCATE refuses tables with
+    deferred FK checks still pending from earlier writes of the transaction.
+    """
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
     cursor.execute("CREATE TEMP TABLE _seed_wipe_users ON COMMIT DROP AS SELECT usr_id FROM smp_plyr")
     cursor.execute(f"TRUNCATE {', '.join(_SEED_TABLES)} RESTART IDENTITY")
     cursor.execute("DELETE FROM authtoken_token WHERE user_id IN (SELECT usr_id FROM _seed_wipe_users)")
@@ -563,6 +568,8 @@ def seed_market(
             )
         if mode == "force":
             _wipe(cursor)
+        # Sales are COPYed before their listings: FK checks wait for COMMIT.
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
         seeder = _Seeder(cursor=cursor, rng=random.Random(rng_seed), now=now or timezone.now(), days=days,
                          progress=progress or SilentProgress(), ids=_next_ids(cursor))
         seeder.seed_players(players)

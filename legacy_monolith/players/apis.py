@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -40,6 +40,7 @@ class PlayerOutputSerializer(serializers.Serializer):
 class PlayerDetailOutputSerializer(PlayerOutputSerializer):
     inventory = serializers.SerializerMethodField()
 
+    @extend_schema_field(InventorySlotOutputSerializer(many=True))
     def get_inventory(self, player: Player) -> list[dict[str, object]]:
         return InventorySlotOutputSerializer(player_inventory(player_id=player.pk), many=True).data  # type: ignore[return-value]
 
@@ -51,6 +52,9 @@ class PlayerRegisterApi(APIView):
     authentication_classes: list[type] = []
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "PlayerRegisterInput"
+
         name = serializers.CharField(max_length=32)
         email = serializers.EmailField(required=False, allow_blank=True, default="")
         password = serializers.CharField(min_length=8, max_length=128, write_only=True)
