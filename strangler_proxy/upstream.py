@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httptools
 
 HIGH_WATER = 256 * 1024
+SWEEP_S = 0.05
 
 
 class UpstreamError(Exception):
@@ -57,7 +58,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.error: UpstreamError | None = None
         self.head_only = False
         self.waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._timeout = 0.0
         self._last = 0.0
         self._paused = False
@@ -153,19 +153,13 @@ class UpstreamConnection(asyncio.Protocol):
         self._wake()
 
     def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self.pool.busy.discard(self)
 
-    def _on_timer(self) -> None:
-        self._timer = None
-        if self.complete:
-            return
-        idle = self.loop.time() - self._last
-        if idle < self._timeout:
-            self._timer = self.loop.call_later(self._timeout - idle, self._on_timer)
-            return
-        self._fail(UpstreamTimeout(f"{self.pool.name} timed out after {self._timeout:g}s"))
+    def check_timeout(self, now: float) -> None:
+        """Called by the pool's sweep; one shared timer instead of a
+        TimerHandle per request keeps the hot path cheaper."""
+        if not self.complete and now - self._last >= self._timeout:
+            self._fail(UpstreamTimeout(f"{self.pool.name} timed out after {self._timeout:g}s"))
 
     def start(self, head: bytes, *, head_only: bool, timeout: float) -> None:
         """Begin an exchange: write the request head (and maybe body)."""
@@ -173,7 +167,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_only = head_only
         self._timeout = timeout
         self._last = self.loop.time()
-        self._timer = self.loop.call_later(timeout, self._on_timer)
+        self.pool.watch(self)
         assert self.transport is not None
         self.transport.write(head)
 
@@ -245,6 +239,23 @@ class UpstreamPool:
         self.connect_timeout = connect_timeout
         self.loop = asyncio.get_running_loop()
         self.idle: deque[UpstreamConnection] = deque()
+        self.busy: set[UpstreamConnection] = set()
+        self._sweeping = False
+
+    def watch(self, conn: UpstreamConnection) -> None:
+        self.busy.add(conn)
+        if not self._sweeping:
+            self._sweeping = True
+            self.loop.call_later(SWEEP_S, self._sweep)
+
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        for conn in list(self.busy):
+            conn.check_timeout(now)
+        if self.busy:
+            self.loop.call_later(SWEEP_S, self._sweep)
+        else:
+            self._sweeping = False
 
     async def connect(self) -> UpstreamConnection:
         try:

@@ -1,0 +1,198 @@
+"""Benchmark of the strangler proxy against nginx and going direct.
+
+Prints one JSON object. Everything runs on loopback, one worker each, in the
+same run (the machine is shared and noisy: ratios measured together are
+what count):
+
+* upstream: an nginx (1 worker) answering a small JSON document;
+* nginx as a reverse proxy (1 worker, keep-alive upstream pool);
+* the strangler proxy (1 worker, ``legacy`` mode; route table in an
+  embedded PostgreSQL, or ``STRANGLER_CONTROL_DATABASE_URL`` if set);
+* wrk with one thread: throughput at 32 connections, p50 at 1 connection,
+  p50/p99 at 64 connections, and p50 at 1 connection on a ``shadow`` route.
+
+Installs nginx and wrk with apt-get when missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DURATION = os.environ.get("BENCH_DURATION", "5s")
+TOKEN = "bench-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_tools() -> None:
+    missing = [p for p, b in (("nginx", "nginx"), ("wrk", "wrk")) if shutil.which(b) is None and not Path(f"/usr/sbin/{b}").exists()]
+    if not missing:
+        return
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if subprocess.run(["apt-get", "install", "-y", "-q", *missing], env=env, capture_output=True).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", *missing], env=env, check=True, capture_output=True)
+
+
+def nginx_bin() -> str:
+    return shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def start_nginx(work: Path, name: str, server_block: str) -> subprocess.Popen[bytes]:
+    d = work / name
+    (d / "logs").mkdir(parents=True)
+    conf = d / "nginx.conf"
+    conf.write_text(f"""
+daemon off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+    keepalive_requests 1000000;
+    {server_block}
+}}
+""")
+    return subprocess.Popen([nginx_bin(), "-c", str(conf), "-p", str(d)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    assert m, text
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def wrk(url: str, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{DURATION}", "--latency", url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    pct = {p: _ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M)}
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock_err = re.search(r"Socket errors: (.*)", out)
+    return {"rps": rps, "p50_ms": pct["50"], "p99_ms": pct["99"],
+            "non2xx": int(errors.group(1)) if errors else 0, "socket_errors": sock_err.group(1) if sock_err else ""}
+
+
+def main() -> None:
+    ensure_tools()
+    work = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    pg = None
+    try:
+        up_port, ngx_port, our_port = free_port(), free_port(), free_port()
+        body = '{"item":"42","rate":117,"currency":"copper"}'
+        procs.append(start_nginx(work, "upstream", f"""
+    server {{ listen 127.0.0.1:{up_port}; location / {{ default_type application/json; return 200 '{body}'; }} }}"""))
+        procs.append(start_nginx(work, "rproxy", f"""
+    upstream app {{ server 127.0.0.1:{up_port}; keepalive 128; }}
+    server {{ listen 127.0.0.1:{ngx_port};
+      location / {{ proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}"""))
+        dsn = os.environ.get("STRANGLER_CONTROL_DATABASE_URL")
+        if not dsn:
+            from local_stack.postgres import EmbeddedPostgres
+
+            pg = EmbeddedPostgres(work / "pg")
+            pg.start()
+            dsn = pg.create_database("bench_proxy")
+        env = dict(os.environ, STRANGLER_PROXY_PORT=str(our_port), STRANGLER_PROXY_WORKERS="1",
+                   STRANGLER_LEGACY_URL=f"http://127.0.0.1:{up_port}",
+                   STRANGLER_SERVICES=json.dumps({"pricing": f"http://127.0.0.1:{up_port}"}),
+                   STRANGLER_CONTROL_DATABASE_URL=dsn, STRANGLER_ADMIN_TOKEN=TOKEN)
+        procs.append(subprocess.Popen([sys.executable, "-m", "strangler_proxy"], env=env, cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=open(work / "proxy.log", "wb")))
+        direct = f"http://127.0.0.1:{up_port}/api/items/42/rate/"
+        nginx = f"http://127.0.0.1:{ngx_port}/api/items/42/rate/"
+        ours = f"http://127.0.0.1:{our_port}/api/items/42/rate/"
+        ours_shadow = f"http://127.0.0.1:{our_port}/shadowed/42/"
+        for url in (direct, nginx):
+            wait_http(url)
+        wait_http(f"http://127.0.0.1:{our_port}/_strangler/health")
+        r = httpx.post(f"http://127.0.0.1:{our_port}/_strangler/routes/set",
+                       headers={"authorization": f"Bearer {TOKEN}"},
+                       json={"route": "GET /shadowed/{id}/", "mode": "shadow", "service": "pricing", "reason": "bench"})
+        if r.status_code not in (200, 409):
+            raise RuntimeError(f"could not set the shadow route: {r.status_code} {r.text}")
+        for url in (direct, nginx, ours, ours_shadow):  # warm up pools
+            wrk_warm = subprocess.run(["wrk", "-t1", "-c8", "-d1s", url], capture_output=True)
+            assert wrk_warm.returncode == 0
+        res = {
+            "direct_c1": wrk(direct, 1),
+            "nginx_c1": wrk(nginx, 1),
+            "ours_c1": wrk(ours, 1),
+            "ours_shadow_c1": wrk(ours_shadow, 1),
+            "nginx_c32": wrk(nginx, 32),
+            "ours_c32": wrk(ours, 32),
+            "ours_c64": wrk(ours, 64),
+            "direct_c32": wrk(direct, 32),
+        }
+        ratio = res["ours_c32"]["rps"] / res["nginx_c32"]["rps"]
+        added_p50 = res["ours_c1"]["p50_ms"] - res["direct_c1"]["p50_ms"]
+        p99_over_p50 = res["ours_c64"]["p99_ms"] / res["ours_c64"]["p50_ms"]
+        shadow_added = res["ours_shadow_c1"]["p50_ms"] - res["ours_c1"]["p50_ms"]
+        summary = {
+            "throughput_ratio_vs_nginx_c32": round(ratio, 3),
+            "added_p50_ms_c1_vs_direct": round(added_p50, 3),
+            "p99_over_p50_c64": round(p99_over_p50, 2),
+            "shadow_added_p50_ms_c1": round(shadow_added, 3),
+            "targets": {
+                "throughput_ratio >= 0.25": ratio >= 0.25,
+                "added_p50 <= 0.3 ms": added_p50 <= 0.3,
+                "p99 <= 10x p50 at 64": p99_over_p50 <= 10,
+                "shadow adds < 0.1 ms": shadow_added < 0.1,
+            },
+        }
+        print(json.dumps({"duration": DURATION, "cpus": os.cpu_count(), "results": res, "summary": summary}, indent=2))
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
