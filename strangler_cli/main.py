@@ -24,3 +24,7 @@ def _root() -> None:
 
 
 app.command("up")(up)
+
+from strangler_cli.routes import routes_app  # noqa: E402
+
+app.add_typer(routes_app, name="routes")
