@@ -577,6 +577,8 @@ def seed_market(
         seeder.seed_market(sales)
         seeder.seed_wallets_and_inventory()
         _fix_sequences(cursor)
+    with connection.cursor() as cursor:  # fresh statistics, or the planner guesses on a million new rows
+        cursor.execute(f"ANALYZE {', '.join(_SEED_TABLES)}")
     seconds = time.monotonic() - started
     demo = seeder.players.names[seeder.players.active.index(True)] if any(seeder.players.active) else None
     return SeedResult(
