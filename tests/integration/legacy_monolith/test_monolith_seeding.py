@@ -94,7 +94,7 @@ def test_management_command(capsys) -> None:
     call_command("seed_market", "--players", "10", "--items", "4", "--sales", "200", "--no-progress")
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["skipped"] is False and summary["sales"] == 200 and len(summary["demo_token"]) == 40
-    call_command("seed_market", "--no-progress")
+    call_command("seed_market", "--if-empty", "--no-progress")  # what `strangler up --seed-sales` runs
     captured = capsys.readouterr()
     assert json.loads(captured.out.strip().splitlines()[-1])["skipped"] is True
     assert "already seeded (10 players, 200 sales)" in captured.err

@@ -27,6 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=30, help="spread sales over the last N days")
         parser.add_argument("--rng-seed", type=int, default=None, help="reproducible data")
         mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--if-empty", action="store_true",
+                          help="the default: skip (exit 0) when players or sales already exist")
         mode.add_argument("--append", action="store_true", help="add a batch to a seeded database")
         mode.add_argument("--force", action="store_true", help="wipe player and market data first")
         parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
