@@ -116,6 +116,9 @@ def test_item_list_and_filters(api: APIClient, make_item: Callable[..., Item]) -
     assert api.get("/api/items/?rarity=2").json()["count"] == 1
     assert api.get(f"/api/items/?search={sword.sku.lower()}").json()["count"] == 1
     assert api.get("/api/items/?category=ZZ").status_code == 400
+    retired = make_item(active="N")
+    assert [i["id"] for i in api.get("/api/items/?active=false").json()["results"]] == [retired.pk]
+    assert api.get("/api/items/?active=true").json()["count"] == 2
 
 
 def test_item_detail_and_404(api: APIClient, make_item: Callable[..., Item]) -> None:
