@@ -65,7 +65,7 @@ def up(
         stack = LocalStack(settings, say=lambda line: console.print(f"[dim]·[/dim] {line}"))
         endpoints = stack.start()
     except (StackError, StateDirBusy, SettingsError, ChildFailed) as error:
-        console.print(f"[red]strangler up: {error}[/red]")
+        console.print(f"[red]strangler up: {error}[/red]", soft_wrap=True)
         raise typer.Exit(1) from None
     except _StopRequested:
         console.print("[yellow]stopped while starting[/yellow]")
@@ -79,7 +79,7 @@ def up(
     except _StopRequested as why:
         console.print(f"{why}: stopping")
     except ChildFailed as error:
-        console.print(f"[red]strangler up: {error}[/red]")
+        console.print(f"[red]strangler up: {error}[/red]", soft_wrap=True)
         exit_code = 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
