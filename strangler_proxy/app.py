@@ -45,6 +45,7 @@ class ProxyApp:
         self.ready = False
         self._apply_lock = asyncio.Lock()
         self._rolled_back: set[tuple[str, int]] = set()
+        self._refused_version = 0
 
     # -- route table ----------------------------------------------------------------
     async def apply_version(self, version: Version) -> None:
@@ -57,6 +58,9 @@ class ProxyApp:
             try:
                 table = RouteTable.from_spec(version.spec, self.services, version.version)
             except TableError as exc:
+                if version.version == self._refused_version:
+                    return
+                self._refused_version = version.version
                 log.error("stored route table refused; keeping the live one",
                           extra={"version": version.version, "problems": exc.problems})
                 return

@@ -307,7 +307,7 @@ class Forwarder:
             await up.wait_head()
         except BaseException:
             pump.cancel()
-            up.close()
+            up.abort()
             raise
         if not pump.done():
             up.keep_alive = False  # answered before the body was sent: cannot reuse
@@ -322,7 +322,7 @@ class Forwarder:
                     up.write(b"%x\r\n%s\r\n" % (len(c), c) if chunked else c)
                 await up.drain()
                 if req.too_large:
-                    up.close()
+                    up._fail(UpstreamError("request body over the limit"))
                     return
                 if req.complete:
                     if chunked:
@@ -330,7 +330,7 @@ class Forwarder:
                     return
                 await req.wait()
         except (ConnectionError, asyncio.CancelledError):
-            up.close()
+            up.abort()
 
     async def _relay(
         self, up: UpstreamConnection, req: IncomingRequest, conn: ClientConnection, served_by: str,

@@ -97,6 +97,10 @@ class IncomingRequest:
         return chunks
 
     async def wait(self) -> None:
+        """Until more body, its end, or the limit (returns at once if any of
+        these happened meanwhile, so no wake-up is ever lost)."""
+        if self.chunks or self.complete or self.too_large:
+            return
         if self.conn.closed:
             raise ConnectionResetError("client went away")
         self.waiter = self.conn.loop.create_future()
@@ -142,6 +146,9 @@ class ClientConnection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._header_bytes = 0
         self._header_error = 0
+        self.active: IncomingRequest | None = None
+        self._discarding = False
+        self._pending_error: bytes | None = None
 
     # -- asyncio callbacks --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -164,6 +171,8 @@ class ClientConnection(asyncio.Protocol):
             self._drain.set_result(None)
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -257,14 +266,38 @@ class ClientConnection(asyncio.Protocol):
             self.closed = True
             self.transport.close()
 
+    def linger_close(self, seconds: float = 1.0) -> None:
+        """Close after an error answer while the client may still be sending
+        a body: closing at once would make the kernel send RST and the client
+        could lose our answer. So: FIN our side, read and drop what still
+        comes for a moment, then close."""
+        if self.closed or self.transport is None:
+            return
+        self._discarding = True
+        try:
+            if self.transport.can_write_eof():
+                self.transport.write_eof()
+        except (OSError, RuntimeError):
+            pass
+        self._reading_paused = True
+        self.resume_reading()
+        self.loop.call_later(seconds, self.close)
+
     def _refuse_and_close(self, status: int, reason: bytes) -> None:
-        """Parser-level refusal: the stream position is unknown, so answer
-        (if no response is under way) and close."""
-        if self.current is None or self.current not in self.queue:
-            if not self.queue:
-                self.forwarder.count_refusal(status, reason.decode("ascii", "replace"))
-                self.write(simple_response(status, b'{"error": "' + reason.replace(b'"', b"'") + b'"}', close=True))
-        self.close()
+        """Parser-level refusal. The byte stream can no longer be trusted:
+        requests parsed but not started are dropped (never forwarded), the
+        one in progress (if any) finishes, then the error is sent and the
+        connection closed."""
+        self.pause_reading()
+        while self.queue and self.queue[-1] is not self.active:
+            self.queue.pop()
+        self.forwarder.count_refusal(status, reason.decode("ascii", "replace"))
+        response = simple_response(status, b'{"error": "' + reason.replace(b'"', b"'") + b'"}', close=True)
+        if self.active is None:
+            self.write(response)
+            self.close()
+        else:
+            self._pending_error = response
 
     # -- handler loop -------------------------------------------------------------
     async def _serve(self) -> None:
@@ -275,13 +308,21 @@ class ClientConnection(asyncio.Protocol):
                     await self._next
                     self._next = None
                     continue
-                req = self.queue[0]
+                req = self.active = self.queue[0]
                 keep = await self.forwarder.handle(req, self)
+                self.active = None
                 self.queue.popleft()
+                if self._pending_error is not None:
+                    self.write(self._pending_error)
+                    self.close()
+                    return
                 if len(self.queue) <= MAX_PIPELINED // 2:
                     self.resume_reading()
                 if not keep or not req.keep_alive:
-                    self.close()
+                    if req.complete:
+                        self.close()
+                    else:
+                        self.linger_close()
                     return
         except (ConnectionError, asyncio.CancelledError):
             self.close()

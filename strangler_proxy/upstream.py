@@ -148,8 +148,7 @@ class UpstreamConnection(asyncio.Protocol):
     def _fail(self, error: UpstreamError) -> None:
         if self.error is None:
             self.error = error
-        self.keep_alive = False
-        self.close()
+        self.abort()
         self._wake()
 
     def _cancel_timer(self) -> None:
@@ -181,7 +180,10 @@ class UpstreamConnection(asyncio.Protocol):
             await self._drain
 
     async def wait(self) -> None:
-        """Until something new arrived (head, body, end or error)."""
+        """Until something new arrived (head, body, end or error); returns
+        at once if it already has, so no wake-up is ever lost."""
+        if self.chunks or self.complete or self.error is not None or self.closed:
+            return
         self.waiter = self.loop.create_future()
         await self.waiter
         self.waiter = None
@@ -190,6 +192,8 @@ class UpstreamConnection(asyncio.Protocol):
         while not self.head_done:
             if self.error is not None:
                 raise self.error
+            if self.closed:
+                raise UpstreamError(f"{self.pool.name} connection closed")
             await self.wait()
 
     def take(self) -> list[bytes]:
@@ -222,6 +226,15 @@ class UpstreamConnection(asyncio.Protocol):
         if self.transport is not None and not self.closed:
             self.closed = True
             self.transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection now, discarding unsent bytes (an exchange
+        that went wrong must not be flushed or reused)."""
+        self._cancel_timer()
+        self.keep_alive = False
+        if self.transport is not None:
+            self.closed = True
+            self.transport.abort()
 
 
 class UpstreamPool:

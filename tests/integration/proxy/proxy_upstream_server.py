@@ -8,7 +8,8 @@ signal. Behaviour:
 * ``/api/items/<id>/rate/`` answers ``{"item", "rate", "as_of"}`` where
   ``as_of`` is random per call (planted noise) and, for the upstream named
   ``pricing``, item 13 has a different rate (planted mismatch);
-* ``/big?n=N`` streams N bytes with chunked encoding.
+* ``/big?n=N`` streams N bytes with chunked encoding;
+* ``/__count`` says how many requests it has served (itself excluded).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 NAME = "upstream"
+COUNT = 0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -30,7 +32,16 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def _answer(self) -> None:
+        global COUNT
         url = urlsplit(self.path)
+        if url.path == "/__count":
+            data = json.dumps({"count": COUNT}).encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        COUNT += 1
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
         length = int(self.headers.get("content-length") or 0)
         body = b""
