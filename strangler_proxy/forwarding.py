@@ -232,6 +232,8 @@ class Forwarder:
         can_fall_back = route.fallback and method in IDEMPOTENT_METHODS and body is not None
         if not breaker.allow():
             self._set_breaker_gauge(service, breaker)
+            if route.limits.any():
+                self.health.record(route.key, True, 0.0)
             if can_fall_back:
                 self._fallback(route, service, "breaker_open")
                 return None, "legacy"

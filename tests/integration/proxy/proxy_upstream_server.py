@@ -4,7 +4,8 @@ Threaded stdlib HTTP/1.1 server (keep-alive) so tests can kill it with a
 signal. Behaviour:
 
 * every answer is JSON ``{"upstream": NAME, "method", "path", "headers", "body"}``;
-* ``?sleep=S`` waits S seconds, ``?status=N`` answers with status N;
+* ``?sleep=S`` waits S seconds, ``?status=N`` answers with status N
+  (with ``&only=NAME``: only the upstream called NAME misbehaves);
 * ``/api/items/<id>/rate/`` answers ``{"item", "rate", "as_of"}`` where
   ``as_of`` is random per call (planted noise) and, for the upstream named
   ``pricing``, item 13 has a different rate (planted mismatch);
@@ -57,6 +58,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.rfile.readline()
         elif length:
             body = self.rfile.read(length)
+        if q.get("only", NAME) != NAME:  # the misbehaviour is meant for another upstream
+            q.pop("sleep", None)
+            q.pop("status", None)
         if "sleep" in q:
             time.sleep(float(q["sleep"]))
         status = int(q.get("status", 200))
