@@ -58,6 +58,8 @@ def supervise(settings: ProxySettings) -> int:
         return subprocess.Popen([sys.executable, "-m", "strangler_proxy"], env=env)
 
     workers = [spawn() for _ in range(settings.workers)]
+    started = [time.monotonic()] * len(workers)
+    quick_deaths = 0
 
     def on_signal(signum: int, _frame: object) -> None:
         nonlocal stopping
@@ -82,8 +84,16 @@ def supervise(settings: ProxySettings) -> int:
         for i, w in enumerate(workers):
             if w.poll() is not None and not stopping:
                 log.error("worker exited; restarting", extra={"pid": w.pid, "code": w.returncode})
+                quick_deaths = quick_deaths + 1 if time.monotonic() - started[i] < 5 else 0
+                if quick_deaths >= 5:
+                    log.error("workers keep dying at start; giving up")
+                    on_signal(signal.SIGTERM, None)
+                    for other in workers:
+                        other.wait(15)
+                    return 1
                 time.sleep(0.5)
                 workers[i] = spawn()
+                started[i] = time.monotonic()
 
 
 def main() -> int:

@@ -1,0 +1,139 @@
+"""The `strangler routes` CLI against a running proxy, and the process
+entry point (settings errors, several workers, signals)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from typer.testing import CliRunner
+
+from conftest import REPO, TOKEN, ProxyProc, StartProxy, wait_healthy
+from local_stack.postgres import free_port
+from strangler_cli.main import app
+
+ROUTE = "GET /api/items/{id}/rate/"
+runner = CliRunner()
+
+
+def cli(proxy: ProxyProc, *args: str, input: str | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, ["routes", *args, "--url", proxy.url, "--token", proxy.token], input=input,
+                           env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+def test_cli_set_list_history_rollback_diffs(proxy: ProxyProc) -> None:
+    code, out = cli(proxy, "set", ROUTE, "--mode", "shadow", "--service", "pricing", "--reason", "start shadowing")
+    assert code == 0 and "shadow" in out
+    code, out = cli(proxy, "set", ROUTE, "--mode", "canary", "--weight", "25", "--reason", "canary 25%")
+    assert code == 0
+    code, out = cli(proxy, "list")
+    assert code == 0 and ROUTE in out and "canary" in out and "25" in out
+    code, out = cli(proxy, "list", "--json")
+    assert json.loads(out)["routes"][0]["weight"] == 25
+    code, out = cli(proxy, "history", "--json")
+    versions = json.loads(out)["versions"]
+    assert [v["reason"] for v in versions[:2]] == ["canary 25%", "start shadowing"]
+    assert "@" in versions[0]["actor"]
+    code, out = cli(proxy, "history")
+    assert code == 0 and "canary 25%" in out
+    code, out = cli(proxy, "rollback", "--reason", "too early")
+    assert code == 0
+    assert json.loads(cli(proxy, "list", "--json")[1])["routes"][0]["mode"] == "shadow"
+    code, out = cli(proxy, "rollback", "--to", "1", "--json")
+    assert code == 0 and json.loads(out)["changes"][0]["change"] == "removed"
+    # diffs: shadow the planted mismatch first
+    cli(proxy, "set", ROUTE, "--mode", "shadow", "--service", "pricing", "--reason", "again")
+    httpx.get(proxy.url + "/api/items/13/rate/")
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        code, out = cli(proxy, "diffs", ROUTE, "--json")
+        if json.loads(out)["mismatches"]:
+            break
+        time.sleep(0.1)
+    assert json.loads(out)["mismatches"][0]["differences"][0]["path"] == "$.rate"
+    code, out = cli(proxy, "diffs", ROUTE)
+    assert code == 0 and "$.rate" in out
+
+
+def test_cli_refusals_are_clear(proxy: ProxyProc) -> None:
+    code, out = cli(proxy, "set", ROUTE, "--mode", "new", "--service", "ghost")
+    assert code == 1 and "unknown service 'ghost'" in out
+    result = runner.invoke(app, ["routes", "list", "--url", proxy.url, "--token", "wrong"])
+    assert result.exit_code == 1 and "wrong token" in result.output
+
+
+def test_cli_apply_shows_diff_then_applies(proxy: ProxyProc, tmp_path: Path) -> None:
+    f = tmp_path / "routes.yaml"
+    f.write_text(f"routes:\n  - methods: [GET]\n    path: {ROUTE.split()[1]}\n    mode: new\n    service: pricing\n")
+    code, out = cli(proxy, "apply", str(f), input="n\n")
+    assert code == 1 and "added" in out
+    assert json.loads(cli(proxy, "list", "--json")[1])["routes"] == []
+    code, out = cli(proxy, "apply", str(f), "--yes", "--reason", "from yaml")
+    assert code == 0 and "applied" in out
+    assert httpx.get(proxy.url + "/api/items/1/rate/").headers["x-strangler-upstream"] == "pricing"
+    code, out = cli(proxy, "apply", str(f), "--yes")
+    assert code == 0 and "nothing to change" in out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("routes:\n  - {path: /x/, mode: canary, service: pricing, weight: 300}\n")
+    code, out = cli(proxy, "apply", str(bad), "--yes")
+    assert code == 1 and "weight" in out
+
+
+def test_cli_finds_url_and_token_in_the_state_dir(proxy: ProxyProc, tmp_path: Path) -> None:
+    (tmp_path / "endpoints.json").write_text(json.dumps({"proxy": proxy.url}))
+    (tmp_path / "admin-token").write_text(TOKEN + "\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("STRANGLER_PROXY_URL", "STRANGLER_ADMIN_TOKEN")}
+    result = runner.invoke(app, ["routes", "list", "--json", "--state-dir", str(tmp_path)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "version" in json.loads(result.output)
+    result = runner.invoke(app, ["routes", "list", "--state-dir", str(tmp_path / "none")], env=env)
+    assert result.exit_code == 1 and "no proxy URL" in result.output
+
+
+def test_missing_settings_fail_loudly() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRANGLER_")}
+    env["STRANGLER_PROXY_PORT"] = "18999"
+    r = subprocess.run([sys.executable, "-m", "strangler_proxy"], env=env, cwd=REPO, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "is required" in r.stderr
+
+
+def test_several_workers_serve_and_all_stop_on_sigterm(control_dsn: str, legacy, pricing, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    env = dict(os.environ, STRANGLER_PROXY_PORT=str(port), STRANGLER_PROXY_WORKERS="2", STRANGLER_LEGACY_URL=legacy.url,
+               STRANGLER_SERVICES=json.dumps({"pricing": pricing.url}), STRANGLER_CONTROL_DATABASE_URL=control_dsn,
+               STRANGLER_ADMIN_TOKEN=TOKEN)
+    log = tmp_path / "proxy.log"
+    proc = subprocess.Popen([sys.executable, "-m", "strangler_proxy"], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+    p = ProxyProc(port, proc, log)
+    try:
+        wait_healthy(p)
+        pids = set()
+        deadline = time.monotonic() + 10
+        while len(pids) < 2 and time.monotonic() < deadline:
+            with httpx.Client() as c:  # a new connection each time lets the kernel pick a worker
+                pids.add(c.get(p.url + "/_strangler/health").json()["pid"])
+        assert len(pids) == 2, "both workers should accept connections"
+        p.set_route(ROUTE, "new", service="pricing")
+        time.sleep(1.0)  # the other worker learns of the flip by NOTIFY within a second
+        seen: set[str] = set()
+        for _ in range(20):
+            with httpx.Client() as c:
+                seen.add(c.get(p.url + "/api/items/1/rate/").headers["x-strangler-upstream"])
+        assert seen == {"pricing"}, "every worker follows the flip"
+        metrics = httpx.get(p.url + "/_strangler/metrics").text
+        assert 'worker="' in metrics
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(20)
+    assert code == 0
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert children == []
+    assert log.read_text().count('"proxy stopped"') == 2
