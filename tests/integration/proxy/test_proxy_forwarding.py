@@ -146,3 +146,18 @@ def test_metrics_exposed(proxy: ProxyProc) -> None:
     assert 'strangler_requests_total{route="default",upstream="legacy",code="2xx"}' in text
     assert "strangler_request_duration_seconds_bucket" in text
     assert json.loads(httpx.get(proxy.url + "/_strangler/health").text)["status"] == "ok"
+
+
+def test_pipelined_requests_are_answered_in_order(proxy: ProxyProc) -> None:
+    data = b"".join(b"GET /echo/%d/ HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(5))
+    data += b"GET /echo/last/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    answer = raw(proxy, data)
+    paths = [json.loads(part.split(b"\r\n\r\n", 1)[1].split(b"HTTP/1.1 ")[0])["path"]
+             for part in answer.split(b"HTTP/1.1 200 OK\r\n")[1:]]
+    assert paths == [f"/echo/{i}/" for i in range(5)] + ["/echo/last/"]
+
+
+def test_http10_client_gets_a_closed_connection(proxy: ProxyProc) -> None:
+    answer = raw(proxy, b"GET /echo/ HTTP/1.0\r\nHost: a\r\n\r\n")
+    head = answer.split(b"\r\n\r\n")[0].lower()
+    assert answer.startswith(b"HTTP/1.1 200") and b"connection: close" in head
