@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 #: The monolith runs with USE_TZ=False and TIME_ZONE=Europe/Paris.
 LEGACY_ZONE = ZoneInfo("Europe/Paris")
 _EPOCH = datetime(1970, 1, 1)
+_NOW_WINDOW = timedelta(minutes=30)
 
 E = TypeVar("E", bound=Enum)
 
@@ -57,7 +58,8 @@ def legacy_time(row: Mapping[str, Any], name: str, commit_ts_ms: int | None = No
 
     - autumn, 02:00-03:00 happens twice: the reading is ambiguous. When the
       change's commit time is known we pick the reading closest to it (the
-      monolith writes ``now()``), otherwise the first (summer) one.
+      monolith writes ``now()``) if one is within 30 minutes of it, otherwise
+      the first (summer-time) reading.
     - spring, 02:00-03:00 never happens: such a reading is kept on the
       winter offset (what zoneinfo does with fold=0); the monolith cannot
       produce it with ``now()``.
@@ -69,7 +71,8 @@ def legacy_time(row: Mapping[str, Any], name: str, commit_ts_ms: int | None = No
     if first == second or commit_ts_ms is None:
         return first
     commit = datetime.fromtimestamp(commit_ts_ms / 1000, tz=timezone.utc)
-    return min((first, second), key=lambda candidate: abs(candidate - commit))
+    closest = min((first, second), key=lambda candidate: abs(candidate - commit))
+    return closest if abs(closest - commit) <= _NOW_WINDOW else first
 
 
 def commit_time(commit_ts_ms: int) -> datetime:

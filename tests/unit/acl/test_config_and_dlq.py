@@ -1,0 +1,72 @@
+"""Deployment parity (Kafka Connect file == embedded relay), settings, DLQ."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from acl.consumer import process_record
+from acl.debezium_config import capture_properties, embedded_properties, kafka_connect_registration
+from acl.dlq import DeadLetter
+from acl.settings import ConsumerSettings, RelaySettings, SettingsError
+from acl.topics import DLQ_TOPIC
+
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy" / "debezium-postgres-connector.json"
+
+
+def test_deploy_file_matches_the_relay_capture_config(monkeypatch, tmp_path):
+    on_disk = json.loads(DEPLOY.read_text())
+    assert on_disk == kafka_connect_registration()
+    monkeypatch.setenv("STRANGLER_LEGACY_DATABASE_URL", "postgresql://u:p@127.0.0.1:5433/smp")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    monkeypatch.setenv("STRANGLER_CDC_STATE_DIR", str(tmp_path))
+    embedded = embedded_properties(RelaySettings.from_env())
+    for key, value in capture_properties().items():
+        assert on_disk["config"][key] == embedded[key] == value
+    assert embedded["database.port"] == "5433" and embedded["database.password"] == "p"
+    assert on_disk["config"]["table.include.list"].count("public.smp_") == 6
+
+
+@pytest.mark.parametrize("missing", ["STRANGLER_LEGACY_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STRANGLER_CDC_STATE_DIR"])
+def test_relay_settings_fail_loudly(monkeypatch, missing):
+    for name in ("STRANGLER_LEGACY_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STRANGLER_CDC_STATE_DIR"):
+        monkeypatch.setenv(name, "postgresql://x@h/db" if "URL" in name else "x")
+    monkeypatch.delenv(missing)
+    with pytest.raises(SettingsError, match=missing):
+        RelaySettings.from_env()
+
+
+def test_consumer_settings_fail_loudly(monkeypatch):
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    with pytest.raises(SettingsError):
+        ConsumerSettings.from_env()
+
+
+@dataclass
+class Record:
+    """Stand-in for kafka-python's ConsumerRecord (pure unit test)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int = 0
+
+
+def test_poison_becomes_a_dead_letter_with_its_coordinates(captured):
+    poison = captured["poison_player_status"][0]
+    record = Record("legacy.public.smp_plyr", 2, 41, poison["key"].encode(), poison["value"].encode())
+    [(topic, key, value)] = process_record(record)
+    assert topic == DLQ_TOPIC and key == poison["key"].encode()
+    letter = DeadLetter(**json.loads(value))
+    assert (letter.topic, letter.partition, letter.offset) == ("legacy.public.smp_plyr", 2, 41)
+    assert "unknown code 'Z'" in letter.reason and letter.error_type == "TranslationError"
+    assert letter.value == poison["value"]
+
+
+def test_tombstone_produces_nothing():
+    assert process_record(Record("legacy.public.smp_sale", 0, 1, b'{"id":1}', None)) == []
