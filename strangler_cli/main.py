@@ -28,3 +28,9 @@ app.command("up")(up)
 from strangler_cli.routes import routes_app  # noqa: E402
 
 app.add_typer(routes_app, name="routes")
+
+from strangler_cli.cdc import cdc_app  # noqa: E402
+from strangler_cli.acl import acl_app  # noqa: E402
+
+app.add_typer(cdc_app, name="cdc")
+app.add_typer(acl_app, name="acl")
