@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from conftest import ProxyProc
+from proxy_support import ProxyProc
 
 ROUTE = "GET /api/items/{id}/rate/"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from conftest import REPO, TOKEN, ProxyProc, StartProxy, wait_healthy
+from proxy_support import REPO, TOKEN, ProxyProc, wait_healthy
 from local_stack.postgres import free_port
 from strangler_cli.main import app
 

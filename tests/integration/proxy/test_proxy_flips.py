@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from conftest import ProxyProc, StartProxy
+from proxy_support import ProxyProc, StartProxy
 
 ROUTE = "GET /api/items/{id}/rate/"
 

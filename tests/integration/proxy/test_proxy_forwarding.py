@@ -7,7 +7,7 @@ import socket
 
 import httpx
 
-from conftest import ProxyProc, StartProxy, Upstream
+from proxy_support import ProxyProc, StartProxy, Upstream
 
 
 def raw(proxy: ProxyProc, data: bytes, timeout: float = 5.0) -> bytes:

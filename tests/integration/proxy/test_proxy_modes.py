@@ -6,7 +6,7 @@ import time
 
 import httpx
 
-from conftest import ProxyProc, Upstream
+from proxy_support import ProxyProc, Upstream
 
 ROUTE = "GET /api/items/{id}/rate/"
 
