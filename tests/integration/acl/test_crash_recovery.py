@@ -1,0 +1,103 @@
+"""SIGKILL the relay and the consumer mid-stream, restart them: no numbered
+write is lost and no old change gets a new event id. Then lose the broker
+(memory storage): the relay notices and re-snapshots."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+
+import pytest
+from acl_stack_helpers import EventTail, Stack, wait_until
+
+from local_stack.kafka import EmbeddedKafka
+
+N_SALES = 600
+RATE = 120  # writes per second
+
+
+def insert_sales(stack: Stack, first: int, last: int, progress: list[int], deadline: float) -> None:
+    import psycopg
+
+    with psycopg.connect(stack.dsn, autocommit=True) as conn:
+        conn.execute("SET TIME ZONE 'Europe/Paris'")
+        started = time.monotonic()
+        for n in range(first, last + 1):
+            if time.monotonic() > deadline:
+                raise TimeoutError("writer ran past its deadline")
+            conn.execute("INSERT INTO smp_sale (id, lst_id, byr_id, sllr_id, itm_id, qty, prc_cp, tot_cp, fee_cp, sld_at)"
+                         " VALUES (%s, 1, 2, 1, 1, 1, 100, 100, 5, localtimestamp)", (n,))
+            progress[0] = n
+            pause = started + (n - first + 1) / RATE - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+
+
+def ids_by_sale(tail: EventTail) -> dict[str, set[str]]:
+    ids: dict[str, set[str]] = defaultdict(set)
+    for event in tail.events("SaleRecorded.v1"):
+        ids[event["subject"]].add(event["id"])
+    return ids
+
+
+@pytest.fixture(scope="module")
+def seeded(stack: Stack) -> Stack:
+    stack.sql(
+        "INSERT INTO smp_plyr (id, usr_id, nm, eml, sts, crt_dt, xtr) VALUES"
+        " (1, 1, 'seller', '', 'A', localtimestamp, ''), (2, 2, 'buyer', '', 'A', localtimestamp, '')",
+        "INSERT INTO smp_itm (id, sku, nm, cat, rar, act, crt_dt, xtr) VALUES (1, 'CNS-0001', 'Potion', 'CS', 0, 'Y', localtimestamp, '')",
+        "INSERT INTO smp_lst (id, sllr_id, itm_id, qty, qty_rem, prc_cp, sts, crt_dt, upd_dt)"
+        " VALUES (1, 1, 1, 100000, 100000, 100, 'O', localtimestamp, localtimestamp)",
+    )
+    stack.relay.start()
+    stack.consumer.start()
+    return stack
+
+
+def test_sigkill_relay_and_consumer_mid_stream(seeded):
+    stack = seeded
+    tail = EventTail(stack.kafka.bootstrap_servers, ["smp.market.v1"])
+    try:
+        tail.wait_for(lambda _m: tail.events("ListingOpened.v1", "listings/1"), 60, "snapshot")
+        progress = [0]
+        writer = threading.Thread(target=insert_sales, args=(stack, 1, N_SALES, progress, time.monotonic() + 60))
+        writer.start()
+        wait_until(lambda: progress[0] >= 150, 20, "150 writes")
+        stack.relay.kill()
+        stack.relay.start()
+        wait_until(lambda: progress[0] >= 350, 20, "350 writes")
+        stack.consumer.kill()
+        stack.consumer.start()
+        writer.join(70)
+        assert not writer.is_alive() and progress[0] == N_SALES
+        tail.wait_for(lambda _m: len(ids_by_sale(tail)) >= N_SALES, 90, f"{N_SALES} sales")
+        ids = ids_by_sale(tail)
+        assert sorted(ids) == sorted(f"sales/{n}" for n in range(1, N_SALES + 1)), "a numbered write was lost"
+        changed = {s: i for s, i in ids.items() if len(i) != 1}
+        assert not changed, f"old changes got new event ids: {list(changed)[:5]}"
+        delivered = len(tail.events("SaleRecorded.v1"))
+        print(f"{N_SALES} sales, {delivered} deliveries ({delivered - N_SALES} harmless duplicates)")
+    finally:
+        tail.close()
+
+
+def test_lost_broker_triggers_a_resnapshot(seeded, tmp_path):
+    stack = seeded
+    assert stack.consumer.stop() == 0 and stack.relay.stop() == 0
+    port = stack.kafka.port
+    stack.kafka.stop()  # memory storage: every topic is gone
+    fresh = EmbeddedKafka(tmp_path / "kafka2", port=port).start()
+    try:
+        stack.relay.start()
+        stack.consumer.start()
+        wait_until(lambda: stack.status()["relay"]["resnapshots"] == 1, 60, "relay to notice the lost broker")
+        tail = EventTail(fresh.bootstrap_servers, ["smp.market.v1"])
+        try:
+            tail.wait_for(lambda _m: len(ids_by_sale(tail)) >= N_SALES, 90, "re-snapshot of every sale")
+        finally:
+            tail.close()
+    finally:
+        stack.consumer.stop()
+        stack.relay.stop()
+        fresh.stop()
