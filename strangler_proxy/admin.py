@@ -29,6 +29,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import psycopg
+
 from strangler_proxy.routing import MODES, RouteTable, TableError, diff_specs, set_route
 from strangler_proxy.store import RouteStore, Unchanged, Version
 
@@ -109,6 +111,10 @@ class AdminApi:
             return _json(404, {"error": str(exc)})
         except ValueError as exc:
             return _json(400, {"error": str(exc)})
+        except (psycopg.Error, OSError) as exc:
+            # Traffic keeps flowing on the live table; only changes wait.
+            log.error("control database unavailable", extra={"error": str(exc).splitlines()[0] if str(exc) else ""})
+            return _json(503, {"error": "control database unavailable; the live table is unchanged"})
 
     def _validate(self, spec: Any) -> RouteTable:
         return RouteTable.from_spec(spec, self.services)
