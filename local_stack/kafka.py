@@ -32,6 +32,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from local_stack.processes import die_with_parent
+
 HOST = "127.0.0.1"
 
 
@@ -87,7 +89,17 @@ class EmbeddedKafka:
     no data to keep.
     """
 
-    def __init__(self, state_dir: Path, *, port: int | None = None, cluster_id: str = "strangler") -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        port: int | None = None,
+        cluster_id: str = "strangler",
+        die_with_parent: bool = False,
+    ) -> None:
+        """``die_with_parent``: the kernel stops the broker if the process
+        that started it dies (for ``strangler up``; call from the main thread)."""
+        self._die_with_parent = die_with_parent
         self.state_dir = Path(state_dir)
         self.port = port or _free_port()
         self.cluster_id = cluster_id
@@ -125,6 +137,7 @@ class EmbeddedKafka:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with_parent() if self._die_with_parent else None,
                 env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             )
         self._wait_ready(timeout)

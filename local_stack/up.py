@@ -19,8 +19,11 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from acl.relay_status import read_status
+from local_stack.kafka import EmbeddedKafka
 from local_stack.postgres import EmbeddedPostgres, port_in_use
 from local_stack.processes import ChildFailed, ManagedProcess, http_ok, wait_until
 from local_stack.settings import StackSettings
@@ -71,6 +74,7 @@ class LocalStack:
         self.endpoints = Endpoints()
         self.children: list[ManagedProcess] = []
         self.postgres: EmbeddedPostgres | None = None
+        self.kafka: EmbeddedKafka | None = None
 
     # -- start -------------------------------------------------------------
 
@@ -82,6 +86,8 @@ class LocalStack:
             self._start_databases()
             self._prepare_legacy_database()
             self._start_legacy()
+            self._start_kafka()
+            self._start_cdc()
             self._start_proxy()
         except BaseException:
             self.stop()
@@ -94,6 +100,8 @@ class LocalStack:
         pids = {child.name: child.pid for child in self.children if child.pid is not None}
         if self.postgres is not None and self.postgres.pid is not None:
             pids["postgres"] = self.postgres.pid
+        if self.kafka is not None and self.kafka.pid is not None:
+            pids["kafka"] = self.kafka.pid
         return pids
 
     def _refuse_busy_ports(self) -> None:
@@ -168,6 +176,40 @@ class LocalStack:
         wait_until(http_ok(f"{url}/admin/login/"), timeout=60, what="legacy monolith", watch=legacy)
         self.endpoints.legacy = url
 
+    def _start_kafka(self) -> None:
+        if self.settings.external_kafka_bootstrap:
+            self.endpoints.kafka = self.settings.external_kafka_bootstrap
+            return
+        self.say(f"starting the Kafka-compatible broker (Tansu) on {self.settings.host}:{self.settings.kafka_port}")
+        self.kafka = EmbeddedKafka(
+            self.state.path / "kafka", port=self.settings.kafka_port, die_with_parent=True
+        ).start()
+        self.endpoints.kafka = self.kafka.bootstrap_servers
+
+    @property
+    def cdc_state_dir(self) -> Path:
+        return self.state.path / "cdc"
+
+    def _start_cdc(self) -> None:
+        """The Debezium relay (legacy rows -> legacy.public.*) and the ACL
+        consumer group (-> smp.<context>.v1 domain events)."""
+        assert self.endpoints.kafka is not None
+        env = {
+            **os.environ,
+            "STRANGLER_LEGACY_DATABASE_URL": self.endpoints.databases["legacy"],
+            "KAFKA_BOOTSTRAP_SERVERS": self.endpoints.kafka,
+            "STRANGLER_CDC_STATE_DIR": str(self.cdc_state_dir),
+        }
+        self.say("starting the CDC relay (embedded Debezium)")
+        relay = self._spawn("cdc-relay", [sys.executable, "-m", "acl.relay"], env=env)
+        wait_until(self._relay_running, timeout=120, what="CDC relay", watch=relay)
+        self.say("starting the anti-corruption layer consumer")
+        self._spawn("acl", [sys.executable, "-m", "acl"], env=env)
+
+    def _relay_running(self) -> bool:
+        status = read_status(self.cdc_state_dir)
+        return status is not None and status["relay"]["state"] == "running"
+
     def _start_proxy(self) -> None:
         host, port = self.settings.host, self.settings.proxy_port
         url = f"http://{host}:{port}"
@@ -205,6 +247,10 @@ class LocalStack:
             child = self.children.pop()
             self.say(f"stopping {child.name}")
             child.stop()
+        if self.kafka is not None:
+            self.say("stopping the broker")
+            self.kafka.stop()
+            self.kafka = None
         if self.postgres is not None:
             self.say("stopping PostgreSQL")
             self.postgres.stop()
