@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from acl.relay_status import read_status
+from acl.topics import DOMAIN_TOPICS, existing_topics
 from local_stack.kafka import EmbeddedKafka
 from local_stack.postgres import EmbeddedPostgres, port_in_use
 from local_stack.processes import ChildFailed, ManagedProcess, http_ok, wait_until
@@ -204,7 +205,16 @@ class LocalStack:
         relay = self._spawn("cdc-relay", [sys.executable, "-m", "acl.relay"], env=env)
         wait_until(self._relay_running, timeout=120, what="CDC relay", watch=relay)
         self.say("starting the anti-corruption layer consumer")
-        self._spawn("acl", [sys.executable, "-m", "acl"], env=env)
+        acl = self._spawn("acl", [sys.executable, "-m", "acl"], env=env)
+        wait_until(self._domain_topics_exist, timeout=60, what="ACL consumer", watch=acl, interval=0.5)
+
+    def _domain_topics_exist(self) -> bool:
+        """The ACL creates its topics before it joins its group."""
+        assert self.endpoints.kafka is not None
+        try:
+            return set(DOMAIN_TOPICS) <= existing_topics(self.endpoints.kafka)
+        except Exception:  # noqa: BLE001 - broker busy or not answering yet: ask again
+            return False
 
     def _relay_running(self) -> bool:
         status = read_status(self.cdc_state_dir)

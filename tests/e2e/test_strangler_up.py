@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,3 +174,50 @@ def test_sigkill_of_the_launcher_leaves_no_orphans(tmp_path: Path) -> None:
     pids = list(running.endpoints["processes"].values())
     stop_stack(running, signal.SIGKILL)
     assert wait_dead(pids) == [], "children outlived a SIGKILLed launcher"
+
+
+def _domain_events(bootstrap: str, topic: str, *, want: Callable[[dict], bool], timeout: float) -> list[dict]:
+    """Read ``topic`` from the start until an event satisfies ``want``."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=1000,
+        metadata_max_age_ms=1000,
+    )
+    seen: list[dict] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for record in consumer:
+                event = json.loads(record.value)
+                seen.append(event)
+                if want(event):
+                    return seen
+        return seen
+    finally:
+        consumer.close()
+
+
+def test_a_write_through_the_proxy_becomes_a_domain_event(stack: RunningStack) -> None:
+    endpoints = stack.endpoints
+    created = httpx.post(
+        f"{endpoints['proxy']}/api/players/",
+        json={"name": "Eventful", "email": "e@example.com", "password": "s3cret-pass-word"},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    subject = f"players/{created.json()['id']}"
+
+    def registered(event: dict) -> bool:
+        return event["type"] == "smp.players.PlayerRegistered.v1" and event["subject"] == subject
+
+    events = _domain_events(endpoints["kafka"], "smp.players.v1", want=registered, timeout=60)
+    matching = [event for event in events if registered(event)]
+    assert matching, f"no PlayerRegistered for {subject} among {len(events)} events"
+    assert matching[0]["specversion"] == "1.0"
+    assert matching[0]["data"]["name"] == "Eventful"
