@@ -20,7 +20,7 @@ import sys
 import threading
 from typing import Any
 
-from acl.cloudevents import encode, to_cloudevent
+from acl.cloudevents import encode_event
 from acl.dlq import dead_letter_for
 from acl.envelope import parse_change
 from acl.settings import ConsumerSettings, SettingsError
@@ -41,7 +41,7 @@ def translate_record(key: bytes | None, value: bytes | None) -> list[Output]:
     outputs = []
     for event in translate(change):
         subject = event.subject()
-        outputs.append((event.topic(), subject.encode(), encode(to_cloudevent(change, event))))
+        outputs.append((event.topic(), subject.encode(), encode_event(change, event)))
     return outputs
 
 
@@ -86,13 +86,11 @@ class AclConsumer:
                 batches = consumer.poll(timeout_ms=100)
                 if not batches:
                     continue
-                futures = [producer.send(topic, key=key, value=value)
-                           for records in batches.values() for record in records
-                           for topic, key, value in process_record(record)]
-                producer.flush(30)
-                failed = [f for f in futures if f.failed()]
-                if failed:
-                    raise RuntimeError(f"{len(failed)} publishes failed, first: {failed[0].exception!r}")
+                for records in batches.values():
+                    for record in records:
+                        for topic, key, value in process_record(record):
+                            producer.send(topic, key, value)
+                producer.flush(30)  # raises PublishError -> exit without committing (replayed on restart)
                 try:
                     consumer.commit()
                 except CommitFailedError as exc:  # rebalanced: the new owner re-translates (same ids)

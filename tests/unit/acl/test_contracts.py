@@ -75,3 +75,19 @@ def test_event_id_ignores_redelivery_but_not_the_change(captured):
     ea, eb = translate(ca)[0], translate(cb)[0]
     assert event_id(ca, ea) == event_id(parse_change(a["key"], a["value"]), ea)
     assert event_id(ca, ea) != event_id(cb, eb)
+
+
+def test_fast_encoder_writes_exactly_the_contract_json(captured):
+    """The consumer serializes dataclasses with orjson; the result must equal
+    the reference ``to_data()`` of the contracts package."""
+    from acl.cloudevents import encode_event, to_cloudevent
+    from acl.envelope import parse_change
+    from acl.translators import translate
+
+    for label, records in captured.items():
+        if label.startswith("poison"):
+            continue
+        for r in records:
+            change = parse_change(r["key"], r["value"])
+            for event in translate(change) if change else []:
+                assert json.loads(encode_event(change, event)) == to_cloudevent(change, event), label
