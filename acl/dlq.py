@@ -83,10 +83,15 @@ def read_dead_letters(bootstrap_servers: str, timeout: float = 10.0) -> Iterator
         consumer.seek_to_beginning(*tps)
         end = consumer.end_offsets(tps)
         deadline = time.monotonic() + timeout
-        while any(consumer.position(tp) < end[tp] for tp in tps) and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=200).values():
+        # Tansu's end offsets can lag behind what a reader sees: read past
+        # them until a poll comes back empty.
+        while time.monotonic() < deadline:
+            batches = consumer.poll(timeout_ms=300)
+            for records in batches.values():
                 for record in records:
                     yield DeadLetter.from_record(record)
+            if not batches and all(consumer.position(tp) >= end[tp] for tp in tps):
+                return
     finally:
         consumer.close()
 

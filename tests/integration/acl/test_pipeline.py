@@ -122,6 +122,10 @@ def test_cli_dlq_list_and_cdc_status(running, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert any("unknown code 'Q'" in d["reason"] for d in json.loads(out.stdout))
+    out = subprocess.run([*cli, "acl", "dlq", "replay", "--state-dir", str(state), "--json"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stderr  # the poison is still untranslatable: reported, not published
+    assert any("unknown code 'Q'" in (r["error"] or "") for r in json.loads(out.stdout))
     out = subprocess.run([*cli, "cdc", "status", "--state-dir", str(state), "--json"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60, env={**running.env})
     assert out.returncode == 0, out.stderr

@@ -70,3 +70,33 @@ def test_poison_becomes_a_dead_letter_with_its_coordinates(captured):
 
 def test_tombstone_produces_nothing():
     assert process_record(Record("legacy.public.smp_sale", 0, 1, b'{"id":1}', None)) == []
+
+
+class RecordingPublisher:
+    """Stands in for acl.kafka_io.Publisher (same send/flush surface)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+
+    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None) -> None:
+        self.sent.append((topic, key, value))
+
+    def flush(self, timeout: float = 30.0) -> None:
+        pass
+
+
+def test_replay_publishes_what_now_translates_and_reports_the_rest(captured):
+    from acl.consumer import translate_record
+    from acl.dlq import replay
+
+    good, bad = captured["sale_insert"][0], captured["poison_player_status"][0]
+    letters = [DeadLetter(reason="old bug", error_type="TranslationError", topic="legacy.public.smp_sale", partition=0,
+                          offset=7, timestamp_ms=0, key=good["key"], value=good["value"], dead_lettered_at_ms=0),
+               DeadLetter(reason="bad code", error_type="TranslationError", topic="legacy.public.smp_plyr", partition=0,
+                          offset=8, timestamp_ms=0, key=bad["key"], value=bad["value"], dead_lettered_at_ms=0)]
+    publisher = RecordingPublisher()
+    ok, still = replay(letters, translate_record, publisher)
+    assert (ok.published, ok.error) == (1, None)
+    assert still.published == 0 and "unknown code 'Z'" in (still.error or "")
+    [(topic, key, _)] = publisher.sent
+    assert topic == "smp.market.v1" and key == b"sales/1"
