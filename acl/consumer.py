@@ -54,6 +54,11 @@ def process_record(record: Any) -> list[Output]:
         return [(DLQ_TOPIC, record.key or b"", dead_letter_for(record, exc).to_json())]
 
 
+def _log_commit_error(offsets: Any, response: Any) -> None:
+    if isinstance(response, Exception):
+        log.warning("offset commit failed (the batch will be re-translated, same ids): %s", response)
+
+
 class AclConsumer:
     """Composition root of one translator process."""
 
@@ -66,7 +71,7 @@ class AclConsumer:
         self._stop.set()
 
     def run(self) -> int:
-        from kafka.errors import CommitFailedError
+        from kafka.errors import CommitFailedError, KafkaError
 
         from acl.kafka_io import make_consumer, make_producer
 
@@ -91,12 +96,16 @@ class AclConsumer:
                         for topic, key, value in process_record(record):
                             producer.send(topic, key, value)
                 producer.flush(30)  # raises PublishError -> exit without committing (replayed on restart)
-                try:
-                    consumer.commit()
-                except CommitFailedError as exc:  # rebalanced: the new owner re-translates (same ids)
-                    log.warning("commit failed after rebalance: %s", exc)
+                # Published and acknowledged: now the offsets may go. Async so the
+                # next poll does not wait a round trip (latency); a commit lost in
+                # a crash only means a replay with the same event ids.
+                consumer.commit_async(callback=_log_commit_error)
                 self.processed += sum(len(r) for r in batches.values())
         finally:
+            try:
+                consumer.commit()
+            except (CommitFailedError, KafkaError) as exc:  # rebalanced: the new owner re-translates (same ids)
+                log.warning("final commit failed: %s", exc)
             consumer.close()
             producer.close(5)
             log.info("acl consumer stopped after %d records", self.processed)
