@@ -28,6 +28,18 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[index]
 
 
+def windows(committed: dict[int, float], arrived: dict[int, float], rate: int) -> list[float]:
+    """p99 lag per 10 s of writing: shows whether slow events cluster (GC,
+    checkpoint, a neighbour's burst) or spread evenly."""
+    out = []
+    size = rate * 10
+    for first in range(1, len(committed) + 1, size):
+        lags = sorted((arrived[n] - committed[n]) * 1000 for n in range(first, min(first + size, len(committed) + 1))
+                      if n in arrived)
+        out.append(round(percentile(lags, 99), 1))
+    return out
+
+
 class Reader(threading.Thread):
     """Tails smp.market.v1 and records the arrival time of each sale event."""
 
@@ -121,6 +133,7 @@ def main() -> None:
                        "p99": round(percentile(lags, 99), 1), "max": round(lags[-1], 1) if lags else None,
                        "min": round(lags[0], 1) if lags else None},
             "targets_ms": {"p50": 100, "p99": 300},
+            "p99_ms_per_10s_window": windows(committed, reader.arrived, args.rate),
             "load": load.report(),
         }
         print(json.dumps(result, indent=2))
