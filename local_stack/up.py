@@ -25,7 +25,8 @@ from typing import Any
 from acl.relay_status import read_status
 from acl.topics import DOMAIN_TOPICS, existing_topics
 from local_stack.kafka import EmbeddedKafka
-from local_stack.postgres import EmbeddedPostgres, port_in_use
+from local_stack.net import port_in_use
+from local_stack.postgres import EmbeddedPostgres
 from local_stack.processes import ChildFailed, ManagedProcess, http_ok, wait_until
 from local_stack.settings import StackSettings
 from local_stack.state_dir import StateDir

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from local_stack.postgres import free_port
+from local_stack.net import free_port
 
 READY_TIMEOUT = 180.0
 

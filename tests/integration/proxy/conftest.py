@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.postgres import free_port
+from local_stack.net import free_port
 from proxy_support import REPO, TOKEN, ProxyProc, StartProxy, Upstream, start_upstream, wait_healthy
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from local_stack.postgres import free_port
+from local_stack.net import free_port
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]

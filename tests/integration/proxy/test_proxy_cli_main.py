@@ -15,7 +15,7 @@ import httpx
 from typer.testing import CliRunner
 
 from proxy_support import REPO, TOKEN, ProxyProc, wait_healthy
-from local_stack.postgres import free_port
+from local_stack.net import free_port
 from strangler_cli.main import app
 
 ROUTE = "GET /api/items/{id}/rate/"
