@@ -7,6 +7,8 @@ Layout::
       endpoints.json    URLs and DSNs of the running stack, for tools
       admin-token       the proxy's admin bearer token, mode 0600
       django-secret-key the monolith's SECRET_KEY, mode 0600
+      admin-password    password of the Django admin user ``admin``, mode 0600
+      demo-token        API token of a seeded demo player (with --seed-sales), 0600
       postgres/data     the embedded PostgreSQL cluster (kept across runs)
       logs/<part>.log   one log per child process
 

@@ -155,9 +155,15 @@ class LocalStack:
         self.say("migrating the legacy database")
         self._manage("migrate", "--noinput")
         self._manage("collectstatic", "--noinput")
+        self.state.secret("admin-password")  # generated once, 0600
+        self._manage("ensure_superuser", "--username", "admin", "--password-file", str(self.state.path / "admin-password"))
         if self.settings.seed_sales:
             self.say(f"seeding the market with {self.settings.seed_sales:,} sales (skipped if already seeded)")
-            self._manage("seed_market", "--sales", str(self.settings.seed_sales), "--if-empty", show_output=True)
+            self._manage(
+                "seed_market", "--sales", str(self.settings.seed_sales), "--if-empty",
+                "--token-file", str(self.state.path / "demo-token"),
+                show_output=True,
+            )
 
     def _start_legacy(self) -> None:
         host, port = self.settings.host, self.settings.legacy_port

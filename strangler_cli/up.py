@@ -33,7 +33,7 @@ def _endpoints_table(endpoints: Endpoints, state_dir: Path) -> Table:
     table.add_column("address")
     table.add_row("proxy (use this)", endpoints.proxy)
     table.add_row("legacy monolith", endpoints.legacy)
-    table.add_row("legacy admin", f"{endpoints.legacy}/admin/")
+    table.add_row("legacy admin", f"{endpoints.legacy}/admin/ (user admin, password in {state_dir / 'admin-password'})")
     for name, url in endpoints.services.items():
         table.add_row(f"service {name}", url)
     if endpoints.kafka:
@@ -43,7 +43,9 @@ def _endpoints_table(endpoints: Endpoints, state_dir: Path) -> Table:
     for name, dsn in endpoints.databases.items():
         table.add_row(f"database {name}", dsn)
     table.add_row("endpoints file", str(state_dir / "endpoints.json"))
-    table.add_row("admin token file", str(state_dir / "admin-token"))
+    table.add_row("proxy admin token", str(state_dir / "admin-token"))
+    if (state_dir / "demo-token").exists():
+        table.add_row("demo player API token", str(state_dir / "demo-token"))
     return table
 
 

@@ -108,8 +108,24 @@ def test_endpoints_file_names_every_part(stack: RunningStack) -> None:
     assert endpoints["proxy"].startswith("http://127.0.0.1:")
     assert endpoints["databases"]["legacy"].startswith("postgresql://")
     assert set(endpoints["processes"]) >= {"postgres", "legacy", "proxy"}
-    token_file = stack.state_dir / "admin-token"
-    assert token_file.stat().st_mode & 0o777 == 0o600
+    for secret in ("admin-token", "admin-password", "django-secret-key"):
+        assert (stack.state_dir / secret).stat().st_mode & 0o777 == 0o600, secret
+
+
+def test_the_admin_logs_in_with_the_generated_password(stack: RunningStack) -> None:
+    legacy = stack.endpoints["legacy"]
+    password = (stack.state_dir / "admin-password").read_text().strip()
+    with httpx.Client(base_url=legacy, timeout=10, follow_redirects=False) as client:
+        login_page = client.get("/admin/login/")
+        csrf = client.cookies["csrftoken"]
+        response = client.post(
+            "/admin/login/?next=/admin/",
+            data={"username": "admin", "password": password, "csrfmiddlewaretoken": csrf, "next": "/admin/"},
+            headers={"Referer": f"{legacy}/admin/login/"},
+        )
+        assert login_page.status_code == 200
+        assert response.status_code == 302 and response.headers["location"] == "/admin/"
+        assert client.get("/admin/").status_code == 200
 
 
 def test_the_proxy_serves_the_monolith(stack: RunningStack) -> None:
@@ -147,13 +163,16 @@ def test_a_busy_port_is_refused_in_one_line(stack: RunningStack, tmp_path: Path)
 def test_restart_keeps_data_and_stop_leaves_no_process(tmp_path: Path) -> None:
     env = _stack_env()
     state_dir = tmp_path / "state"
-    first = start_stack(state_dir, env)
+    first = start_stack(state_dir, env, "--seed-sales", "300")
     legacy = first.endpoints["legacy"]
+    secrets = [(state_dir / name).read_text().strip() for name in ("admin-token", "admin-password", "demo-token")]
     created = httpx.post(f"{legacy}/api/players/", json={"name": "Keeper", "email": "k@example.com", "password": "s3cret-pass-word"}, timeout=10)
     assert created.status_code == 201, created.text
     pids = list(first.endpoints["processes"].values())
     code, output = stop_stack(first)
     assert code == 0, output
+    assert "seeded" in output
+    assert not [secret for secret in secrets if secret in output], "a secret was printed"
     assert wait_dead(pids) == []
     assert not (state_dir / "endpoints.json").exists()
 

@@ -43,3 +43,18 @@ def test_money_and_status_are_readable(admin_client: Client, market: Listing) ->
 def test_changelists_are_closed_to_anonymous_users(client: Client) -> None:
     response = client.get(CHANGELISTS[0])
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_ensure_superuser_creates_then_updates_from_a_password_file(tmp_path, client) -> None:
+    from django.core.management import call_command
+
+    password_file = tmp_path / "admin-password"
+    password_file.write_text("first-long-password\n")
+    call_command("ensure_superuser", "--username", "boss", "--password-file", str(password_file))
+    assert client.login(username="boss", password="first-long-password")
+    password_file.write_text("second-long-password\n")
+    call_command("ensure_superuser", "--username", "boss", "--password-file", str(password_file))
+    assert not client.login(username="boss", password="first-long-password")
+    assert client.login(username="boss", password="second-long-password")
+    assert client.get("/admin/").status_code == 200

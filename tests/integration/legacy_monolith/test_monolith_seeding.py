@@ -90,10 +90,16 @@ def test_second_seed_skips_append_adds_force_replaces(seeded, capsys) -> None:
     assert scalar("SELECT min(id) FROM smp_plyr") == 1  # RESTART IDENTITY
 
 
-def test_management_command(capsys) -> None:
-    call_command("seed_market", "--players", "10", "--items", "4", "--sales", "200", "--no-progress")
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["skipped"] is False and summary["sales"] == 200 and len(summary["demo_token"]) == 40
+def test_management_command(capsys, tmp_path) -> None:
+    token_file = tmp_path / "demo-token"
+    call_command("seed_market", "--players", "10", "--items", "4", "--sales", "200", "--no-progress",
+                 "--token-file", str(token_file))
+    out = capsys.readouterr().out
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["skipped"] is False and summary["sales"] == 200
+    token = token_file.read_text().strip()
+    assert len(token) == 40 and token not in out  # the secret goes to the file only
+    assert token_file.stat().st_mode & 0o777 == 0o600
     call_command("seed_market", "--if-empty", "--no-progress")  # what `strangler up --seed-sales` runs
     captured = capsys.readouterr()
     assert json.loads(captured.out.strip().splitlines()[-1])["skipped"] is True

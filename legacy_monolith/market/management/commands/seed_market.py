@@ -4,12 +4,16 @@ Fills the market with realistic data through PostgreSQL COPY (see
 ``legacy_monolith.market.seeding``). On an already seeded database it does
 nothing and says so (exit 0), unless ``--append`` (add an independent batch)
 or ``--force`` (wipe players/market data, keep staff users) is given. The
-last stdout line is a JSON summary, including a demo player's API token.
+last stdout line is a JSON summary. The demo player's API token is never
+printed (terminal output ends up in logs); ``--token-file PATH`` writes it to
+a file readable by its owner only.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -32,6 +36,8 @@ class Command(BaseCommand):
         mode.add_argument("--append", action="store_true", help="add a batch to a seeded database")
         mode.add_argument("--force", action="store_true", help="wipe player and market data first")
         parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+        parser.add_argument("--token-file", type=Path, default=None,
+                            help="write the demo player's API token here (mode 0600)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         for name in ("players", "items", "sales", "days"):
@@ -49,7 +55,17 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         self.stderr.write(result.message)
+        if options["token_file"] is not None and result.demo_token:
+            _write_private(options["token_file"], result.demo_token)
         self.stdout.write(json.dumps(_summary(result)))
+
+
+def _write_private(path: Path, secret: str) -> None:
+    """Replace ``path`` with ``secret``, readable by its owner only."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
 
 
 def _summary(result: SeedResult) -> dict[str, Any]:
@@ -57,5 +73,4 @@ def _summary(result: SeedResult) -> dict[str, Any]:
         "skipped": result.skipped, "players": result.players, "items": result.items,
         "listings": result.listings, "sales": result.sales, "seconds": round(result.seconds, 2),
         "sales_per_second": round(result.sales_per_second), "demo_player": result.demo_player,
-        "demo_token": result.demo_token,
     }
