@@ -41,7 +41,7 @@ def translate_record(key: bytes | None, value: bytes | None) -> list[Output]:
     outputs = []
     for event in translate(change):
         subject = event.subject()
-        outputs.append((event.topic(), subject.encode(), encode_event(change, event)))
+        outputs.append((event.topic(), subject.encode(), encode_event(change, event, subject)))
     return outputs
 
 

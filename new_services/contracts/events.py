@@ -50,10 +50,13 @@ def _to_json(value: Any) -> Any:
 
 def utc_iso(moment: datetime) -> str:
     """``2024-10-27T00:30:00.000000Z``: always UTC, always microseconds."""
-    if moment.tzinfo is None:
+    tz = moment.tzinfo
+    if tz is None:
         raise ValueError("refusing a naive datetime in an event")
-    u = moment.astimezone(timezone.utc)
-    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
+    # isoformat() (C) is ~2x faster than an f-string of 7 fields; on the ACL's
+    # hot path every event formats one or two of these.
+    u = moment if tz is timezone.utc else moment.astimezone(timezone.utc)
+    return u.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 @dataclass(frozen=True)

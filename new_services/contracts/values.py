@@ -8,6 +8,7 @@ only), so the contract has exactly one definition.
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -31,7 +32,9 @@ class Money:
 
     @classmethod
     def from_copper(cls, copper: int) -> "Money":
-        return cls(Decimal(copper).scaleb(-4), GOLD)  # exact: always 4 decimal places
+        # Frozen, so equal amounts can share one instance: prices repeat a lot
+        # and the ACL builds four of these per sale (hot path).
+        return _money_from_copper(copper)
 
     def to_copper(self) -> int:
         if self.currency != GOLD:
@@ -40,6 +43,11 @@ class Money:
 
     def to_json(self) -> dict[str, str]:
         return {"amount": format(self.amount, "f"), "currency": self.currency}
+
+
+@functools.lru_cache(maxsize=8192)
+def _money_from_copper(copper: int) -> Money:
+    return Money(Decimal(copper).scaleb(-4), GOLD)  # exact: always 4 decimal places
 
 
 class PlayerStatus(str, enum.Enum):
