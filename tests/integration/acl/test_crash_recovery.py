@@ -8,6 +8,7 @@ import threading
 import time
 from collections import defaultdict
 
+import psycopg
 import pytest
 from acl_stack_helpers import EventTail, Stack, wait_until
 
@@ -83,7 +84,16 @@ def test_sigkill_relay_and_consumer_mid_stream(seeded):
 
 
 def test_lost_broker_triggers_a_resnapshot(seeded, tmp_path):
+    """Self-contained: whatever ran before, the relay has captured and stored
+    offsets before the broker is lost, and every sale row must come back."""
     stack = seeded
+    first = EventTail(stack.kafka.bootstrap_servers, ["smp.market.v1"])
+    try:  # relay has offsets and the consumer is past start-up
+        first.wait_for(lambda _m: first.events("ListingOpened.v1", "listings/1"), 60, "pipeline running")
+    finally:
+        first.close()
+    with psycopg.connect(stack.dsn) as conn:
+        sales = conn.execute("SELECT count(*) FROM smp_sale").fetchone()[0]
     assert stack.consumer.stop() == 0 and stack.relay.stop() == 0
     port = stack.kafka.port
     stack.kafka.stop()  # memory storage: every topic is gone
@@ -94,7 +104,7 @@ def test_lost_broker_triggers_a_resnapshot(seeded, tmp_path):
         wait_until(lambda: stack.status()["relay"]["resnapshots"] == 1, 60, "relay to notice the lost broker")
         tail = EventTail(fresh.bootstrap_servers, ["smp.market.v1"])
         try:
-            tail.wait_for(lambda _m: len(ids_by_sale(tail)) >= N_SALES, 90, "re-snapshot of every sale")
+            tail.wait_for(lambda _m: len(ids_by_sale(tail)) >= sales, 90, "re-snapshot of every sale")
         finally:
             tail.close()
     finally:
