@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
-import signal
 import sys
 import threading
 from typing import Any
@@ -24,7 +22,8 @@ from typing import Any
 from acl.cloudevents import encode_event
 from acl.dlq import dead_letter_for
 from acl.envelope import parse_change
-from acl.settings import ConsumerSettings, SettingsError
+from acl.entrypoint import configure_logging, load_settings, stop_on_signals
+from acl.settings import ConsumerSettings
 from acl.topics import DLQ_TOPIC, DOMAIN_PARTITIONS, DOMAIN_TOPICS, LEGACY_PARTITIONS, LEGACY_TOPICS, ensure_topics
 from acl.translators import translate
 
@@ -125,17 +124,9 @@ class AclConsumer:
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("STRANGLER_LOG_LEVEL", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    try:
-        settings = ConsumerSettings.from_env()
-    except SettingsError as exc:
-        print(f"acl: {exc}", file=sys.stderr)
-        sys.exit(2)
-    app = AclConsumer(settings)
-    signal.signal(signal.SIGTERM, app.request_stop)
-    signal.signal(signal.SIGINT, app.request_stop)
+    configure_logging()
+    app = AclConsumer(load_settings("acl", ConsumerSettings.from_env))
+    stop_on_signals(app.request_stop)
     sys.exit(app.run())
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -30,7 +29,8 @@ from typing import Any
 from acl.consumer import tune_gc
 from acl.debezium_config import embedded_properties, offsets_file
 from acl.relay_status import RelayStatus
-from acl.settings import RelaySettings, SettingsError
+from acl.entrypoint import configure_logging, load_settings, stop_on_signals
+from acl.settings import RelaySettings
 from acl.topics import HEARTBEAT_TOPIC, LEGACY_PARTITIONS, RELAY_MARKER_TOPIC, ensure_topics, existing_topics, legacy_topic
 from acl.translators import CAPTURED_TABLES
 
@@ -217,17 +217,9 @@ class Relay:
 
 
 def main() -> None:
-    logging.basicConfig(level=os.environ.get("STRANGLER_LOG_LEVEL", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    try:
-        settings = RelaySettings.from_env()
-    except SettingsError as exc:
-        print(f"acl.relay: {exc}", file=sys.stderr)
-        sys.exit(2)
-    relay = Relay(settings)
-    signal.signal(signal.SIGTERM, relay.request_stop)
-    signal.signal(signal.SIGINT, relay.request_stop)
+    configure_logging()
+    relay = Relay(load_settings("acl.relay", RelaySettings.from_env))
+    stop_on_signals(relay.request_stop)
     code = relay.run()
     sys.stderr.flush()
     # The JVM's non-daemon threads would keep the interpreter alive: leave hard.
