@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from strangler_proxy.flow import WriteFlowControl
+
 if TYPE_CHECKING:
     from strangler_proxy.forwarding import Forwarder
 
@@ -122,7 +124,7 @@ class BodyTooLarge(Exception):
     pass
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(WriteFlowControl, asyncio.Protocol):
     """Parses requests and runs the handler loop for one client socket."""
 
     def __init__(self, forwarder: "Forwarder") -> None:
@@ -139,8 +141,6 @@ class ClientConnection(asyncio.Protocol):
         self.current: IncomingRequest | None = None
         self._next: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._write_paused = False
-        self._drain: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -167,8 +167,7 @@ class ClientConnection(asyncio.Protocol):
             req._wake()
         if self._next is not None and not self._next.done():
             self._next.set_result(None)
-        if self._drain is not None and not self._drain.done():
-            self._drain.set_result(None)
+        self._release_drain()
 
     def data_received(self, data: bytes) -> None:
         if self._discarding:
@@ -183,14 +182,6 @@ class ClientConnection(asyncio.Protocol):
             else:
                 reason = str(exc).encode("ascii", "replace")[:200]
                 self._refuse_and_close(400, b"malformed request: " + reason)
-
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        if self._drain is not None and not self._drain.done():
-            self._drain.set_result(None)
 
     # -- httptools callbacks ------------------------------------------------
     def on_message_begin(self) -> None:
@@ -250,11 +241,6 @@ class ClientConnection(asyncio.Protocol):
         """Body over the limit: stop reading; the handler answers 413 and
         closes (the rest of the body is never read)."""
         self.pause_reading()
-
-    async def drain(self) -> None:
-        if self._write_paused and not self.closed:
-            self._drain = self.loop.create_future()
-            await self._drain
 
     # -- writing ---------------------------------------------------------------
     def write(self, data: bytes) -> None:

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from strangler_proxy.flow import WriteFlowControl
+
 HIGH_WATER = 256 * 1024
 SWEEP_S = 0.05
 
@@ -32,7 +34,7 @@ class UpstreamTimeout(UpstreamError):
     """No response head (or no body progress) within the timeout."""
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection(WriteFlowControl, asyncio.Protocol):
     """One keep-alive connection; serves one exchange at a time."""
 
     def __init__(self, pool: "UpstreamPool") -> None:
@@ -42,8 +44,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
         self.reused = False
-        self._write_paused = False
-        self._drain: asyncio.Future[None] | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -85,16 +85,7 @@ class UpstreamConnection(asyncio.Protocol):
                 self.error = UpstreamError(f"{self.pool.name} closed the connection")
         self._cancel_timer()
         self._wake()
-        if self._drain is not None and not self._drain.done():
-            self._drain.set_result(None)
-
-    def pause_writing(self) -> None:
-        self._write_paused = True
-
-    def resume_writing(self) -> None:
-        self._write_paused = False
-        if self._drain is not None and not self._drain.done():
-            self._drain.set_result(None)
+        self._release_drain()
 
     # -- httptools callbacks ----------------------------------------------
     def on_status(self, reason: bytes) -> None:
@@ -173,11 +164,6 @@ class UpstreamConnection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closed:
             self.transport.write(data)
-
-    async def drain(self) -> None:
-        if self._write_paused and not self.closed:
-            self._drain = self.loop.create_future()
-            await self._drain
 
     async def wait(self) -> None:
         """Until something new arrived (head, body, end or error); returns
