@@ -251,9 +251,10 @@ class LocalStack:
 
     # -- run and stop ---------------------------------------------------------
 
-    def watch(self, *, poll_interval: float = 0.5, until: Callable[[], bool] = lambda: False) -> None:
-        """Block while every child is alive; raise ``ChildFailed`` if one dies."""
-        while not until():
+    def watch(self, *, poll_interval: float = 0.5) -> None:
+        """Block while every child is alive; raise ``ChildFailed`` if one dies
+        (a signal handler ends the wait by raising)."""
+        while True:
             for child in self.children:
                 child.check_alive()
             time.sleep(poll_interval)
