@@ -22,3 +22,19 @@ def test_start_refuse_busy_port_and_stop(tmp_path):
         import os
 
         os.kill(pid, 0)  # type: ignore[arg-type]
+
+
+def test_broker_runs_one_tokio_worker_unless_told_otherwise(tmp_path, monkeypatch):
+    """One worker thread measured faster on 2 cores; an empty override must
+    not reach tokio (it panics on an empty TOKIO_WORKER_THREADS)."""
+    import os
+
+    monkeypatch.setenv("TOKIO_WORKER_THREADS", "")
+    with EmbeddedKafka(tmp_path / "one") as kafka:
+        assert broker_answers(kafka.bootstrap_servers)
+        one = len(os.listdir(f"/proc/{kafka.pid}/task"))
+    monkeypatch.setenv("TOKIO_WORKER_THREADS", "3")
+    with EmbeddedKafka(tmp_path / "three") as kafka:
+        assert broker_answers(kafka.bootstrap_servers)
+        three = len(os.listdir(f"/proc/{kafka.pid}/task"))
+    assert three == one + 2
