@@ -14,8 +14,7 @@ consumer turns into a dead letter.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -26,9 +25,13 @@ class EnvelopeError(ValueError):
     """The record is not a Debezium change envelope we understand."""
 
 
-@dataclass(frozen=True)
-class SourcePosition:
-    """Where in the legacy database the change came from."""
+class SourcePosition(NamedTuple):
+    """Where in the legacy database the change came from.
+
+    This and :class:`Change` are NamedTuples rather than frozen dataclasses:
+    just as immutable, but the consumer builds both for every record and a
+    frozen dataclass sets each field through ``object.__setattr__`` (several
+    times the cost of one tuple)."""
 
     table: str
     schema: str
@@ -42,8 +45,7 @@ class SourcePosition:
         return f"{self.lsn}:{self.tx_id}"
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """One row change: ``before``/``after`` row images as plain dicts."""
 
     op: str
@@ -62,8 +64,8 @@ class Change:
         return image
 
 
-def _snapshot_flag(value: Any) -> bool:
-    return value not in (None, False, "false")
+#: ``source.snapshot`` values of a streamed (not snapshot) change.
+_NOT_SNAPSHOT = (None, False, "false")
 
 
 def parse_change(key: bytes | str | None, value: bytes | str | None) -> Change | None:
@@ -87,20 +89,20 @@ def parse_change(key: bytes | str | None, value: bytes | str | None) -> Change |
     src = body["source"]
     try:
         source = SourcePosition(
-            table=str(src["table"]),
-            schema=str(src.get("schema") or "public"),
-            lsn=src.get("lsn"),
-            tx_id=src.get("txId"),
-            commit_ts_ms=int(src["ts_ms"]),
-            snapshot=_snapshot_flag(src.get("snapshot")),
+            str(src["table"]),
+            str(src.get("schema") or "public"),
+            src.get("lsn"),
+            src.get("txId"),
+            int(src["ts_ms"]),
+            src.get("snapshot") not in _NOT_SNAPSHOT,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise EnvelopeError(f"bad source block: {exc!r}") from exc
     return Change(
-        op=op,
-        key=key_obj if isinstance(key_obj, dict) else {"key": key_obj},
-        before=body.get("before"),
-        after=body.get("after"),
-        source=source,
-        ts_ms=int(body.get("ts_ms") or source.commit_ts_ms),
+        op,
+        key_obj if isinstance(key_obj, dict) else {"key": key_obj},
+        body.get("before"),
+        body.get("after"),
+        source,
+        int(body.get("ts_ms") or source.commit_ts_ms),
     )
