@@ -6,21 +6,34 @@ from the slot, a consumer re-reads after a crash) yields the same id, so
 consumers dedupe on it. A *new* snapshot is a new observation of the rows and
 gets new ids (its LSN differs); consumers treat snapshot-born creation events
 as upserts.
+
+:func:`encode_event` runs once per event on the consumer's hot path, so what
+every event of a class shares (type, schema URN, which fields hold Money or
+datetimes) is worked out once per class (:func:`wire_facts`), commit times
+are formatted once per commit (:func:`commit_time_text`), and the payload is
+handed to orjson already made of JSON types: a ``default`` callback per
+Decimal and datetime cost more than the whole rest of the encoding.
+:func:`to_cloudevent` with the reference :meth:`DomainEvent.to_data` yields
+the same JSON (a unit test holds them together).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import typing
 import uuid
+from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from acl.envelope import Change
-from new_services.contracts.events import DomainEvent, utc_iso
 from acl.translators._common import commit_time
+from new_services.contracts.events import DomainEvent, utc_iso
+from new_services.contracts.values import Money
 
 #: Fixed namespace for event ids; never change it (ids would all change).
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1d2e-3b7a-5c1e-9a51-5e8d1b0c4a11")
@@ -30,12 +43,40 @@ SOURCE = "/strangler/acl/legacy-smp"
 _NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
 
 
+class WireFacts(NamedTuple):
+    """What every CloudEvent of one event class shares."""
+
+    type_name: str  # SaleRecorded.v1: part of the event id
+    type: str  # the CloudEvents ``type``
+    dataschema: str
+    money_fields: tuple[str, ...]  # payload fields holding a Money
+    time_fields: tuple[str, ...]  # payload fields holding a datetime
+
+
+@functools.cache
+def wire_facts(cls: type[DomainEvent]) -> WireFacts:
+    """The facts of ``cls``, read from its class methods and field types once."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    return WireFacts(
+        type_name=cls.type_name(),
+        type=cls.cloudevent_type(),
+        dataschema=f"urn:smp:contracts:{cls.type_name()}",
+        money_fields=tuple(n for n in names if hints[n] is Money),
+        time_fields=tuple(n for n in names if hints[n] is datetime),
+    )
+
+
 def event_id(change: Change, event: DomainEvent) -> str:
+    return _event_id(change, wire_facts(type(event)).type_name)
+
+
+def _event_id(change: Change, type_name: str) -> str:
     """``uuid.uuid5(EVENT_ID_NAMESPACE, name)``, computed with hashlib directly
     (same bytes, a third of the cost: this runs once per event)."""
     source = change.source
     key = orjson.dumps(change.key, option=orjson.OPT_SORT_KEYS).decode()
-    name = f"{source.table}|{key}|{change.op}|{source.lsn}|{source.tx_id}|{event.type_name()}"
+    name = f"{source.table}|{key}|{change.op}|{source.lsn}|{source.tx_id}|{type_name}"
     digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
     digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
@@ -43,29 +84,52 @@ def event_id(change: Change, event: DomainEvent) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+@functools.lru_cache(maxsize=1024)
+def commit_time_text(commit_ts_ms: int) -> str:
+    """The CloudEvent ``time`` of a commit. Cached: every row of a transaction,
+    and a whole snapshot chunk, share one commit timestamp."""
+    return utc_iso(commit_time(commit_ts_ms))
+
+
+def wire_data(event: DomainEvent) -> dict[str, Any]:
+    """The event's payload with its Money and datetime fields already in wire
+    form, so orjson never calls back into Python. Nested value objects stay
+    dataclasses (orjson writes them natively: they hold only JSON types).
+
+    Starts from the instance ``__dict__``, which is what orjson itself
+    serializes for a dataclass: the fields, in declaration order."""
+    facts = wire_facts(type(event))
+    data = dict(event.__dict__)
+    for name in facts.money_fields:
+        data[name] = data[name].wire()
+    for name in facts.time_fields:
+        data[name] = utc_iso(data[name])
+    return data
+
+
 def to_cloudevent(change: Change, event: DomainEvent, *, data: Any = None, subject: str | None = None) -> dict[str, Any]:
     """The CloudEvent; ``time`` is the legacy commit time (UTC, from the WAL).
-    ``data`` defaults to ``event.to_data()``; :func:`encode_event` passes the
-    event itself and lets orjson serialize the dataclass (same JSON, 5x faster)."""
+    ``data`` defaults to ``event.to_data()``; :func:`encode_event` passes
+    :func:`wire_data` (same JSON, several times faster)."""
+    facts = wire_facts(type(event))
     return {
         "specversion": "1.0",
-        "id": event_id(change, event),
+        "id": _event_id(change, facts.type_name),
         "source": SOURCE,
-        "type": event.cloudevent_type(),
+        "type": facts.type,
         "subject": event.subject() if subject is None else subject,
-        "time": utc_iso(commit_time(change.source.commit_ts_ms)),
+        "time": commit_time_text(change.source.commit_ts_ms),
         "datacontenttype": "application/json",
-        "dataschema": f"urn:smp:contracts:{event.type_name()}",
+        "dataschema": facts.dataschema,
         "sourceposition": change.source.token(),
         "data": event.to_data() if data is None else data,
     }
 
 
 def _default(value: Any) -> Any:
-    kind = type(value)  # exact types first: called for every Decimal and datetime of every event
-    if kind is Decimal:
-        return format(value, "f")
-    if kind is datetime or isinstance(value, datetime):
+    """Decimals and datetimes that :func:`wire_data` did not convert (a field
+    typed other than plain Money/datetime): the same text, only slower."""
+    if isinstance(value, datetime):
         return utc_iso(value)
     if isinstance(value, Decimal):
         return format(value, "f")
@@ -78,4 +142,4 @@ def encode(cloudevent: dict[str, Any]) -> bytes:
 
 def encode_event(change: Change, event: DomainEvent, subject: str | None = None) -> bytes:
     """The CloudEvent as JSON bytes: the hot path of the consumer."""
-    return encode(to_cloudevent(change, event, data=event, subject=subject))
+    return encode(to_cloudevent(change, event, data=wire_data(event), subject=subject))

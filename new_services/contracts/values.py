@@ -44,6 +44,19 @@ class Money:
     def to_json(self) -> dict[str, str]:
         return {"amount": format(self.amount, "f"), "currency": self.currency}
 
+    def wire(self) -> dict[str, str]:
+        """:meth:`to_json`, computed once per instance and then shared, so a
+        serializer must not mutate it. With :meth:`from_copper` sharing
+        instances, a busy producer formats each distinct amount once."""
+        return self._wire
+
+    @functools.cached_property
+    def _wire(self) -> dict[str, str]:
+        # cached_property writes the instance __dict__ directly, which a frozen
+        # dataclass allows; the leading underscore keeps it out of orjson's
+        # dataclass output, fields(), eq and repr.
+        return self.to_json()
+
 
 @functools.lru_cache(maxsize=8192)
 def _money_from_copper(copper: int) -> Money:
