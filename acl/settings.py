@@ -95,11 +95,13 @@ class ConsumerSettings:
     KAFKA_BOOTSTRAP_SERVERS        broker(s)
     STRANGLER_ACL_GROUP            consumer group id (default strangler-acl)
     STRANGLER_ACL_MAX_POLL_RECORDS records per poll (default 2000)
+    STRANGLER_ACL_COMMIT_MS        least time between offset commits while records flow (default 200)
     """
 
     bootstrap_servers: str
     group_id: str = "strangler-acl"
     max_poll_records: int = 2000
+    commit_interval_s: float = 0.2
 
     @classmethod
     def from_env(cls) -> "ConsumerSettings":
@@ -107,4 +109,5 @@ class ConsumerSettings:
             bootstrap_servers=_required("KAFKA_BOOTSTRAP_SERVERS"),
             group_id=os.environ.get("STRANGLER_ACL_GROUP", "").strip() or "strangler-acl",
             max_poll_records=_int("STRANGLER_ACL_MAX_POLL_RECORDS", 2000),
+            commit_interval_s=_int("STRANGLER_ACL_COMMIT_MS", 200) / 1000,
         )
