@@ -17,8 +17,14 @@ import json
 import threading
 import time
 
+from typing import Any
+
 import psycopg
-from _cdc_bench_stack import SEED_MARKET, LoadSampler, TopicCounter, cdc_stack, say
+from _cdc_bench_stack import SEED_MARKET, CpuMeter, LoadSampler, TopicCounter, cdc_stack, say
+
+
+DOMAIN_TOPIC = "smp.market.v1"
+LEGACY_TOPIC = "legacy.public.smp_sale"
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -41,7 +47,9 @@ def windows(committed: dict[int, float], arrived: dict[int, float], rate: int) -
 
 
 class Reader(threading.Thread):
-    """Tails smp.market.v1 and records the arrival time of each sale event."""
+    """Tails smp.market.v1 and legacy.public.smp_sale; records when each sale
+    arrives on each, and the record's CreateTime (stamped by the producer
+    that wrote it: the relay, then the ACL), so the lag splits into stages."""
 
     def __init__(self, bootstrap: str) -> None:
         super().__init__(daemon=True)
@@ -49,19 +57,52 @@ class Reader(threading.Thread):
 
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-lag-reader",
                                   "enable.auto.commit": False, "fetch.wait.max.ms": 5, "fetch.min.bytes": 1})
-        meta = self.consumer.list_topics("smp.market.v1", timeout=10).topics["smp.market.v1"]
-        self.consumer.assign([TopicPartition("smp.market.v1", p, OFFSET_END) for p in meta.partitions])
+        partitions = []
+        for topic in (DOMAIN_TOPIC, LEGACY_TOPIC):
+            meta = self.consumer.list_topics(topic, timeout=10).topics[topic]
+            partitions += [TopicPartition(topic, p, OFFSET_END) for p in meta.partitions]
+        self.consumer.assign(partitions)
         self.arrived: dict[int, float] = {}
+        self.domain_created: dict[int, float] = {}
+        self.legacy_created: dict[int, float] = {}
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
-            for message in self.consumer.consume(1000, 0.01):
-                if message.error() is None:
-                    key = message.key() or b""
-                    if key.startswith(b"sales/"):
-                        self.arrived.setdefault(int(key[6:]), time.time())
+            # poll() returns as soon as one message is there; consume(n, t)
+            # would hold early arrivals until n or t (added ~5 ms to each lag).
+            message = self.consumer.poll(0.05)
+            if message is not None and message.error() is None:
+                self._note(message)
         self.consumer.close()
+
+    def _note(self, message: Any) -> None:
+        key = message.key() or b""
+        created = message.timestamp()[1] / 1000
+        if message.topic() == DOMAIN_TOPIC:
+            if key.startswith(b"sales/"):
+                n = int(key[6:])
+                self.arrived.setdefault(n, time.time())
+                self.domain_created.setdefault(n, created)
+        elif message.value() is not None:
+            self.legacy_created.setdefault(json.loads(key)["id"], created)
+
+
+def stages(committed: dict[int, float], reader: Reader) -> dict[str, dict[str, float]]:
+    """p50/p99 of each hop, from producer CreateTimes (ms resolution):
+    capture = commit -> relay hands the change to its producer (PostgreSQL
+    WAL + Debezium); translate = relay's produce -> ACL's produce (relay
+    flush, broker, ACL fetch, translation); deliver = ACL's produce -> a
+    reader has it (ACL flush, broker, reader fetch)."""
+    hops: dict[str, list[float]] = {"capture": [], "translate": [], "deliver": []}
+    for n, t in committed.items():
+        if n in reader.arrived and n in reader.legacy_created:
+            legacy, domain = reader.legacy_created[n], reader.domain_created[n]
+            hops["capture"].append((legacy - t) * 1000)
+            hops["translate"].append((domain - legacy) * 1000)
+            hops["deliver"].append((reader.arrived[n] - domain) * 1000)
+    return {name: {"p50": round(percentile(sorted(v), 50), 1), "p99": round(percentile(sorted(v), 99), 1)}
+            for name, v in hops.items()}
 
 
 def write_sales(dsn: str, rate: int, seconds: float, committed: dict[int, float], load: LoadSampler) -> float:
@@ -112,11 +153,13 @@ def main() -> None:
         time.sleep(2)  # warm: reader assigned, consumer group settled
         load = LoadSampler()
         committed: dict[int, float] = {}
+        cpu = CpuMeter({"relay": children.pid("acl.relay"), "acl": children.pid("acl"), "broker": kafka.pid})
         say(f"writing {args.rate}/s for {args.seconds:.0f}s")
         achieved = write_sales(dsn, args.rate, args.seconds, committed, load)
         deadline = time.monotonic() + 15
         while len(reader.arrived) < len(committed) and time.monotonic() < deadline:
             time.sleep(0.1)
+        cpu_report = cpu.report(len(committed))
         reader.stop.set()
         reader.join(5)
         lags = sorted((reader.arrived[n] - t) * 1000 for n, t in committed.items() if n in reader.arrived)
@@ -134,6 +177,8 @@ def main() -> None:
                        "min": round(lags[0], 1) if lags else None},
             "targets_ms": {"p50": 100, "p99": 300},
             "p99_ms_per_10s_window": windows(committed, reader.arrived, args.rate),
+            "stages_ms": stages(committed, reader),
+            "cpu_by_part": cpu_report,
             "load": load.report(),
         }
         print(json.dumps(result, indent=2))
