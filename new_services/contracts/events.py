@@ -53,10 +53,14 @@ def utc_iso(moment: datetime) -> str:
     tz = moment.tzinfo
     if tz is None:
         raise ValueError("refusing a naive datetime in an event")
-    # isoformat() (C) is ~2x faster than an f-string of 7 fields; on the ACL's
-    # hot path every event formats one or two of these.
+    # One %-format of the 7 fields: a third cheaper than isoformat() plus
+    # slicing off "+00:00", and the same text (4-digit year, 6-digit fraction).
+    # The ACL formats one or two of these per event.
     u = moment if tz is timezone.utc else moment.astimezone(timezone.utc)
-    return u.isoformat(timespec="microseconds")[:-6] + "Z"
+    return _UTC_ISO % (u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond)
+
+
+_UTC_ISO = "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ"
 
 
 @dataclass(frozen=True)
