@@ -73,15 +73,18 @@ def event_id(change: Change, event: DomainEvent) -> str:
 
 def _event_id(change: Change, type_name: str) -> str:
     """``uuid.uuid5(EVENT_ID_NAMESPACE, name)``, computed with hashlib directly
-    (same bytes, a third of the cost: this runs once per event)."""
+    (same text, a fraction of the cost: this runs once per event)."""
     source = change.source
     key = orjson.dumps(change.key, option=orjson.OPT_SORT_KEYS).decode()
     name = f"{source.table}|{key}|{change.op}|{source.lsn}|{source.tx_id}|{type_name}"
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest()
+    # The first 128 bits with the version nibble set to 5 and the top two
+    # bits of the variant nibble to 10 (RFC 4122), in 8-4-4-4-12 form.
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+#: hex digit -> the same digit with its top two bits set to 10 (RFC 4122 variant).
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
 @functools.lru_cache(maxsize=1024)
@@ -94,11 +97,13 @@ def commit_time_text(commit_ts_ms: int) -> str:
 def wire_data(event: DomainEvent) -> dict[str, Any]:
     """The event's payload with its Money and datetime fields already in wire
     form, so orjson never calls back into Python. Nested value objects stay
-    dataclasses (orjson writes them natively: they hold only JSON types).
+    dataclasses (orjson writes them natively: they hold only JSON types)."""
+    return _wire_data(event, wire_facts(type(event)))
 
-    Starts from the instance ``__dict__``, which is what orjson itself
-    serializes for a dataclass: the fields, in declaration order."""
-    facts = wire_facts(type(event))
+
+def _wire_data(event: DomainEvent, facts: WireFacts) -> dict[str, Any]:
+    # Starts from the instance __dict__, which is what orjson itself
+    # serializes for a dataclass: the fields, in declaration order.
     data = dict(event.__dict__)
     for name in facts.money_fields:
         data[name] = data[name].wire()
@@ -109,20 +114,24 @@ def wire_data(event: DomainEvent) -> dict[str, Any]:
 
 def to_cloudevent(change: Change, event: DomainEvent, *, data: Any = None, subject: str | None = None) -> dict[str, Any]:
     """The CloudEvent; ``time`` is the legacy commit time (UTC, from the WAL).
-    ``data`` defaults to ``event.to_data()``; :func:`encode_event` passes
-    :func:`wire_data` (same JSON, several times faster)."""
-    facts = wire_facts(type(event))
+    ``data`` defaults to the reference ``event.to_data()``; :func:`encode_event`
+    uses :func:`wire_data` (same JSON, several times faster)."""
+    return _cloudevent(change, event, wire_facts(type(event)), event.to_data() if data is None else data, subject)
+
+
+def _cloudevent(change: Change, event: DomainEvent, facts: WireFacts, data: Any, subject: str | None) -> dict[str, Any]:
+    source = change.source
     return {
         "specversion": "1.0",
         "id": _event_id(change, facts.type_name),
         "source": SOURCE,
         "type": facts.type,
         "subject": event.subject() if subject is None else subject,
-        "time": commit_time_text(change.source.commit_ts_ms),
+        "time": commit_time_text(source.commit_ts_ms),
         "datacontenttype": "application/json",
         "dataschema": facts.dataschema,
-        "sourceposition": change.source.token(),
-        "data": event.to_data() if data is None else data,
+        "sourceposition": source.token(),
+        "data": data,
     }
 
 
@@ -142,4 +151,5 @@ def encode(cloudevent: dict[str, Any]) -> bytes:
 
 def encode_event(change: Change, event: DomainEvent, subject: str | None = None) -> bytes:
     """The CloudEvent as JSON bytes: the hot path of the consumer."""
-    return encode(to_cloudevent(change, event, data=wire_data(event), subject=subject))
+    facts = wire_facts(type(event))
+    return encode(_cloudevent(change, event, facts, _wire_data(event, facts), subject))
