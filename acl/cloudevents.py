@@ -104,7 +104,7 @@ def wire_data(event: DomainEvent) -> dict[str, Any]:
 def _wire_data(event: DomainEvent, facts: WireFacts) -> dict[str, Any]:
     # Starts from the instance __dict__, which is what orjson itself
     # serializes for a dataclass: the fields, in declaration order.
-    data = dict(event.__dict__)
+    data = event.__dict__.copy()  # half the cost of dict(event.__dict__)
     for name in facts.money_fields:
         data[name] = data[name].wire()
     for name in facts.time_fields:

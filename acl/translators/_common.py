@@ -40,11 +40,11 @@ def column(row: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> 
 
 def non_negative(row: Mapping[str, Any], name: str) -> int:
     value = row.get(name)
-    if type(value) is not int:
-        value = column(row, name, int)
+    if type(value) is not int:  # fast path: a plain int needs no int()
+        value = int(column(row, name, int))
     if value < 0:
         raise TranslationError(f"field {name!r} is negative ({value})")
-    return int(value)
+    return value
 
 
 def code(row: Mapping[str, Any], name: str, mapping: Mapping[Any, E]) -> E:
