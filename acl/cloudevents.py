@@ -40,7 +40,7 @@ EVENT_ID_NAMESPACE = uuid.UUID("6f1c1d2e-3b7a-5c1e-9a51-5e8d1b0c4a11")
 SOURCE = "/strangler/acl/legacy-smp"
 
 
-_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
+_NAMESPACE_SHA1 = hashlib.sha1(EVENT_ID_NAMESPACE.bytes)  # only ever copied, never updated
 
 
 class WireFacts(NamedTuple):
@@ -77,7 +77,9 @@ def _event_id(change: Change, type_name: str) -> str:
     source = change.source
     key = orjson.dumps(change.key, option=orjson.OPT_SORT_KEYS).decode()
     name = f"{source.table}|{key}|{change.op}|{source.lsn}|{source.tx_id}|{type_name}"
-    h = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest()
+    sha1 = _NAMESPACE_SHA1.copy()  # cheaper than a new hash of namespace + name
+    sha1.update(name.encode())
+    h = sha1.hexdigest()
     # The first 128 bits with the version nibble set to 5 and the top two
     # bits of the variant nibble to 10 (RFC 4122), in 8-4-4-4-12 form.
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
