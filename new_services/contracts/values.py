@@ -31,10 +31,12 @@ class Money:
     currency: str = GOLD
 
     @classmethod
+    @functools.lru_cache(maxsize=8192)
     def from_copper(cls, copper: int) -> "Money":
         # Frozen, so equal amounts can share one instance: prices repeat a lot
-        # and the ACL builds four of these per sale (hot path).
-        return _money_from_copper(copper)
+        # and the ACL builds four of these per sale (hot path). Exact: always
+        # 4 decimal places.
+        return cls(Decimal(copper).scaleb(-4), GOLD)
 
     def to_copper(self) -> int:
         if self.currency != GOLD:
@@ -56,11 +58,6 @@ class Money:
         # dataclass allows; the leading underscore keeps it out of orjson's
         # dataclass output, fields(), eq and repr.
         return self.to_json()
-
-
-@functools.lru_cache(maxsize=8192)
-def _money_from_copper(copper: int) -> Money:
-    return Money(Decimal(copper).scaleb(-4), GOLD)  # exact: always 4 decimal places
 
 
 class PlayerStatus(str, enum.Enum):
