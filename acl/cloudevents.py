@@ -11,8 +11,8 @@ as upserts.
 every event of a class shares (type, schema URN, which fields hold Money or
 datetimes) is worked out once per class (:func:`wire_facts`), commit times
 are formatted once per commit (:func:`commit_time_text`), and the payload is
-handed to orjson already made of JSON types: a ``default`` callback per
-Decimal and datetime cost more than the whole rest of the encoding.
+handed to orjson already made of JSON types: orjson's ``default`` callback,
+once per Decimal and datetime, was a quarter of the whole encoding.
 :func:`to_cloudevent` with the reference :meth:`DomainEvent.to_data` yields
 the same JSON (a unit test holds them together).
 """
@@ -68,6 +68,7 @@ def wire_facts(cls: type[DomainEvent]) -> WireFacts:
 
 
 def event_id(change: Change, event: DomainEvent) -> str:
+    """The deterministic id of ``event`` born from ``change``."""
     return _event_id(change, wire_facts(type(event)).type_name)
 
 
@@ -105,7 +106,8 @@ def wire_data(event: DomainEvent) -> dict[str, Any]:
 
 def _wire_data(event: DomainEvent, facts: WireFacts) -> dict[str, Any]:
     # Starts from the instance __dict__, which is what orjson itself
-    # serializes for a dataclass: the fields, in declaration order.
+    # serializes for a dataclass: the fields, in declaration order (events
+    # carry no private attributes, which orjson would skip).
     data = event.__dict__.copy()  # half the cost of dict(event.__dict__)
     for name in facts.money_fields:
         data[name] = data[name].wire()

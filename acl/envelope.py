@@ -30,7 +30,7 @@ class SourcePosition(NamedTuple):
 
     This and :class:`Change` are NamedTuples rather than frozen dataclasses:
     just as immutable, but the consumer builds both for every record and a
-    frozen dataclass sets each field through ``object.__setattr__`` (several
+    frozen dataclass sets each field through ``object.__setattr__`` (three
     times the cost of one tuple)."""
 
     table: str

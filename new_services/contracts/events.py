@@ -62,7 +62,7 @@ def utc_iso(moment: datetime) -> str:
             f"{_TWO_DIGITS[u.second]}.{u.microsecond:06d}Z")
 
 
-_TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))
+_TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))  # "00".."59": hours, minutes, seconds
 
 
 @functools.lru_cache(maxsize=1024)
