@@ -8,10 +8,11 @@ import json
 import subprocess
 import sys
 
+import psycopg
 import pytest
 
 from acl.dlq import read_dead_letters
-from acl.topics import DLQ_TOPIC, DOMAIN_TOPICS
+from acl.topics import DLQ_TOPIC, DOMAIN_TOPICS, existing_topics
 
 from acl_stack_helpers import ROOT, EventTail, Stack, wait_until
 
@@ -132,6 +133,26 @@ def test_cli_dlq_list_and_cdc_status(running, tmp_path):
     status = json.loads(out.stdout)
     assert status["tables"]["smp_plyr"]["events"] >= 3
     assert status["slot"]["retained_wal_bytes"] >= 0
+
+
+def test_heartbeats_release_wal_written_by_uncaptured_tables(running):
+    """Busy uncaptured tables (Django sessions, admin log) must not pin WAL:
+    with no captured change to confirm, only the relay's heartbeats move the
+    slot's confirmed position past that WAL."""
+    slot = running.env["STRANGLER_CDC_SLOT"]
+    with psycopg.connect(running.dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS hb_uncaptured (id serial PRIMARY KEY, pad text)")
+        conn.execute("INSERT INTO hb_uncaptured (pad) SELECT repeat('x', 200) FROM generate_series(1, 20000)")
+        written = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+
+        def confirmed_past_the_writes() -> bool:
+            row = conn.execute("SELECT confirmed_flush_lsn >= %s::pg_lsn FROM pg_replication_slots WHERE slot_name = %s",
+                               (written, slot)).fetchone()
+            return bool(row and row[0])
+
+        wait_until(confirmed_past_the_writes, 20, f"slot {slot} to confirm past {written} (heartbeat every 2 s)")
+    assert running.status()["relay"]["last_heartbeat_ms"] is not None
+    assert not [t for t in existing_topics(running.kafka.bootstrap_servers) if t.endswith(".message")]
 
 
 def test_relay_and_consumer_stop_cleanly_on_sigterm(running):
