@@ -9,7 +9,8 @@ Shape::
                              "last_source_ts_ms", "last_relayed_at_ms"}}}
 
 ``snapshot`` is ``pending`` (nothing seen yet), ``running``, ``done`` (the
-snapshot's last row for that table seen) or ``streaming`` (a live change seen).
+snapshot's last row for that table seen, or a heartbeat: the snapshot is
+over, also for tables it found empty) or ``streaming`` (a live change seen).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ class RelayStatus:
             table = self._by_topic.get(topic)
             if table is None:
                 if topic.startswith("__debezium-heartbeat"):
-                    self._relay["last_heartbeat_ms"] = now
+                    self._heartbeat_seen(now)
                 return
             entry = self._tables[table]
             entry["events"] += count
@@ -90,6 +91,14 @@ class RelayStatus:
                 elif entry["snapshot"] != "done":
                     entry["snapshot"] = "running"
                     self._relay["state"] = "snapshotting"
+
+    def _heartbeat_seen(self, now: int) -> None:
+        """Debezium sends heartbeats only while streaming, so the snapshot is
+        over even for tables it found empty (they emit no row to say so)."""
+        self._relay["last_heartbeat_ms"] = now
+        self._snapshot_over()
+        if self._relay["state"] in ("running", "snapshotting"):
+            self._relay["state"] = "streaming"
 
     def _snapshot_over(self) -> None:
         """The whole snapshot ended (or was done by an earlier run)."""
