@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import psycopg
-from _cdc_bench_stack import SEED_MARKET, CpuMeter, LoadSampler, TopicCounter, cdc_stack, say
+from _cdc_bench_stack import SEED_MARKET, CpuMeter, LoadSampler, TopicCounter, cdc_stack, cpu_seconds, say
 
 
 DOMAIN_TOPIC = "smp.market.v1"
@@ -105,7 +105,27 @@ def stages(committed: dict[int, float], reader: Reader) -> dict[str, dict[str, f
             for name, v in hops.items()}
 
 
-def write_sales(dsn: str, rate: int, seconds: float, committed: dict[int, float], load: LoadSampler) -> float:
+class CpuWindows:
+    """A process's CPU share (1.0 = one full core) per 10 s of writing: shows
+    whether a part's cost stays flat or grows as the run goes on (the embedded
+    broker's does: its fetches list every batch stored so far)."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.readings: list[tuple[float, float]] = []
+
+    def tick(self) -> None:
+        used = cpu_seconds(self.pid)
+        if used is not None:
+            self.readings.append((time.monotonic(), used))
+
+    def shares(self) -> list[float]:
+        pairs = self.readings[::2]  # ticks come every 5 s
+        return [round((c1 - c0) / (t1 - t0), 2) for (t0, c0), (t1, c1) in zip(pairs, pairs[1:])]
+
+
+def write_sales(dsn: str, rate: int, seconds: float, committed: dict[int, float], load: LoadSampler,
+                broker_cpu: CpuWindows) -> float:
     """Paced single-row transactions; returns the achieved writes/s."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET TIME ZONE 'Europe/Paris'")
@@ -114,12 +134,14 @@ def write_sales(dsn: str, rate: int, seconds: float, committed: dict[int, float]
         total = int(rate * seconds)
         start = time.monotonic()
         next_report = start + 5
+        broker_cpu.tick()
         for n in range(1, total + 1):
             conn.execute(insert, (n,), prepare=True)
             committed[n] = time.time()
             now = time.monotonic()
             if now >= next_report:
                 load.sample()
+                broker_cpu.tick()
                 say(f"{n}/{total} writes, load {load.samples[-1]:.2f}")
                 next_report += 5
             pause = start + n / rate - now
@@ -155,7 +177,8 @@ def main() -> None:
         committed: dict[int, float] = {}
         cpu = CpuMeter({"relay": children.pid("acl.relay"), "acl": children.pid("acl"), "broker": kafka.pid})
         say(f"writing {args.rate}/s for {args.seconds:.0f}s")
-        achieved = write_sales(dsn, args.rate, args.seconds, committed, load)
+        broker_cpu = CpuWindows(kafka.pid)
+        achieved = write_sales(dsn, args.rate, args.seconds, committed, load, broker_cpu)
         deadline = time.monotonic() + 15
         while len(reader.arrived) < len(committed) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -179,6 +202,7 @@ def main() -> None:
             "p99_ms_per_10s_window": windows(committed, reader.arrived, args.rate),
             "stages_ms": stages(committed, reader),
             "cpu_by_part": cpu_report,
+            "broker_cpu_share_per_10s_window": broker_cpu.shares(),
             "load": load.report(),
         }
         print(json.dumps(result, indent=2))
