@@ -14,7 +14,7 @@ What to know (see ARCHITECTURE.md, measured):
 - every produced batch is one object, and a fetch that finds data lists all
   stored objects of its partition (records are never deleted): the cost of
   a fetch grows with what was produced since the broker started. Measured at
-  a sustained 500 writes/s: CDC lag p99 over 300 ms after ~70 s, ~800 ms at
+  a sustained 500 writes/s: CDC lag p99 over 300 ms after 70-90 s, ~800 ms at
   3 minutes. Fine for a developer's stack; sustained load wants a real Kafka
   (``KAFKA_BOOTSTRAP_SERVERS``).
 - a fetch is answered after its full ``max_wait``, even when data is there:
