@@ -70,7 +70,11 @@ class RelayStatus:
             table = self._by_topic.get(topic)
             if table is None:
                 if topic.startswith("__debezium-heartbeat"):
-                    self._heartbeat_seen(now)
+                    # Debezium sends heartbeats only while streaming: the
+                    # snapshot is over, also for tables it found empty
+                    # (they emit no row to say so).
+                    self._relay["last_heartbeat_ms"] = now
+                    self._streaming_started()
                 return
             entry = self._tables[table]
             entry["events"] += count
@@ -81,9 +85,8 @@ class RelayStatus:
                 entry["last_source_ts_ms"] = source.get("ts_ms")
                 snap = source.get("snapshot")
                 if snap in (None, "false", False):
-                    self._snapshot_over()
+                    self._streaming_started()
                     entry["snapshot"] = "streaming"
-                    self._relay["state"] = "streaming"
                 elif snap == "last":
                     self._snapshot_over()
                 elif snap == "last_in_data_collection":
@@ -92,13 +95,10 @@ class RelayStatus:
                     entry["snapshot"] = "running"
                     self._relay["state"] = "snapshotting"
 
-    def _heartbeat_seen(self, now: int) -> None:
-        """Debezium sends heartbeats only while streaming, so the snapshot is
-        over even for tables it found empty (they emit no row to say so)."""
-        self._relay["last_heartbeat_ms"] = now
+    def _streaming_started(self) -> None:
+        """A live change or a heartbeat: the snapshot phase is behind us."""
         self._snapshot_over()
-        if self._relay["state"] in ("running", "snapshotting"):
-            self._relay["state"] = "streaming"
+        self._relay["state"] = "streaming"
 
     def _snapshot_over(self) -> None:
         """The whole snapshot ended (or was done by an earlier run)."""

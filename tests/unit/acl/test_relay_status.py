@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from acl.relay_status import RelayStatus, read_status
+from acl.topics import HEARTBEAT_TOPIC
 
 TABLES = {"smp_plyr": "legacy.public.smp_plyr", "smp_sale": "legacy.public.smp_sale"}
-HEARTBEAT_TOPIC = "__debezium-heartbeat.legacy"
 
 
 def change(snapshot: str | bool, lsn: int) -> str:
