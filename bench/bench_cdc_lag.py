@@ -106,22 +106,23 @@ def stages(committed: dict[int, float], reader: Reader) -> dict[str, dict[str, f
 
 
 class CpuWindows:
-    """A process's CPU share (1.0 = one full core) per 10 s of writing: shows
-    whether a part's cost stays flat or grows as the run goes on (the embedded
-    broker's does: its fetches list every batch stored so far)."""
+    """A process's CPU share (1.0 = one full core) per ``window`` seconds of
+    writing: shows whether a part's cost stays flat or grows as the run goes
+    on (the embedded broker's does: its fetches list every batch stored so
+    far). Call ``tick()`` as often as you like; it keeps one reading a window."""
 
-    def __init__(self, pid: int | None) -> None:
-        self.pid = pid
+    def __init__(self, pid: int | None, window: float = 10.0) -> None:
+        self.pid, self.window = pid, window
         self.readings: list[tuple[float, float]] = []
+        self.tick()
 
     def tick(self) -> None:
-        used = cpu_seconds(self.pid)
-        if used is not None:
-            self.readings.append((time.monotonic(), used))
+        now, used = time.monotonic(), cpu_seconds(self.pid)
+        if used is not None and (not self.readings or now - self.readings[-1][0] >= self.window - 0.5):
+            self.readings.append((now, used))
 
     def shares(self) -> list[float]:
-        pairs = self.readings[::2]  # ticks come every 5 s
-        return [round((c1 - c0) / (t1 - t0), 2) for (t0, c0), (t1, c1) in zip(pairs, pairs[1:])]
+        return [round((c1 - c0) / (t1 - t0), 2) for (t0, c0), (t1, c1) in zip(self.readings, self.readings[1:])]
 
 
 def write_sales(dsn: str, rate: int, seconds: float, committed: dict[int, float], load: LoadSampler,
@@ -134,7 +135,6 @@ def write_sales(dsn: str, rate: int, seconds: float, committed: dict[int, float]
         total = int(rate * seconds)
         start = time.monotonic()
         next_report = start + 5
-        broker_cpu.tick()
         for n in range(1, total + 1):
             conn.execute(insert, (n,), prepare=True)
             committed[n] = time.time()
@@ -177,7 +177,7 @@ def main() -> None:
         committed: dict[int, float] = {}
         cpu = CpuMeter({"relay": children.pid("acl.relay"), "acl": children.pid("acl"), "broker": kafka.pid})
         say(f"writing {args.rate}/s for {args.seconds:.0f}s")
-        broker_cpu = CpuWindows(kafka.pid)
+        broker_cpu = CpuWindows(kafka.pid)  # first reading as the writing starts
         achieved = write_sales(dsn, args.rate, args.seconds, committed, load, broker_cpu)
         deadline = time.monotonic() + 15
         while len(reader.arrived) < len(committed) and time.monotonic() < deadline:
