@@ -9,6 +9,10 @@ the handler returns, and only then does Debezium mark the batch processed and
 most the last second of changes from the slot: same LSNs, so the ACL emits
 the same event ids.
 
+Torn offsets: a crash while Debezium rewrites ``offsets.dat`` would make it
+re-snapshot; the relay keeps a whole copy and restores it (see
+:mod:`acl.relay_offsets`).
+
 Lost broker: Tansu keeps topics in memory. The relay writes a marker topic
 when it starts; if offsets exist but the marker is gone, the broker was
 restarted, so the relay drops its offsets and replication slot and
@@ -27,6 +31,7 @@ from typing import Any
 
 from acl.consumer import tune_gc
 from acl.debezium_config import embedded_properties, offsets_file
+from acl.relay_offsets import OffsetsKeeper, Restore
 from acl.relay_status import RelayStatus
 from acl.entrypoint import configure_logging, load_settings, stop_on_signals
 from acl.jvm import start_jvm
@@ -85,14 +90,13 @@ def _drop_slot(settings: RelaySettings) -> None:
         )
 
 
-def reset_if_broker_lost(settings: RelaySettings) -> bool:
+def reset_if_broker_lost(settings: RelaySettings, offsets: OffsetsKeeper) -> bool:
     """Offsets without the marker topic mean the broker lost its data: forget
     our position (offsets + slot) so Debezium takes a fresh snapshot."""
-    offsets = offsets_file(settings.state_dir)
-    if not offsets.exists() or RELAY_MARKER_TOPIC in existing_topics(settings.bootstrap_servers):
+    if not offsets.offsets.exists() or RELAY_MARKER_TOPIC in existing_topics(settings.bootstrap_servers):
         return False
     log.warning("broker has no %s but offsets exist: the broker lost its topics; re-snapshotting", RELAY_MARKER_TOPIC)
-    offsets.unlink()
+    offsets.forget()
     _drop_slot(settings)
     return True
 
@@ -111,6 +115,7 @@ class Relay:
         self.settings = settings
         self.status = RelayStatus(settings.state_dir, settings.slot_name,
                                   {t: legacy_topic(t) for t in CAPTURED_TABLES})
+        self.offsets = OffsetsKeeper(offsets_file(settings.state_dir))
         self._stop = threading.Event()
         self._engine: Any = None
         self._producer: Any = None
@@ -120,7 +125,9 @@ class Relay:
         from acl.kafka_io import make_producer
 
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
-        if reset_if_broker_lost(self.settings):
+        if self.offsets.restore_if_torn() is Restore.TORN_WITHOUT_COPY:
+            self.status.note_resnapshot()
+        if reset_if_broker_lost(self.settings, self.offsets):
             self.status.note_resnapshot()
         ensure_topics(self.settings.bootstrap_servers, _wanted_topics())
         self._producer = make_producer(self.settings.bootstrap_servers, "strangler-cdc-relay")
@@ -128,7 +135,7 @@ class Relay:
         tune_gc()
         worker = threading.Thread(target=self._run_engine, name="debezium-engine", daemon=True)
         worker.start()
-        ticker = threading.Thread(target=self._write_status_forever, name="status", daemon=True)
+        ticker = threading.Thread(target=self._tick_forever, name="status", daemon=True)
         ticker.start()
         log.info("relay started: %s -> %s (state %s)", self.settings.database.dbname,
                  self.settings.bootstrap_servers, self.settings.state_dir)
@@ -168,13 +175,21 @@ class Relay:
             self._failed = exc
             log.error("Debezium engine failed: %r", exc)
 
-    def _write_status_forever(self) -> None:
+    def _tick_forever(self) -> None:
+        """Once a second: the status file, and a whole copy of the offsets."""
         while not self._stop.is_set():
             try:
                 self.status.write()
             except OSError as exc:
                 log.warning("cannot write status: %s", exc)
+            self._keep_offsets()
             self._stop.wait(1.0)
+
+    def _keep_offsets(self) -> None:
+        try:
+            self.offsets.keep()
+        except OSError as exc:
+            log.warning("cannot keep a whole copy of the offsets: %s", exc)
 
     def _shutdown(self, worker: threading.Thread) -> int:
         self._stop.set()
@@ -184,6 +199,7 @@ class Relay:
         except Exception as exc:  # noqa: BLE001
             log.warning("engine close: %r", exc)
         worker.join(30)
+        self._keep_offsets()  # close() stored the final offsets
         try:
             self._producer.flush(10)
             self._producer.close(5)

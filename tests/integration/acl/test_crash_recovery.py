@@ -76,9 +76,49 @@ def test_sigkill_relay_and_consumer_mid_stream(seeded):
         ids = ids_by_sale(tail)
         assert sorted(ids) == sorted(f"sales/{n}" for n in range(1, N_SALES + 1)), "a numbered write was lost"
         changed = {s: i for s, i in ids.items() if len(i) != 1}
-        assert not changed, f"old changes got new event ids: {list(changed)[:5]}"
+        snapshots = stack.relay.log.read_text().count("Snapshot step 7")
+        assert not changed, f"old changes got new event ids: {list(changed)[:5]} ({snapshots} snapshots in relay.log)"
         delivered = len(tail.events("SaleRecorded.v1"))
         print(f"{N_SALES} sales, {delivered} deliveries ({delivered - N_SALES} harmless duplicates)")
+    finally:
+        tail.close()
+
+
+def test_offsets_file_torn_by_a_crash_is_restored_not_resnapshotted(seeded):
+    """Kafka's FileOffsetBackingStore rewrites offsets.dat in place every
+    flush, and its loader takes a torn file for "no offsets". A SIGKILL
+    inside that window must cost a replay (same ids), not a re-snapshot that
+    gives every existing row a new event id. The restored copy is made older
+    than the slot's confirmed position on purpose: the worst case."""
+    stack = seeded
+    cdc = stack.state / "cdc"
+    tail = EventTail(stack.kafka.bootstrap_servers, ["smp.market.v1"])
+
+    def write_sales(first: int, last: int) -> None:
+        insert_sales(stack, first, last, [0], time.monotonic() + 30)
+        tail.wait_for(lambda _m: {f"sales/{n}" for n in range(first, last + 1)} <= set(ids_by_sale(tail)),
+                      60, f"sales {first}-{last}")
+        time.sleep(2.5)  # the relay has flushed its offsets and kept a whole copy of them
+
+    try:
+        write_sales(N_SALES + 1, N_SALES + 50)
+        older_copy = (cdc / "offsets.dat.whole").read_bytes()
+        write_sales(N_SALES + 51, N_SALES + 100)
+        before = ids_by_sale(tail)
+        stack.relay.kill()
+        offsets = cdc / "offsets.dat"
+        offsets.write_bytes(offsets.read_bytes()[: offsets.stat().st_size // 2])  # torn mid-write
+        (cdc / "offsets.dat.whole").write_bytes(older_copy)
+        snapshots = stack.relay.log.read_text().count("Snapshot step 7")
+        stack.relay.start()
+        write_sales(N_SALES + 101, N_SALES + 120)
+        tail.poll()
+        assert stack.relay.log.read_text().count("Snapshot step 7") == snapshots, "the relay re-snapshotted"
+        assert "restored the whole copy" in stack.relay.log.read_text()
+        after = ids_by_sale(tail)
+        changed = [s for s, ids in before.items() if after[s] != ids]
+        assert not changed, f"old changes got new event ids: {changed[:5]}"
+        assert len(after) == N_SALES + 120, "a numbered write was lost"
     finally:
         tail.close()
 
