@@ -26,6 +26,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 log = logging.getLogger("acl.relay")
 
@@ -33,6 +34,7 @@ _MAGIC = b"\xac\xed\x00\x05"  # java.io.ObjectStreamConstants STREAM_MAGIC + STR
 TC_NULL, TC_REFERENCE, TC_CLASSDESC, TC_OBJECT = 0x70, 0x71, 0x72, 0x73
 TC_ARRAY, TC_BLOCKDATA, TC_ENDBLOCKDATA = 0x75, 0x77, 0x78
 _BASE_HANDLE = 0x7E0000
+_T = TypeVar("_T")
 _PRIMITIVE_SIZES = {"B": 1, "C": 2, "D": 8, "F": 4, "I": 4, "J": 8, "S": 2, "Z": 1}
 
 
@@ -76,11 +78,13 @@ class _Stream:
         self.handles.append(obj)
         return len(self.handles) - 1
 
-    def referenced(self) -> object:
+    def referenced(self, kind: type[_T]) -> _T:
+        """The earlier item a back-reference names, which must be a ``kind``."""
         index = self.uint(4) - _BASE_HANDLE
-        if not 0 <= index < len(self.handles):
-            raise TornOffsets(f"back-reference to unknown handle {index}")
-        return self.handles[index]
+        item = self.handles[index] if 0 <= index < len(self.handles) else None
+        if not isinstance(item, kind):
+            raise TornOffsets(f"back-reference to handle {index} is not a {kind.__name__}")
+        return item
 
 
 def _class_desc(s: _Stream) -> _ClassDesc | None:
@@ -88,10 +92,7 @@ def _class_desc(s: _Stream) -> _ClassDesc | None:
     if tag == TC_NULL:
         return None
     if tag == TC_REFERENCE:
-        desc = s.referenced()
-        if not isinstance(desc, _ClassDesc):
-            raise TornOffsets("a class reference points at a non-class")
-        return desc
+        return s.referenced(_ClassDesc)
     if tag != TC_CLASSDESC:
         raise TornOffsets(f"expected a class description, found 0x{tag:02x}")
     desc = _ClassDesc(s.text())
@@ -114,10 +115,7 @@ def _byte_array(s: _Stream) -> bytes | None:
     if tag == TC_NULL:
         return None
     if tag == TC_REFERENCE:
-        value = s.referenced()
-        if not isinstance(value, bytes):
-            raise TornOffsets("a byte[] reference points at something else")
-        return value
+        return s.referenced(bytes)
     if tag != TC_ARRAY:
         raise TornOffsets(f"expected a byte[], found 0x{tag:02x}")
     desc = _class_desc(s)

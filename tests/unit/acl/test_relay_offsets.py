@@ -86,3 +86,11 @@ def test_forget_drops_the_offsets_and_the_copy(tmp_path):
     assert not k.offsets.exists() and not k.copy.exists()
     k.offsets.write_bytes(RELAY)
     assert k.keep(), "a new file after forget() is copied again"
+
+
+def test_a_back_reference_to_the_wrong_kind_of_item_is_refused():
+    # the second byte[]'s class reference (handle 2, the [B description) made to name the map object
+    bad = RELAY.replace(b"uq\x00~\x00\x02", b"uq\x00~\x00\x01")
+    assert bad != RELAY
+    with pytest.raises(TornOffsets, match="back-reference to handle 1"):
+        read_offsets(bad)
