@@ -90,13 +90,13 @@ def _drop_slot(settings: RelaySettings) -> None:
         )
 
 
-def reset_if_broker_lost(settings: RelaySettings, offsets: OffsetsKeeper) -> bool:
+def reset_if_broker_lost(settings: RelaySettings, keeper: OffsetsKeeper) -> bool:
     """Offsets without the marker topic mean the broker lost its data: forget
     our position (offsets + slot) so Debezium takes a fresh snapshot."""
-    if not offsets.offsets.exists() or RELAY_MARKER_TOPIC in existing_topics(settings.bootstrap_servers):
+    if not keeper.offsets.exists() or RELAY_MARKER_TOPIC in existing_topics(settings.bootstrap_servers):
         return False
     log.warning("broker has no %s but offsets exist: the broker lost its topics; re-snapshotting", RELAY_MARKER_TOPIC)
-    offsets.forget()
+    keeper.forget()
     _drop_slot(settings)
     return True
 

@@ -178,24 +178,18 @@ class OffsetsKeeper:
     def __init__(self, offsets: Path) -> None:
         self.offsets = offsets
         self.copy = offsets.with_name(offsets.name + ".whole")
-        self._kept: tuple[int, int] | None = None
 
     def keep(self) -> bool:
-        """Copy the offsets file if it changed and is whole (the relay's
-        status ticker calls this). A version read mid-write is skipped and
-        the next call tries again."""
+        """Copy the offsets file if it is whole and differs from the copy (the
+        relay's status ticker calls this). A version read mid-write is
+        skipped and the next call tries again."""
         try:
-            stat = self.offsets.stat()
+            data = self.offsets.read_bytes()
         except FileNotFoundError:
             return False
-        version = (stat.st_mtime_ns, stat.st_size)
-        if version == self._kept:
-            return False
-        data = self.offsets.read_bytes()
-        if not is_whole(data):
+        if not is_whole(data) or (self.copy.exists() and self.copy.read_bytes() == data):
             return False
         _write_atomically(self.copy, data)
-        self._kept = version
         return True
 
     def restore_if_torn(self) -> Restore:
@@ -220,7 +214,6 @@ class OffsetsKeeper:
         """Drop the offsets and the copy (a fresh snapshot follows)."""
         self.offsets.unlink(missing_ok=True)
         self.copy.unlink(missing_ok=True)
-        self._kept = None
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
