@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from acl.topics import HEARTBEAT_TOPIC
+
 _SNAPSHOT_LAST = {"last", "last_in_data_collection"}
 
 
@@ -69,7 +71,7 @@ class RelayStatus:
             self._relay["events_relayed"] += count
             table = self._by_topic.get(topic)
             if table is None:
-                if topic.startswith("__debezium-heartbeat"):
+                if topic == HEARTBEAT_TOPIC:
                     # Debezium sends heartbeats only while streaming: the
                     # snapshot is over, also for tables it found empty
                     # (they emit no row to say so).
