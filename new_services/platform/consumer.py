@@ -1,0 +1,248 @@
+"""The event-consumption loop every new service uses (its "projector").
+
+It reads the service's domain topics from Kafka, decodes each CloudEvent
+with the contracts' decoder, hands a batch to the service's
+:class:`Projection` and, **in the same database transaction**, stores the
+next offset of every partition it consumed. Offsets live in the service's
+own database, not in a Kafka consumer group, so:
+
+- a crash before the commit loses nothing (the batch is read again from the
+  stored offsets) and a crash after it repeats nothing (the projector seeks
+  past it): every event has its effect exactly once;
+- an event that Kafka holds twice (the ACL re-published it after its own
+  crash, or a new CDC snapshot re-read the rows) is absorbed by the
+  projection's idempotency keys (the event id, and each aggregate's id);
+- event types or versions this build does not know are counted and skipped,
+  and a payload that breaks its contract is counted as rejected and logged:
+  the stream goes on.
+
+Two ports keep it testable without a broker: :class:`EventSource` (Kafka,
+see :class:`KafkaEventSource`) and :class:`Projection` (the service's read
+model).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from new_services.contracts.codec import DecodedEvent, MalformedEvent, UnknownEventType, decode
+from new_services.platform import state
+from new_services.platform.state import Position
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Kafka record as the projector needs it."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+class EventSource(Protocol):
+    """Where records come from (Kafka in production, a list in unit tests)."""
+
+    def seek(self, positions: dict[Position, int]) -> None:
+        """Read every partition of the topics, from ``positions`` (next offset
+        to read) or, for a partition not named, from the beginning."""
+
+    def poll(self, timeout_ms: int) -> list[Record]: ...
+
+    def lag(self) -> int | None:
+        """Records not yet read across all partitions (``None``: unknown yet)."""
+
+    def close(self) -> None: ...
+
+
+class Projection(Protocol):
+    """A service's read model, maintained from events."""
+
+    consumer: str  # key of its offsets and state rows
+    topics: tuple[str, ...]
+
+    def apply(self, conn: Connection, events: Sequence[DecodedEvent]) -> int:
+        """Apply a batch inside the caller's transaction; idempotent per
+        event. Returns how many events had an effect on the read model (the
+        rest were already applied or are not its concern)."""
+
+    def reset(self, conn: Connection) -> None:
+        """Drop every row of the read model (rebuild), inside the caller's transaction."""
+
+
+@dataclass
+class BatchOutcome:
+    records: int = 0
+    applied: int = 0
+    skipped: int = 0
+    rejected: int = 0
+
+
+class Projector:
+    """Runs one :class:`Projection` over one :class:`EventSource`."""
+
+    def __init__(self, projection: Projection, source: EventSource, engine: Engine,
+                 *, heartbeat_s: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
+        self.projection, self.source, self.engine = projection, source, engine
+        self._heartbeat_s, self._clock = heartbeat_s, clock
+        self._generation = -1
+        self._last_heartbeat = float("-inf")
+        self._stop = threading.Event()
+
+    def request_stop(self, *_: Any) -> None:
+        self._stop.set()
+
+    def sync(self) -> None:
+        """Seek the source to the stored offsets (start, rebuild, after a DB error)."""
+        consumer = self.projection.consumer
+        with self.engine.begin() as conn:
+            self._generation = state.lock_generation(conn, consumer)
+            offsets = state.read_offsets(conn, consumer)
+        self.source.seek(offsets)
+        log.info("%s: generation %d, resuming from %d stored offsets", consumer, self._generation, len(offsets))
+
+    def run(self) -> None:
+        """Until :meth:`request_stop`; a lost database is waited for, not fatal."""
+        self.sync()
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except OperationalError as exc:
+                log.warning("%s: database unavailable (%s); retrying from the stored offsets",
+                            self.projection.consumer, exc.orig or exc)
+                self._stop.wait(1.0)
+                self._resync_when_possible()
+        self.source.close()
+
+    def _resync_when_possible(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sync()
+                return
+            except OperationalError:
+                self._stop.wait(1.0)
+
+    def run_once(self, timeout_ms: int = 100) -> BatchOutcome:
+        """Poll once and apply what came, or beat the heart when idle."""
+        records = self.source.poll(timeout_ms)
+        if not records:
+            self._idle()
+            return BatchOutcome()
+        return self._apply(records)
+
+    def _idle(self) -> None:
+        if self._clock() - self._last_heartbeat < self._heartbeat_s:
+            return
+        self._last_heartbeat = self._clock()
+        consumer = self.projection.consumer
+        with self.engine.begin() as conn:
+            generation = state.lock_generation(conn, consumer)
+            if generation == self._generation:
+                state.record_heartbeat(conn, consumer, self.source.lag())
+        if generation != self._generation:
+            self.sync()
+
+    def _apply(self, records: list[Record]) -> BatchOutcome:
+        outcome = BatchOutcome(records=len(records))
+        events: list[DecodedEvent] = []
+        positions: dict[Position, int] = {}
+        for record in records:
+            positions[(record.topic, record.partition)] = record.offset + 1
+            decoded = self._decode(record, outcome)
+            if decoded is not None:
+                events.append(decoded)
+        consumer = self.projection.consumer
+        with self.engine.begin() as conn:
+            if state.lock_generation(conn, consumer) != self._generation:
+                conn.rollback()
+                self.sync()  # rebuilt meanwhile: this batch belongs to the old generation
+                return BatchOutcome()
+            outcome.applied = self.projection.apply(conn, events) if events else 0
+            state.store_offsets(conn, consumer, positions)
+            state.record_batch(conn, consumer, applied=len(events), skipped=outcome.skipped,
+                               rejected=outcome.rejected, lag_events=self.source.lag(),
+                               last_event_time=events[-1].time if events else None)
+        self._last_heartbeat = self._clock()
+        return outcome
+
+    def _decode(self, record: Record, outcome: BatchOutcome) -> DecodedEvent | None:
+        if record.value is None:
+            return None
+        try:
+            return decode(record.value)
+        except UnknownEventType as exc:
+            outcome.skipped += 1
+            log.debug("%s[%d]@%d: skipped %s", record.topic, record.partition, record.offset, exc)
+        except MalformedEvent as exc:
+            outcome.rejected += 1
+            log.warning("%s[%d]@%d: rejected: %s", record.topic, record.partition, record.offset, exc)
+        return None
+
+
+class KafkaEventSource:
+    """:class:`EventSource` on kafka-python, with partitions assigned by hand
+    (no consumer group: the offsets live in the service's database, and a
+    group join costs seconds on the embedded broker)."""
+
+    def __init__(self, bootstrap_servers: str, topics: Sequence[str], *, client_id: str,
+                 max_poll_records: int = 2000, topic_wait_s: float = 60.0) -> None:
+        from kafka import KafkaConsumer
+
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap_servers, group_id=None, client_id=client_id,
+            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_poll_records,
+            fetch_max_wait_ms=20, max_partition_fetch_bytes=8 * 1024 * 1024, metadata_max_age_ms=5000,
+        )
+        self._topics = tuple(topics)
+        self._partitions = self._wait_for_partitions(topic_wait_s)
+
+    def _wait_for_partitions(self, timeout_s: float) -> list[Any]:
+        from kafka import TopicPartition
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = {t: self._consumer.partitions_for_topic(t) for t in self._topics}
+            missing = [t for t, parts in found.items() if not parts]
+            if not missing:
+                return [TopicPartition(t, p) for t, parts in found.items() for p in sorted(parts)]
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topics not found after {timeout_s:.0f}s: {missing} (is the ACL running?)")
+            time.sleep(0.2)
+
+    def seek(self, positions: dict[Position, int]) -> None:
+        self._consumer.assign(self._partitions)
+        for tp in self._partitions:
+            offset = positions.get((tp.topic, tp.partition))
+            if offset is None:
+                self._consumer.seek_to_beginning(tp)
+            else:
+                self._consumer.seek(tp, offset)
+
+    def poll(self, timeout_ms: int) -> list[Record]:
+        batches = self._consumer.poll(timeout_ms=timeout_ms)
+        return [Record(r.topic, r.partition, r.offset, r.value) for records in batches.values() for r in records]
+
+    def lag(self) -> int | None:
+        """From the high watermarks of the last fetch responses (free); a
+        partition not fetched yet is asked for its end offset."""
+        highs = {tp: self._consumer.highwater(tp) for tp in self._partitions}
+        unknown = [tp for tp, high in highs.items() if high is None]
+        if unknown:
+            try:
+                highs.update(self._consumer.end_offsets(unknown))
+            except Exception:  # noqa: BLE001 - broker busy: the lag is unknown for now
+                return None
+        return sum(max(0, highs[tp] - self._consumer.position(tp)) for tp in self._partitions)
+
+    def close(self) -> None:
+        self._consumer.close()

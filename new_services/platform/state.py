@@ -1,0 +1,142 @@
+"""The platform's own tables in every service database: where each consumer
+is in its topics, and how its projection is doing.
+
+``consumer_offsets`` holds the *next* offset to read per partition. It is
+written in the same transaction as the rows the events produced, so after a
+crash the projector resumes exactly after the last committed effect
+(exactly-once effect, whatever Kafka redelivers).
+
+``projection_state`` is one row per projection: counters for ``services
+list``, the lag the projector last measured, a heartbeat, and a
+``generation`` that a rebuild bumps. The projector locks this row at the
+start of every batch transaction, so a rebuild (which locks it too) and a
+batch never interleave; a projector that sees a new generation drops what
+it holds and seeks back to the stored (reset) offsets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import BigInteger, Column, Connection, DateTime, Integer, MetaData, String, Table, delete, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+
+platform_metadata = MetaData()
+
+consumer_offsets = Table(
+    "consumer_offsets", platform_metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+
+projection_state = Table(
+    "projection_state", platform_metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("generation", Integer, nullable=False, server_default=text("0")),
+    Column("events_applied", BigInteger, nullable=False, server_default=text("0")),
+    Column("events_skipped", BigInteger, nullable=False, server_default=text("0")),
+    Column("events_rejected", BigInteger, nullable=False, server_default=text("0")),
+    Column("lag_events", BigInteger, nullable=True),
+    Column("last_event_time", DateTime(timezone=True), nullable=True),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=True),
+    Column("rebuilt_at", DateTime(timezone=True), nullable=True),
+)
+
+Position = tuple[str, int]  # (topic, partition)
+
+
+@dataclass(frozen=True)
+class ProjectionStatus:
+    """One ``projection_state`` row, as the API reports it."""
+
+    consumer: str
+    generation: int
+    events_applied: int
+    events_skipped: int
+    events_rejected: int
+    lag_events: int | None
+    last_event_time: datetime | None
+    heartbeat_at: datetime | None
+    rebuilt_at: datetime | None
+
+    def heartbeat_age_s(self, now: datetime | None = None) -> float | None:
+        if self.heartbeat_at is None:
+            return None
+        return ((now or datetime.now(timezone.utc)) - self.heartbeat_at).total_seconds()
+
+
+def ensure_state_row(conn: Connection, consumer: str) -> None:
+    conn.execute(insert(projection_state).values(consumer=consumer).on_conflict_do_nothing())
+
+
+def lock_generation(conn: Connection, consumer: str) -> int:
+    """The current generation, with the row locked until the transaction ends."""
+    ensure_state_row(conn, consumer)
+    row = conn.execute(
+        select(projection_state.c.generation).where(projection_state.c.consumer == consumer).with_for_update()
+    ).one()
+    return int(row.generation)
+
+
+def read_offsets(conn: Connection, consumer: str) -> dict[Position, int]:
+    rows = conn.execute(select(consumer_offsets).where(consumer_offsets.c.consumer == consumer))
+    return {(r.topic, r.partition): r.next_offset for r in rows}
+
+
+def store_offsets(conn: Connection, consumer: str, positions: dict[Position, int]) -> None:
+    if not positions:
+        return
+    stmt = insert(consumer_offsets)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[consumer_offsets.c.consumer, consumer_offsets.c.topic, consumer_offsets.c.partition],
+            set_={"next_offset": stmt.excluded.next_offset},
+        ),
+        [{"consumer": consumer, "topic": t, "partition": p, "next_offset": o} for (t, p), o in positions.items()],
+    )
+
+
+def record_batch(conn: Connection, consumer: str, *, applied: int, skipped: int, rejected: int,
+                 lag_events: int | None, last_event_time: datetime | None) -> None:
+    """Counters and lag after a batch (same transaction as its rows)."""
+    values: dict[str, object] = {
+        "events_applied": projection_state.c.events_applied + applied,
+        "events_skipped": projection_state.c.events_skipped + skipped,
+        "events_rejected": projection_state.c.events_rejected + rejected,
+        "heartbeat_at": datetime.now(timezone.utc),
+        "lag_events": lag_events,
+    }
+    if last_event_time is not None:
+        values["last_event_time"] = last_event_time
+    conn.execute(update(projection_state).where(projection_state.c.consumer == consumer).values(**values))
+
+
+def record_heartbeat(conn: Connection, consumer: str, lag_events: int | None) -> None:
+    ensure_state_row(conn, consumer)
+    conn.execute(
+        update(projection_state).where(projection_state.c.consumer == consumer)
+        .values(heartbeat_at=datetime.now(timezone.utc), lag_events=lag_events)
+    )
+
+
+def reset_projection(conn: Connection, consumer: str) -> int:
+    """Forget every offset and counter and bump the generation (the caller
+    has dropped the read model in the same transaction). Returns the new
+    generation."""
+    generation = lock_generation(conn, consumer) + 1
+    conn.execute(delete(consumer_offsets).where(consumer_offsets.c.consumer == consumer))
+    conn.execute(
+        update(projection_state).where(projection_state.c.consumer == consumer).values(
+            generation=generation, events_applied=0, events_skipped=0, events_rejected=0,
+            lag_events=None, last_event_time=None, rebuilt_at=datetime.now(timezone.utc),
+        )
+    )
+    return generation
+
+
+def read_status(conn: Connection, consumer: str) -> ProjectionStatus | None:
+    row = conn.execute(select(projection_state).where(projection_state.c.consumer == consumer)).first()
+    return None if row is None else ProjectionStatus(**row._asdict())
