@@ -1,0 +1,1 @@
+"""Pure pricing logic: standard library only, no I/O."""

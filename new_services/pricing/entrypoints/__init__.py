@@ -1,0 +1,1 @@
+"""How pricing is run: the HTTP app, the projector, the command line."""

@@ -1,0 +1,156 @@
+"""pricing's FastAPI app: the two endpoints it owns, plus the platform's
+``/healthz``, ``/readyz`` and rebuild route.
+
+Run: ``uvicorn --factory new_services.pricing.entrypoints.http:create_app``
+(``python -m new_services.pricing serve`` does it with the settings' host
+and port). The handlers answer with pre-rendered JSON and no response-model
+validation: the read is one SQL round trip and the rest must stay small for
+the p50 to beat the monolith's by 10x.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from new_services.platform.http import platform_router
+from new_services.pricing.bootstrap import Pricing, bootstrap
+from new_services.pricing.domain.model import Candle, ItemRate
+from new_services.pricing.domain.windows import INTERVALS, RATE_WINDOW
+from new_services.pricing.entrypoints import legacy_contract as legacy
+from new_services.pricing.entrypoints import openapi_models as models
+from new_services.pricing.service_layer import reads
+
+HISTORY_MAX_DAYS = 90
+HISTORY_MAX_CANDLES = 3000
+HISTORY_INTERVAL_CHOICES = sorted(INTERVALS)
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def rate_json(rate: ItemRate) -> dict[str, Any]:
+    change = rate.change
+    return {
+        "item_id": rate.item_id,
+        "sku": rate.sku,
+        "as_of": legacy.timestamp(rate.as_of),
+        "window_hours": int(RATE_WINDOW.total_seconds() // 3600),
+        "last_price": legacy.money(rate.last_price) if rate.last_price is not None else None,
+        "last_sold_at": legacy.timestamp(rate.last_sold_at) if rate.last_sold_at else None,
+        "average_price_24h": legacy.money(rate.average_price) if rate.average_price is not None else None,
+        "volume_24h": {"quantity": rate.volume_quantity, "trades": rate.volume_trades,
+                       "value": legacy.money(rate.volume_value)},
+        "change_24h": None if change is None else {**legacy.money(change), "percent": rate.change_percent},
+    }
+
+
+def candle_json(bucket: Any, candle: Candle) -> dict[str, Any]:
+    return {"start": legacy.timestamp(bucket), "open": candle.open, "high": candle.high, "low": candle.low,
+            "close": candle.close, "volume": candle.volume, "trades": candle.trades}
+
+
+def _negotiation_error(request: Request) -> Response | None:
+    status = legacy.acceptable(request.headers.get("accept"), request.query_params.get("format"))
+    return None if status is None else JSON(legacy.NEGOTIATION_ERRORS[status], status_code=status)
+
+
+def _history_filters(request: Request) -> tuple[str, int]:
+    """``interval`` and ``days`` as DRF validates them (same messages, same order)."""
+    params = request.query_params
+    errors: dict[str, list[str]] = {}
+    interval, days = "1h", 7
+    try:
+        interval = legacy.choice(params.get("interval"), choices=HISTORY_INTERVAL_CHOICES, default="1h")
+    except ValueError as exc:
+        errors["interval"] = [str(exc)]
+    try:
+        days = legacy.integer(params.get("days"), minimum=1, maximum=HISTORY_MAX_DAYS, default=7)
+    except ValueError as exc:
+        errors["days"] = [str(exc)]
+    if not errors:
+        count = int(days * INTERVALS["1d"] / INTERVALS[interval])
+        if count > HISTORY_MAX_CANDLES:
+            errors["non_field_errors"] = [
+                f"{count} candles requested; at most {HISTORY_MAX_CANDLES}: use a wider interval or fewer days."]
+    if errors:
+        raise legacy.FieldErrors(errors)
+    return interval, days
+
+
+def add_routes(app: FastAPI, pricing: Pricing) -> None:
+    not_found_page = HTMLResponse(legacy.DJANGO_NOT_FOUND_HTML, status_code=404)
+
+    @app.api_route(
+        "/api/items/{item_id}/rate/", methods=["GET", "HEAD"], operation_id="items_rate", tags=["items"],
+        responses={200: {"model": models.ItemRate}, 404: {"model": models.ApplicationError}},
+    )
+    async def items_rate(item_id: str, request: Request) -> Response:
+        number = legacy.path_id(item_id)
+        if number is None:
+            return not_found_page
+        refused = _negotiation_error(request)
+        if refused is not None:
+            return refused
+        if number > legacy.MAX_ID:
+            return JSON(legacy.not_found(number), status_code=404)
+        async with pricing.engine.connect() as conn:
+            rate = await reads.rate(conn, item_id=number, as_of=pricing.clock.now())
+        if rate is None:
+            return JSON(legacy.not_found(number), status_code=404)
+        return JSON(rate_json(rate))
+
+    @app.api_route(
+        "/api/items/{item_id}/history/", methods=["GET", "HEAD"], operation_id="items_history", tags=["items"],
+        responses={200: {"model": models.ItemHistory}, 400: {"description": "invalid query parameters"},
+                   404: {"model": models.ApplicationError}},
+    )
+    async def items_history(
+        item_id: str, request: Request,
+        interval: str = Query("1h", description=f"one of {HISTORY_INTERVAL_CHOICES}"),
+        days: str = Query("7", description=f"1 to {HISTORY_MAX_DAYS}"),
+    ) -> Response:
+        number = legacy.path_id(item_id)
+        if number is None:
+            return not_found_page
+        refused = _negotiation_error(request)
+        if refused is not None:
+            return refused
+        try:
+            chosen_interval, chosen_days = _history_filters(request)
+        except legacy.FieldErrors as exc:
+            return JSON(exc.errors, status_code=400)
+        if number > legacy.MAX_ID:
+            return JSON(legacy.not_found(number), status_code=404)
+        async with pricing.engine.connect() as conn:
+            series = await reads.history(conn, item_id=number, interval=chosen_interval, days=chosen_days,
+                                         until=pricing.clock.now())
+        if series is None:
+            return JSON(legacy.not_found(number), status_code=404)
+        return JSON({"item_id": number, "interval": chosen_interval, "days": chosen_days,
+                     "candles": [candle_json(bucket, candle) for bucket, candle in series]})
+
+
+def create_app(pricing: Pricing | None = None) -> FastAPI:
+    """The app (a uvicorn factory). Nothing connects before startup."""
+    service = pricing or bootstrap()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await service.engine.dispose()
+
+    app = FastAPI(title="pricing", version="1.0.0", lifespan=lifespan,
+                  description="The exchange rate of every SMP item, as a read model built from market events.")
+    add_routes(app, service)
+    app.include_router(platform_router(service.facts, service.engine))
+    return app

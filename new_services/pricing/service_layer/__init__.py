@@ -1,0 +1,1 @@
+"""What pricing does: apply events to its read model, answer reads."""

@@ -1,0 +1,91 @@
+"""The pricing projection: which events change the read model, and how.
+
+- ``SaleRecorded``: a new trade (idempotent by sale id), merged into every
+  interval's candle. Consecutive sales of a batch are written together.
+- ``SaleCorrected`` / ``SaleVoided``: the trade is replaced or removed and
+  the buckets it touched (before and after) are recomputed from the trades.
+- ``ItemCatalogued`` / ``ItemRevised``: the item's sku; ``ItemRemoved``
+  forgets the item (its rate is then a 404, as in the monolith).
+
+Everything else on the topics is not pricing's concern and has no effect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection
+
+from new_services.contracts.codec import DecodedEvent
+from new_services.contracts.events import (
+    ItemCatalogued, ItemRemoved, ItemRevised, SaleCorrected, SaleRecorded, SaleVoided,
+)
+from new_services.pricing.adapters import projection_store as store
+from new_services.pricing.domain.clock import MarketClock
+from new_services.pricing.domain.model import Trade
+
+TOPICS = ("smp.market.v1", "smp.catalog.v1")
+
+
+class PricingProjection:
+    """Implements ``new_services.platform.consumer.Projection``."""
+
+    consumer = "pricing"
+    topics = TOPICS
+
+    def __init__(self, clock: MarketClock) -> None:
+        self.clock = clock
+
+    def trade(self, sale: SaleRecorded | SaleCorrected) -> Trade:
+        return Trade(sale_id=sale.sale_id, item_id=sale.item_id, sold_at=self.clock.wall_clock(sale.sold_at),
+                     quantity=sale.quantity, unit_price=sale.unit_price.to_copper(), total=sale.total.to_copper())
+
+    def apply(self, conn: Connection, events: Sequence[DecodedEvent]) -> int:
+        applied = 0
+        recorded: list[tuple[Trade, str]] = []
+        for decoded in events:
+            event = decoded.event
+            if isinstance(event, SaleRecorded):
+                recorded.append((self.trade(event), decoded.id))
+                continue
+            applied += self._record(conn, recorded)
+            recorded = []
+            applied += self._apply_one(conn, decoded)
+        return applied + self._record(conn, recorded)
+
+    def _record(self, conn: Connection, recorded: list[tuple[Trade, str]]) -> int:
+        new = store.insert_new_trades(conn, recorded)
+        store.merge_candles(conn, store.candle_increments(new))
+        return len(new)
+
+    def _apply_one(self, conn: Connection, decoded: DecodedEvent) -> int:
+        event = decoded.event
+        if isinstance(event, (ItemCatalogued, ItemRevised)):
+            store.upsert_item(conn, item_id=event.item_id, sku=event.sku)
+        elif isinstance(event, ItemRemoved):
+            store.remove_item(conn, item_id=event.item_id)
+        elif isinstance(event, SaleCorrected):
+            self._correct(conn, self.trade(event), decoded.id)
+        elif isinstance(event, SaleVoided):
+            self._void(conn, event.sale_id)
+        else:
+            return 0
+        return 1
+
+    def _correct(self, conn: Connection, trade: Trade, event_id: str) -> None:
+        before = store.stored_trade(conn, trade.sale_id)
+        store.replace_trade(conn, trade, event_id)
+        if before is not None and before.item_id != trade.item_id:
+            store.recompute_buckets(conn, item_id=before.item_id, moments=[before.sold_at])
+        moments = [trade.sold_at] + ([before.sold_at] if before is not None and before.item_id == trade.item_id else [])
+        store.recompute_buckets(conn, item_id=trade.item_id, moments=moments)
+
+    def _void(self, conn: Connection, sale_id: int) -> None:
+        before = store.stored_trade(conn, sale_id)
+        if before is None:
+            return
+        store.delete_trade(conn, sale_id)
+        store.recompute_buckets(conn, item_id=before.item_id, moments=[before.sold_at])
+
+    def reset(self, conn: Connection) -> None:
+        store.truncate_read_model(conn)
