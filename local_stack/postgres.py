@@ -28,8 +28,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote
 
 import psycopg
+from psycopg import sql
 
 from local_stack.net import free_port, port_in_use
 from local_stack.processes import die_with_parent, log_tail, stop_child
@@ -165,6 +167,20 @@ class EmbeddedPostgres:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
+
+    def create_owned_database(self, name: str, *, password: str) -> str:
+        """Create role ``name`` (login, ``password``) and database ``name`` it
+        owns, if missing; return a DSN that logs in as that role. A new
+        service gets its own database and role, as it would on a server."""
+        with psycopg.connect(self.dsn(), autocommit=True) as conn:
+            role = sql.Identifier(name)
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,)).fetchone():
+                conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(role, sql.Literal(password)))
+            else:
+                conn.execute(sql.SQL("CREATE ROLE {} WITH LOGIN PASSWORD {}").format(role, sql.Literal(password)))
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(role, role))
+        return f"postgresql://{name}:{quote(password, safe='')}@{self.host}:{self.port}/{name}"
 
     # -- internals ------------------------------------------------------
 

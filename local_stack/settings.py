@@ -8,11 +8,14 @@ stops it):
 ``STRANGLER_LEGACY_DATABASE_URL``  use this PostgreSQL for the monolith
 ``STRANGLER_CONTROL_DATABASE_URL`` use this PostgreSQL for the route store
 ``KAFKA_BOOTSTRAP_SERVERS``        use this Kafka instead of the embedded one
+``STRANGLER_PRICING_DATABASE_URL`` use this PostgreSQL for pricing (likewise
+                                   ``STRANGLER_<SERVICE>_DATABASE_URL``)
 =================================  ==========================================
 
 Ports of the parts the launcher starts (all on 127.0.0.1):
 ``STRANGLER_PROXY_PORT`` (8000), ``STRANGLER_LEGACY_PORT`` (8001),
-``STRANGLER_POSTGRES_PORT`` (54329), ``STRANGLER_KAFKA_PORT`` (19092).
+``STRANGLER_POSTGRES_PORT`` (54329), ``STRANGLER_KAFKA_PORT`` (19092),
+``STRANGLER_PRICING_PORT`` (8010; see ``local_stack.services``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from local_stack.services import NEW_SERVICES
 
 
 class SettingsError(ValueError):
@@ -51,6 +56,8 @@ class StackSettings:
     external_legacy_database_url: str | None
     external_control_database_url: str | None
     external_kafka_bootstrap: str | None
+    service_ports: dict[str, int]
+    external_service_database_urls: dict[str, str]
 
     @classmethod
     def from_env(
@@ -71,11 +78,15 @@ class StackSettings:
             external_legacy_database_url=env.get("STRANGLER_LEGACY_DATABASE_URL") or None,
             external_control_database_url=env.get("STRANGLER_CONTROL_DATABASE_URL") or None,
             external_kafka_bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
+            service_ports={s.name: _port(env, s.port_variable, s.default_port) for s in NEW_SERVICES},
+            external_service_database_urls={
+                s.name: env[s.database_variable] for s in NEW_SERVICES if env.get(s.database_variable)
+            },
         )
 
     def ports_to_claim(self) -> dict[str, int]:
         """The ports this launcher will listen on, by part name."""
-        ports = {"proxy": self.proxy_port, "legacy": self.legacy_port}
+        ports = {"proxy": self.proxy_port, "legacy": self.legacy_port, **self.service_ports}
         if self.needs_embedded_postgres:
             ports["postgres"] = self.postgres_port
         if self.external_kafka_bootstrap is None:
@@ -84,4 +95,8 @@ class StackSettings:
 
     @property
     def needs_embedded_postgres(self) -> bool:
-        return self.external_legacy_database_url is None or self.external_control_database_url is None
+        return (
+            self.external_legacy_database_url is None
+            or self.external_control_database_url is None
+            or len(self.external_service_database_urls) < len(NEW_SERVICES)
+        )

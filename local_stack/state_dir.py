@@ -99,9 +99,13 @@ class StateDir:
         return value
 
     def write_endpoints(self, endpoints: dict[str, Any]) -> None:
-        """Atomic replace, so a reader never sees half a file."""
+        """Atomic replace, so a reader never sees half a file. Mode 0600: the
+        database URLs of the new services carry their role's password."""
         tmp = self.endpoints_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(endpoints, indent=2, sort_keys=True) + "\n")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(endpoints, indent=2, sort_keys=True) + "\n")
         tmp.replace(self.endpoints_file)
 
     def read_endpoints(self) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from local_stack.kafka import EmbeddedKafka
 from local_stack.net import port_in_use
 from local_stack.postgres import EmbeddedPostgres
 from local_stack.processes import ChildFailed, ManagedProcess, http_ok, wait_until
+from local_stack.services import NEW_SERVICES, ServiceSpec
 from local_stack.settings import StackSettings
 from local_stack.state_dir import StateDir
 
@@ -90,6 +91,7 @@ class LocalStack:
             self._start_legacy()
             self._start_kafka()
             self._start_cdc()
+            self._start_services()
             self._start_proxy()
         except BaseException:
             self.stop()
@@ -129,6 +131,19 @@ class LocalStack:
             control_url = control_url or self.postgres.create_database(CONTROL_DATABASE)
         assert legacy_url is not None and control_url is not None
         self.endpoints.databases = {"legacy": legacy_url, "control": control_url}
+        for spec in NEW_SERVICES:
+            self.endpoints.databases[spec.name] = self._service_database(spec)
+
+    def _service_database(self, spec: ServiceSpec) -> str:
+        """The service's own database and role: external if its URL is set,
+        else created in the embedded cluster with a password kept in the
+        state dir."""
+        external = self.settings.external_service_database_urls.get(spec.name)
+        if external:
+            return external
+        assert self.postgres is not None
+        password = self.state.secret(f"{spec.name}-db-password")
+        return self.postgres.create_owned_database(spec.name, password=password)
 
     def _legacy_env(self) -> dict[str, str]:
         return {
@@ -226,6 +241,37 @@ class LocalStack:
     def _relay_running(self) -> bool:
         status = read_status(self.cdc_state_dir)
         return status is not None and status["relay"]["state"] == "running"
+
+    def _service_env(self, spec: ServiceSpec) -> dict[str, str]:
+        assert self.endpoints.kafka is not None
+        return {
+            **os.environ,
+            spec.database_variable: self.endpoints.databases[spec.name],
+            spec.port_variable: str(self.settings.service_ports[spec.name]),
+            f"{spec.env_prefix}HOST": self.settings.host,
+            "KAFKA_BOOTSTRAP_SERVERS": self.endpoints.kafka,
+            "STRANGLER_ADMIN_TOKEN": self.state.admin_token(),
+        }
+
+    def _start_services(self) -> None:
+        """Each new service: migrate its database, start its projector and
+        its HTTP app. They catch up with the event stream in the background
+        (``strangler services list`` shows how far they are)."""
+        for spec in NEW_SERVICES:
+            env = self._service_env(spec)
+            self.say(f"migrating the {spec.name} database")
+            migrate = subprocess.run([sys.executable, "-m", spec.module, "migrate"], env=env,
+                                     capture_output=True, text=True)
+            if migrate.returncode != 0:
+                tail = (migrate.stdout + migrate.stderr).strip().splitlines()[-1:] or ["no output"]
+                raise StackError(f"{spec.name}: migration failed (exit {migrate.returncode}): {tail[0]}")
+            url = f"http://{self.settings.host}:{self.settings.service_ports[spec.name]}"
+            self.say(f"starting {spec.name} on {url} (projector + HTTP)")
+            projector = self._spawn(f"{spec.name}-projector", [sys.executable, "-m", spec.module, "project"], env=env)
+            api = self._spawn(spec.name, [sys.executable, "-m", spec.module, "serve"], env=env)
+            wait_until(http_ok(f"{url}/healthz"), timeout=60, what=spec.name, watch=api)
+            projector.check_alive()
+            self.endpoints.services[spec.name] = url
 
     def _start_proxy(self) -> None:
         host, port = self.settings.host, self.settings.proxy_port

@@ -34,3 +34,7 @@ from strangler_cli.acl import acl_app  # noqa: E402
 
 app.add_typer(cdc_app, name="cdc")
 app.add_typer(acl_app, name="acl")
+
+from strangler_cli.services import services_app  # noqa: E402
+
+app.add_typer(services_app, name="services")

@@ -6,6 +6,7 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
@@ -27,6 +28,16 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
     raise _StopRequested(signal.Signals(signum).name)
 
 
+def _without_password(dsn: str) -> str:
+    """A DSN fit to print: the password (kept in the state dir) replaced by ``***``."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def _endpoints_table(endpoints: Endpoints, state_dir: Path) -> Table:
     table = Table(title="strangler stack is up", title_justify="left")
     table.add_column("part")
@@ -41,7 +52,7 @@ def _endpoints_table(endpoints: Endpoints, state_dir: Path) -> Table:
     if endpoints.dashboard:
         table.add_row("dashboard", endpoints.dashboard)
     for name, dsn in endpoints.databases.items():
-        table.add_row(f"database {name}", dsn)
+        table.add_row(f"database {name}", _without_password(dsn))
     table.add_row("endpoints file", str(state_dir / "endpoints.json"))
     table.add_row("proxy admin token", str(state_dir / "admin-token"))
     if (state_dir / "demo-token").exists():
