@@ -124,7 +124,9 @@ class ShadowRunner:
                 if learned:
                     known.update(learned)
                     log.info("shadow noise learned", extra={"route": key, "fields": sorted(learned)})
-                    result = self._compare(route, legacy, new)
+                # Compare again even when this call learned nothing: a concurrent
+                # comparison of the same route may have learned the noise meanwhile.
+                result = self._compare(route, legacy, new)
         if result.differences:
             self._count(key, "mismatch")
             self.on_result(key, True)

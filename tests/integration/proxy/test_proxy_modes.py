@@ -39,6 +39,23 @@ def test_shadow_finds_planted_mismatch_and_ignores_planted_noise(proxy: ProxyPro
     assert f'strangler_shadow_total{{route="{ROUTE}",outcome="noise"}} 3.0' in metrics
 
 
+def test_noise_learned_by_one_comparison_counts_for_comparisons_already_in_flight(
+    proxy: ProxyProc, pricing: Upstream
+) -> None:
+    """Concurrent first requests of a route all differ in ``as_of``; only one
+    of them learns it as noise, and none may be reported as a mismatch."""
+    import concurrent.futures
+
+    proxy.set_route(ROUTE, "shadow", service="pricing")
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(lambda n: httpx.get(proxy.url + f"/api/items/{n % 5 + 1}/rate/").status_code, range(24)))
+    assert statuses == [200] * 24
+    metric = f'strangler_shadow_total{{route="{ROUTE}",outcome="noise"}} 24.0'
+    assert wait_for(lambda: metric in httpx.get(proxy.url + "/_strangler/metrics").text), \
+        httpx.get(proxy.url + "/_strangler/metrics").text
+    assert proxy.admin("GET", "/diffs", params={"route": ROUTE}).json()["counts"].get(ROUTE, 0) == 0
+
+
 def test_shadow_skips_unsafe_methods_unless_allowed(proxy: ProxyProc, pricing: Upstream) -> None:
     proxy.apply([{"methods": ["POST"], "path": "/orders/", "mode": "shadow", "service": "pricing"}])
     before = pricing.count()
