@@ -80,6 +80,11 @@ class ManagedProcess:
     def alive(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code once the child has ended (``None`` while it runs)."""
+        return None if self._process is None else self._process.poll()
+
     def check_alive(self) -> None:
         if self._process is not None and self._process.poll() is not None:
             raise ChildFailed(

@@ -34,6 +34,9 @@ from local_stack.state_dir import StateDir
 
 Say = Callable[[str], None]
 
+#: A new service's process that dies is restarted, at most this many times a minute.
+RESTARTS_PER_MINUTE = 5
+
 LEGACY_DATABASE = "smp"
 CONTROL_DATABASE = "strangler_control"
 
@@ -76,6 +79,10 @@ class LocalStack:
         self.say = say
         self.endpoints = Endpoints()
         self.children: list[ManagedProcess] = []
+        #: Children restarted when they die (the new services: their state is in
+        #: their database, so a restart resumes where they were).
+        self.restartable: set[str] = set()
+        self._restarts: dict[str, list[float]] = {}
         self.postgres: EmbeddedPostgres | None = None
         self.kafka: EmbeddedKafka | None = None
 
@@ -269,6 +276,7 @@ class LocalStack:
             self.say(f"starting {spec.name} on {url} (projector + HTTP)")
             projector = self._spawn(f"{spec.name}-projector", [sys.executable, "-m", spec.module, "project"], env=env)
             api = self._spawn(spec.name, [sys.executable, "-m", spec.module, "serve"], env=env)
+            self.restartable |= {projector.name, api.name}
             wait_until(http_ok(f"{url}/healthz"), timeout=60, what=spec.name, watch=api)
             projector.check_alive()
             self.endpoints.services[spec.name] = url
@@ -299,11 +307,26 @@ class LocalStack:
 
     def watch(self, *, poll_interval: float = 0.5) -> None:
         """Block while every child is alive; raise ``ChildFailed`` if one dies
-        (a signal handler ends the wait by raising)."""
+        (a signal handler ends the wait by raising). A new service's process
+        that dies is restarted (at most ``RESTARTS_PER_MINUTE`` times a
+        minute), the way a service supervisor would."""
         while True:
             for child in self.children:
+                if child.name in self.restartable and child.exit_code is not None:
+                    self._restart(child)
                 child.check_alive()
             time.sleep(poll_interval)
+
+    def _restart(self, child: ManagedProcess) -> None:
+        now = time.monotonic()
+        recent = [at for at in self._restarts.get(child.name, []) if now - at < 60.0]
+        if len(recent) >= RESTARTS_PER_MINUTE:
+            return  # restarting in a loop helps nobody: check_alive() fails the stack
+        self.say(f"{child.name} exited with code {child.exit_code}; restarting it")
+        child.start()
+        self._restarts[child.name] = [*recent, now]
+        self.endpoints.processes = self._pids()
+        self.state.write_endpoints(self.endpoints.as_json())
 
     def stop(self) -> None:
         """Stop every started part, newest first. Safe to call twice."""

@@ -1,105 +1,22 @@
 """``strangler up`` as a user runs it: a real process tree on loopback.
 
-One stack is started for the module and reused by the checks that only
-look at it; the lifecycle checks (restart keeps data, SIGKILL leaves no
-orphans) start their own on the same state dir.
+The session's seeded stack (``conftest.py``) is reused by the checks that
+only look at it; the lifecycle checks (restart keeps data, SIGKILL leaves no
+orphans) start their own.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import pytest
 
-from local_stack.net import free_port
-
-READY_TIMEOUT = 180.0
-
-
-@dataclass
-class RunningStack:
-    process: subprocess.Popen[str]
-    state_dir: Path
-    env: dict[str, str]
-
-    @property
-    def endpoints(self) -> dict:
-        return json.loads((self.state_dir / "endpoints.json").read_text())
-
-
-def _stack_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRANGLER_", "KAFKA_"))}
-    for name in ("PROXY", "LEGACY", "POSTGRES", "KAFKA"):
-        env[f"STRANGLER_{name}_PORT"] = str(free_port())
-    return env
-
-
-def _strangler(*args: str) -> list[str]:
-    return [sys.executable, "-m", "strangler_cli", *args]
-
-
-def start_stack(state_dir: Path, env: dict[str, str], *extra: str) -> RunningStack:
-    process = subprocess.Popen(
-        _strangler("up", "--state-dir", str(state_dir), *extra),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    stack = RunningStack(process, state_dir, env)
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"strangler up exited {process.returncode}:\n{process.stdout.read()}")
-        if (state_dir / "endpoints.json").exists():
-            return stack
-        time.sleep(0.2)
-    stop_stack(stack)
-    raise AssertionError("strangler up not ready in time")
-
-
-def stop_stack(stack: RunningStack, sig: signal.Signals = signal.SIGTERM) -> tuple[int, str]:
-    if stack.process.poll() is None:
-        stack.process.send_signal(sig)
-    output, _ = stack.process.communicate(timeout=60)
-    return stack.process.returncode, output
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead for our purpose
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
-def wait_dead(pids: list[int], timeout: float = 20.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        left = [pid for pid in pids if alive(pid)]
-        if not left:
-            return []
-        time.sleep(0.2)
-    return [pid for pid in pids if alive(pid)]
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    running = start_stack(tmp_path_factory.mktemp("stack") / "state", _stack_env())
-    yield running
-    stop_stack(running)
+from stack_support import RunningStack, start_stack, stack_env, stop_stack, strangler, wait_dead
 
 
 def test_endpoints_file_names_every_part(stack: RunningStack) -> None:
@@ -107,7 +24,9 @@ def test_endpoints_file_names_every_part(stack: RunningStack) -> None:
     assert endpoints["legacy"].startswith("http://127.0.0.1:")
     assert endpoints["proxy"].startswith("http://127.0.0.1:")
     assert endpoints["databases"]["legacy"].startswith("postgresql://")
-    assert set(endpoints["processes"]) >= {"postgres", "legacy", "proxy"}
+    assert set(endpoints["processes"]) >= {"postgres", "legacy", "proxy", "pricing", "pricing-projector"}
+    assert endpoints["services"]["pricing"].startswith("http://127.0.0.1:")
+    assert (stack.state_dir / "endpoints.json").stat().st_mode & 0o777 == 0o600  # service DSNs hold passwords
     for secret in ("admin-token", "admin-password", "django-secret-key"):
         assert (stack.state_dir / secret).stat().st_mode & 0o777 == 0o600, secret
 
@@ -136,8 +55,8 @@ def test_the_proxy_serves_the_monolith(stack: RunningStack) -> None:
 
 def test_a_second_stack_on_the_same_state_dir_is_refused(stack: RunningStack) -> None:
     result = subprocess.run(
-        _strangler("up", "--state-dir", str(stack.state_dir)),
-        env=_stack_env(),
+        strangler("up", "--state-dir", str(stack.state_dir)),
+        env=stack_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -150,10 +69,10 @@ def test_a_second_stack_on_the_same_state_dir_is_refused(stack: RunningStack) ->
 
 
 def test_a_busy_port_is_refused_in_one_line(stack: RunningStack, tmp_path: Path) -> None:
-    env = _stack_env()
+    env = stack_env()
     env["STRANGLER_LEGACY_PORT"] = stack.endpoints["legacy"].rsplit(":", 1)[1]
     result = subprocess.run(
-        _strangler("up", "--state-dir", str(tmp_path / "other")), env=env, capture_output=True, text=True, timeout=60
+        strangler("up", "--state-dir", str(tmp_path / "other")), env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode != 0
     assert "already in use" in result.stderr
@@ -161,7 +80,7 @@ def test_a_busy_port_is_refused_in_one_line(stack: RunningStack, tmp_path: Path)
 
 
 def test_restart_keeps_data_and_stop_leaves_no_process(tmp_path: Path) -> None:
-    env = _stack_env()
+    env = stack_env()
     state_dir = tmp_path / "state"
     first = start_stack(state_dir, env, "--seed-sales", "300")
     legacy = first.endpoints["legacy"]
@@ -189,7 +108,7 @@ def test_restart_keeps_data_and_stop_leaves_no_process(tmp_path: Path) -> None:
 
 
 def test_sigkill_of_the_launcher_leaves_no_orphans(tmp_path: Path) -> None:
-    running = start_stack(tmp_path / "state", _stack_env())
+    running = start_stack(tmp_path / "state", stack_env())
     pids = list(running.endpoints["processes"].values())
     stop_stack(running, signal.SIGKILL)
     assert wait_dead(pids) == [], "children outlived a SIGKILLed launcher"
