@@ -10,12 +10,13 @@ the p50 to beat the monolith's by 10x.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, Query, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 
 from new_services.platform.http import platform_router
@@ -90,8 +91,8 @@ def _history_filters(request: Request) -> tuple[str, int]:
 def add_routes(app: FastAPI, pricing: Pricing) -> None:
     not_found_page = HTMLResponse(legacy.DJANGO_NOT_FOUND_HTML, status_code=404)
 
-    @app.api_route(
-        "/api/items/{item_id}/rate/", methods=["GET", "HEAD"], operation_id="items_rate", tags=["items"],
+    @app.get(
+        "/api/items/{item_id}/rate/", operation_id="items_rate", tags=["items"],
         responses={200: {"model": models.ItemRate}, 404: {"model": models.ApplicationError}},
     )
     async def items_rate(item_id: str, request: Request) -> Response:
@@ -109,8 +110,8 @@ def add_routes(app: FastAPI, pricing: Pricing) -> None:
             return JSON(legacy.not_found(number), status_code=404)
         return JSON(rate_json(rate))
 
-    @app.api_route(
-        "/api/items/{item_id}/history/", methods=["GET", "HEAD"], operation_id="items_history", tags=["items"],
+    @app.get(
+        "/api/items/{item_id}/history/", operation_id="items_history", tags=["items"],
         responses={200: {"model": models.ItemHistory}, 400: {"description": "invalid query parameters"},
                    404: {"model": models.ApplicationError}},
     )
@@ -139,6 +140,34 @@ def add_routes(app: FastAPI, pricing: Pricing) -> None:
         return JSON({"item_id": number, "interval": chosen_interval, "days": chosen_days,
                      "candles": [candle_json(bucket, candle) for bucket, candle in series]})
 
+    for path, endpoint in (("/api/items/{item_id}/rate/", items_rate), ("/api/items/{item_id}/history/", items_history)):
+        app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)  # Django answers HEAD too
+
+
+#: The parameters as the monolith documents them. The handlers take them as
+#: strings (to answer bad values exactly as DRF and Django do, not with
+#: FastAPI's 422), so the document states their real types here.
+PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "item_id": {"type": "integer"},
+    "interval": {"type": "string", "enum": HISTORY_INTERVAL_CHOICES, "default": "1h"},
+    "days": {"type": "integer", "minimum": 1, "maximum": HISTORY_MAX_DAYS, "default": 7},
+}
+
+
+def _openapi_with_legacy_parameters(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    for parameter in operation.get("parameters", []):
+                        if parameter["name"] in PARAMETER_SCHEMAS:
+                            parameter["schema"] = dict(PARAMETER_SCHEMAS[parameter["name"]])
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
 
 def create_app(pricing: Pricing | None = None) -> FastAPI:
     """The app (a uvicorn factory). Nothing connects before startup."""
@@ -153,4 +182,5 @@ def create_app(pricing: Pricing | None = None) -> FastAPI:
                   description="The exchange rate of every SMP item, as a read model built from market events.")
     add_routes(app, service)
     app.include_router(platform_router(service.facts, service.engine))
+    app.openapi = _openapi_with_legacy_parameters(app)  # type: ignore[method-assign]
     return app
