@@ -332,3 +332,18 @@ def test_sigkill_of_pricing_mid_stream_loses_and_double_counts_nothing(pricing_s
     assert in_sales == legacy
     assert in_candles == legacy, "a candle counted a sale twice or missed one"
     wait_for(lambda: pricing_ready(pricing_stack), timeout=60, what="pricing ready again")
+
+
+def test_the_readmes_flip_commands_work_as_written(pricing_stack: RunningStack) -> None:
+    """Every ``strangler routes set`` line of the README, in order, as a user types it."""
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    commands = [shlex.split(line.split("#", 1)[0]) for line in readme.splitlines()
+                if line.startswith("strangler routes set ")]
+    assert len(commands) >= 5
+    set_table(pricing_stack, [], "e2e: README from legacy")
+    for words in commands:
+        cli(pricing_stack, *words[1:])
+    set_table(pricing_stack, [], "e2e: back to legacy")
