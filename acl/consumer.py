@@ -18,6 +18,7 @@ import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from acl.cloudevents import encode_event
@@ -106,8 +107,20 @@ class ThrottledCommitter:
 class AclConsumer:
     """Composition root of one translator process."""
 
-    def __init__(self, settings: ConsumerSettings) -> None:
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        *,
+        make_consumer: Callable[..., Any] | None = None,
+        make_producer: Callable[..., Any] | None = None,
+        ensure_topics: Callable[..., None] = ensure_topics,
+    ) -> None:
+        """``make_consumer``/``make_producer``/``ensure_topics`` default to the
+        real Kafka clients (:mod:`acl.kafka_io`); tests pass fakes."""
         self.settings = settings
+        self._make_consumer = make_consumer
+        self._make_producer = make_producer
+        self._ensure_topics = ensure_topics
         self._stop = threading.Event()
         self.processed = 0
 
@@ -117,10 +130,12 @@ class AclConsumer:
     def run(self) -> int:
         from kafka.errors import CommitFailedError, KafkaError
 
-        from acl.kafka_io import make_consumer, make_producer
+        from acl import kafka_io
 
+        make_consumer = self._make_consumer or kafka_io.make_consumer
+        make_producer = self._make_producer or kafka_io.make_producer
         servers = self.settings.bootstrap_servers
-        ensure_topics(servers, {
+        self._ensure_topics(servers, {
             **{t: LEGACY_PARTITIONS for t in LEGACY_TOPICS},
             **{t: DOMAIN_PARTITIONS for t in DOMAIN_TOPICS},
             DLQ_TOPIC: 1,
@@ -132,6 +147,13 @@ class AclConsumer:
         committer = ThrottledCommitter(consumer, self.settings.commit_interval_s)
         tune_gc()
         log.info("acl consumer started: group %s on %s", self.settings.group_id, servers)
+        # The consumer's positions run ahead of what is published (a poll
+        # moves them past the batch), and commit() commits positions. So the
+        # final commit happens only on a clean stop, which is only checked
+        # between batches, i.e. when every polled batch is published. Leaving
+        # on an error (flush raised PublishError, a send or translator
+        # crashed) commits nothing: the batch is replayed on restart.
+        stopped_cleanly = False
         try:
             while not self._stop.is_set():
                 batches = consumer.poll(timeout_ms=100)
@@ -145,11 +167,15 @@ class AclConsumer:
                 producer.flush(30)  # raises PublishError -> exit without committing (replayed on restart)
                 committer.published()
                 self.processed += sum(len(r) for r in batches.values())
+            stopped_cleanly = True
         finally:
-            try:
-                consumer.commit()
-            except (CommitFailedError, KafkaError) as exc:  # rebalanced: the new owner re-translates (same ids)
-                log.warning("final commit failed: %s", exc)
+            if stopped_cleanly:
+                try:
+                    consumer.commit()
+                except (CommitFailedError, KafkaError) as exc:  # rebalanced: the new owner re-translates (same ids)
+                    log.warning("final commit failed: %s", exc)
+            else:
+                log.error("acl consumer failed: committing nothing, the unpublished batch is replayed on restart")
             consumer.close()
             producer.close(5)
             log.info("acl consumer stopped after %d records", self.processed)
