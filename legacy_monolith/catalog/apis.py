@@ -12,7 +12,8 @@ from rest_framework.views import APIView
 
 from legacy_monolith.catalog.models import Category, Item, Rarity
 from legacy_monolith.catalog.selectors import item_extra, item_get, item_list
-from legacy_monolith.smp.api import paginated_response
+from legacy_monolith.smp.api import LegacyLimitOffsetPagination, paginated_response
+from legacy_monolith.smp.openapi import error_responses
 
 
 class ItemOutputSerializer(serializers.Serializer):
@@ -37,13 +38,17 @@ class ItemOutputSerializer(serializers.Serializer):
 class ItemListApi(APIView):
     """``GET /api/items/?category=WP&rarity=2&active=true&search=sword``."""
 
+    pagination_class = LegacyLimitOffsetPagination
+
     class FilterSerializer(serializers.Serializer):
         category = serializers.ChoiceField(choices=Category.choices, required=False)
         rarity = serializers.ChoiceField(choices=Rarity.choices, required=False)
         active = serializers.BooleanField(required=False, default=None, allow_null=True)
         search = serializers.CharField(required=False, max_length=64)
 
-    @extend_schema(parameters=[FilterSerializer], responses=ItemOutputSerializer(many=True), operation_id="items_list")
+    @extend_schema(parameters=[FilterSerializer],
+                   responses={200: ItemOutputSerializer(many=True), **error_responses(400, 401)},
+                   operation_id="items_list")
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
@@ -54,6 +59,6 @@ class ItemListApi(APIView):
 class ItemDetailApi(APIView):
     """``GET /api/items/{id}/``."""
 
-    @extend_schema(responses=ItemOutputSerializer, operation_id="items_retrieve")
+    @extend_schema(responses={200: ItemOutputSerializer, **error_responses(401, 404)}, operation_id="items_retrieve")
     def get(self, request: Request, item_id: int) -> Response:
         return Response(ItemOutputSerializer(item_get(item_id=item_id)).data)

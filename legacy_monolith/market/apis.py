@@ -30,7 +30,8 @@ from legacy_monolith.market.selectors import (
 )
 from legacy_monolith.market.services import listing_cancel, listing_create, sale_record
 from legacy_monolith.players.selectors import player_for_user
-from legacy_monolith.smp.api import MONEY_SCHEMA, MoneyField, paginated_response
+from legacy_monolith.smp.api import MONEY_SCHEMA, LegacyLimitOffsetPagination, MoneyField, paginated_response
+from legacy_monolith.smp.openapi import error_responses
 from legacy_monolith.smp.money import money_json
 
 MAX_PRICE_COPPER = 10**12  # 100 million gold: more than the whole economy
@@ -66,6 +67,8 @@ class SaleOutputSerializer(serializers.Serializer):
 class ListingListCreateApi(APIView):
     """``GET /api/listings/?item=&seller=&status=O`` and ``POST /api/listings/``."""
 
+    pagination_class = LegacyLimitOffsetPagination
+
     class FilterSerializer(serializers.Serializer):
         item = serializers.IntegerField(required=False, min_value=1)
         seller = serializers.IntegerField(required=False, min_value=1)
@@ -79,7 +82,8 @@ class ListingListCreateApi(APIView):
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
         unit_price_copper = serializers.IntegerField(min_value=1, max_value=MAX_PRICE_COPPER)
 
-    @extend_schema(parameters=[FilterSerializer], responses=ListingOutputSerializer(many=True),
+    @extend_schema(parameters=[FilterSerializer],
+                   responses={200: ListingOutputSerializer(many=True), **error_responses(400, 401)},
                    operation_id="listings_list")
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
@@ -87,7 +91,9 @@ class ListingListCreateApi(APIView):
         listings = listing_list(**filters.validated_data)
         return paginated_response(serializer_class=ListingOutputSerializer, queryset=listings, request=request, view=self)
 
-    @extend_schema(request=InputSerializer, responses={201: ListingOutputSerializer}, operation_id="listings_create")
+    @extend_schema(request=InputSerializer,
+                   responses={201: ListingOutputSerializer, **error_responses(400, 401, 403, 409, 415)},
+                   operation_id="listings_create")
     def post(self, request: Request) -> Response:
         seller = player_for_user(user=request.user)
         serializer = self.InputSerializer(data=request.data)
@@ -99,7 +105,8 @@ class ListingListCreateApi(APIView):
 class ListingCancelApi(APIView):
     """``POST /api/listings/{id}/cancel/``: only the seller, only while open."""
 
-    @extend_schema(request=None, responses=ListingOutputSerializer, operation_id="listings_cancel")
+    @extend_schema(request=None, responses={200: ListingOutputSerializer, **error_responses(401, 403, 404, 409)},
+                   operation_id="listings_cancel")
     def post(self, request: Request, listing_id: int) -> Response:
         player = player_for_user(user=request.user)
         listing: Listing = listing_cancel(listing_id=listing_id, player=player)
@@ -108,6 +115,8 @@ class ListingCancelApi(APIView):
 
 class SaleListCreateApi(APIView):
     """``GET /api/sales/?item=&buyer=&seller=&listing=`` and ``POST /api/sales/``."""
+
+    pagination_class = LegacyLimitOffsetPagination
 
     class FilterSerializer(serializers.Serializer):
         item = serializers.IntegerField(required=False, min_value=1)
@@ -122,14 +131,18 @@ class SaleListCreateApi(APIView):
         listing = serializers.PrimaryKeyRelatedField(queryset=Listing.objects.all())
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
 
-    @extend_schema(parameters=[FilterSerializer], responses=SaleOutputSerializer(many=True), operation_id="sales_list")
+    @extend_schema(parameters=[FilterSerializer],
+                   responses={200: SaleOutputSerializer(many=True), **error_responses(400, 401)},
+                   operation_id="sales_list")
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         sales = sale_list(**filters.validated_data)
         return paginated_response(serializer_class=SaleOutputSerializer, queryset=sales, request=request, view=self)
 
-    @extend_schema(request=InputSerializer, responses={201: SaleOutputSerializer}, operation_id="sales_create")
+    @extend_schema(request=InputSerializer,
+                   responses={201: SaleOutputSerializer, **error_responses(400, 401, 403, 404, 409, 415)},
+                   operation_id="sales_create")
     def post(self, request: Request) -> Response:
         buyer = player_for_user(user=request.user)
         serializer = self.InputSerializer(data=request.data)
@@ -195,7 +208,7 @@ class ItemRateApi(APIView):
     """``GET /api/items/{id}/rate/``: last price, 24 h volume-weighted average,
     24 h volume and 24 h change, aggregated over ``smp_sale`` per request."""
 
-    @extend_schema(responses=RATE_SCHEMA, operation_id="items_rate")
+    @extend_schema(responses={200: RATE_SCHEMA, **error_responses(401, 404)}, operation_id="items_rate")
     def get(self, request: Request, item_id: int) -> Response:
         return Response(rate_json(item_rate(item_id=item_id)))
 
@@ -227,10 +240,13 @@ class ItemHistoryApi(APIView):
 
     @extend_schema(
         parameters=[FilterSerializer],
-        responses=inline_serializer(name="ItemHistory", fields={
-            "item_id": serializers.IntegerField(), "interval": serializers.CharField(),
-            "days": serializers.IntegerField(), "candles": CandleSerializer(many=True),
-        }),
+        responses={
+            200: inline_serializer(name="ItemHistory", fields={
+                "item_id": serializers.IntegerField(), "interval": serializers.CharField(),
+                "days": serializers.IntegerField(), "candles": CandleSerializer(many=True),
+            }),
+            **error_responses(400, 401, 404),
+        },
         operation_id="items_history",
     )
     def get(self, request: Request, item_id: int) -> Response:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -15,6 +17,7 @@ from legacy_monolith.players.models import Player
 from legacy_monolith.players.selectors import player_get, player_inventory, player_name_taken
 from legacy_monolith.players.services import player_register
 from legacy_monolith.smp.api import MoneyField
+from legacy_monolith.smp.openapi import error_responses
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_]{3,32}$")
 
@@ -56,7 +59,9 @@ class PlayerRegisterApi(APIView):
             ref_name = "PlayerRegisterInput"
 
         name = serializers.CharField(max_length=32)
-        email = serializers.EmailField(required=False, allow_blank=True, default="")
+        # max_length: the column's (smp_plyr.eml, auth_user.email); a longer
+        # address used to crash the insert with a 500.
+        email = serializers.EmailField(required=False, allow_blank=True, default="", max_length=254)
         password = serializers.CharField(min_length=8, max_length=128, write_only=True)
 
         def validate_name(self, value: str) -> str:
@@ -70,7 +75,8 @@ class PlayerRegisterApi(APIView):
         email = serializers.CharField()
         token = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, operation_id="players_register")
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **error_responses(400, 415)},
+                   operation_id="players_register")
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -79,10 +85,43 @@ class PlayerRegisterApi(APIView):
         return Response(self.OutputSerializer(player).data, status=status.HTTP_201_CREATED)
 
 
+class PlayerRegisterInputSchema(OpenApiSerializerExtension):
+    """What registration really accepts, which drf-spectacular cannot infer:
+    DRF trims surrounding whitespace *before* the length checks and
+    ``validate_name``, refuses NUL characters, and takes a JSON number for a
+    string field as its decimal text (``str(value)``)."""
+
+    target_class = PlayerRegisterApi.InputSerializer
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        properties = schema["properties"]
+        properties["name"] = {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*[A-Za-z0-9_]{3,32}\s*$"},
+                {"type": "integer", "minimum": 100, "maximum": 10**32 - 1},
+            ],
+            "description": "3 to 32 letters, digits or underscores; surrounding whitespace is trimmed; a JSON "
+                           "integer counts as its digits. Must not be taken yet (case-sensitive), else 400.",
+        }
+        properties["password"] = {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\s*[^\s\x00][^\x00]{6,126}[^\s\x00]\s*$"},
+                {"type": "number"},
+            ],
+            "writeOnly": True,
+            "description": "8 to 128 characters once surrounding whitespace is trimmed, no NUL character. A JSON "
+                           "number counts as its decimal text, which must meet the same rule.",
+        }
+        properties["email"]["description"] = "Optional; surrounding whitespace is trimmed, at most 254 characters."
+        return schema
+
+
 class PlayerDetailApi(APIView):
     """``GET /api/players/{id}/``: profile, wallet balance and inventory."""
 
-    @extend_schema(responses=PlayerDetailOutputSerializer, operation_id="players_retrieve")
+    @extend_schema(responses={200: PlayerDetailOutputSerializer, **error_responses(401, 404)},
+                   operation_id="players_retrieve")
     def get(self, request: Request, player_id: int) -> Response:
         player = player_get(player_id=player_id)
         return Response(PlayerDetailOutputSerializer(player).data)

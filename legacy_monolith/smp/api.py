@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from legacy_monolith.smp import openapi as _openapi  # noqa: F401 - registers the schema extensions
 from legacy_monolith.smp.money import MoneyJSON, money_json
 
 MONEY_SCHEMA = inline_serializer(
@@ -37,12 +38,36 @@ class MoneyField(serializers.Field):
         return money_json(value)
 
 
+class LegacyLimitOffsetPagination(LimitOffsetPagination):
+    """DRF's LimitOffsetPagination (50 per page by default), documented as it
+    behaves: it never refuses ``limit``/``offset``; a value that is not a
+    positive integer (zero or more for ``offset``) is ignored and the default
+    applies. List APIs set it as ``pagination_class``, which is also how
+    drf-spectacular knows to document their answers as pages."""
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": self.limit_query_param, "required": False, "in": "query",
+                "description": f"Results per page (default {self.default_limit}). A value that is not a positive "
+                               "integer is ignored (the default applies), not refused.",
+                "schema": {"type": "string", "example": "50"},
+            },
+            {
+                "name": self.offset_query_param, "required": False, "in": "query",
+                "description": "Index of the first result (default 0). A value that is not an integer of 0 or "
+                               "more is ignored (0 applies), not refused.",
+                "schema": {"type": "string", "example": "0"},
+            },
+        ]
+
+
 def paginated_response(
     *, serializer_class: type[serializers.Serializer], queryset: QuerySet[Any], request: Request, view: APIView
 ) -> Response:
     """``{"count", "next", "previous", "results"}`` with ``?limit=&offset=``
-    (DRF's LimitOffsetPagination, 50 per page by default)."""
-    paginator = LimitOffsetPagination()
+    (the view's ``pagination_class``, by default :class:`LegacyLimitOffsetPagination`)."""
+    paginator = (getattr(view, "pagination_class", None) or LegacyLimitOffsetPagination)()
     page = paginator.paginate_queryset(queryset, request, view=view)
     data = serializer_class(page, many=True).data
     return paginator.get_paginated_response(data)

@@ -125,6 +125,11 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "SMP marketplace (legacy monolith)",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The default hook, then ours (see legacy_monolith/smp/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "legacy_monolith.smp.openapi.document_empty_query_values",
+    ],
 }
 
 LOGGING = {
