@@ -88,12 +88,19 @@ def _history_filters(request: Request) -> tuple[str, int]:
     return interval, days
 
 
+NOT_FOUND: dict[str, Any] = {
+    "model": models.ApplicationError,
+    "description": "an unknown item (``{detail, code, extra}``), or Django's HTML page for an id that is not a number",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+
+
 def add_routes(app: FastAPI, pricing: Pricing) -> None:
     not_found_page = HTMLResponse(legacy.DJANGO_NOT_FOUND_HTML, status_code=404)
 
     @app.get(
         "/api/items/{item_id}/rate/", operation_id="items_rate", tags=["items"],
-        responses={200: {"model": models.ItemRate}, 404: {"model": models.ApplicationError}},
+        responses={200: {"model": models.ItemRate}, 404: NOT_FOUND},
     )
     async def items_rate(item_id: str, request: Request) -> Response:
         number = legacy.path_id(item_id)
@@ -112,8 +119,8 @@ def add_routes(app: FastAPI, pricing: Pricing) -> None:
 
     @app.get(
         "/api/items/{item_id}/history/", operation_id="items_history", tags=["items"],
-        responses={200: {"model": models.ItemHistory}, 400: {"description": "invalid query parameters"},
-                   404: {"model": models.ApplicationError}},
+        responses={200: {"model": models.ItemHistory}, 404: NOT_FOUND,
+                   400: {"model": models.FieldErrors, "description": "invalid query parameters (DRF's field errors)"}},
     )
     async def items_history(
         item_id: str, request: Request,
@@ -145,8 +152,9 @@ def add_routes(app: FastAPI, pricing: Pricing) -> None:
 
 
 #: The parameters as the monolith documents them. The handlers take them as
-#: strings (to answer bad values exactly as DRF and Django do, not with
-#: FastAPI's 422), so the document states their real types here.
+#: strings (to answer bad values exactly as DRF and Django do, never with
+#: FastAPI's 422), so the document states their real types here and drops
+#: the 422 FastAPI would list.
 PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
     "item_id": {"type": "integer"},
     "interval": {"type": "string", "enum": HISTORY_INTERVAL_CHOICES, "default": "1h"},
@@ -160,9 +168,12 @@ def _openapi_with_legacy_parameters(app: FastAPI) -> Callable[[], dict[str, Any]
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             for operations in schema["paths"].values():
                 for operation in operations.values():
+                    operation["responses"].pop("422", None)  # string parameters never fail FastAPI's validation
                     for parameter in operation.get("parameters", []):
                         if parameter["name"] in PARAMETER_SCHEMAS:
                             parameter["schema"] = dict(PARAMETER_SCHEMAS[parameter["name"]])
+            for unused in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(unused, None)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -8,9 +8,12 @@ checked against the monolith's (``tests/.../test_pricing_openapi.py``).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
 
-NAIVE_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
+from pydantic import BaseModel, Field, RootModel
+
+#: ``datetime.isoformat()`` of a naive value: microseconds only when non-zero.
+NAIVE_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?$"
 
 
 class Money(BaseModel):
@@ -27,7 +30,7 @@ class RateVolume(BaseModel):
 class RateChange(BaseModel):
     copper: int
     display: str
-    percent: float | None
+    percent: Annotated[float, Field(json_schema_extra={"format": "double"})] | None
 
 
 class ItemRate(BaseModel):
@@ -67,3 +70,7 @@ class ApplicationError(BaseModel):
 
 class Detail(BaseModel):
     detail: str
+
+
+class FieldErrors(RootModel[dict[str, list[str]]]):
+    """DRF's 400: ``{"field" or "non_field_errors": ["message", ...]}``."""
