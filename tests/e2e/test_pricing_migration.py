@@ -347,3 +347,33 @@ def test_the_readmes_flip_commands_work_as_written(pricing_stack: RunningStack) 
     for words in commands:
         cli(pricing_stack, *words[1:])
     set_table(pricing_stack, [], "e2e: back to legacy")
+
+
+#: The monolith refuses some schema-valid history requests (days x interval
+#: over 3000 candles, a rule spanning two parameters), and so must pricing.
+SCHEMATHESIS_CONFIG = """
+[[operations]]
+include-operation-id = "items_history"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx", "400"]
+"""
+
+
+def test_schemathesis_holds_pricing_to_the_monoliths_openapi(pricing_stack: RunningStack, tmp_path: Any) -> None:
+    """A client no one here wrote, reading the *monolith's* document, finds
+    nothing to object to once both routes are served by pricing."""
+    import sys
+
+    proxy = pricing_stack.endpoints["proxy"]
+    set_table(pricing_stack, [pricing_route(RATE, "new"), pricing_route(HISTORY, "new")], "e2e: schemathesis")
+    assert httpx.get(f"{proxy}/api/items/1/rate/", timeout=10).headers["x-strangler-upstream"] == "pricing"
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(SCHEMATHESIS_CONFIG)
+    result = subprocess.run(
+        [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{proxy}/api/schema/",
+         "--include-operation-id", "items_rate", "--include-operation-id", "items_history",
+         "--checks", "all", "--phases", "examples,coverage,fuzzing", "--max-examples", "50", "--seed", "20261201",
+         "--no-color", "--generation-database", "none"],
+        cwd=tmp_path, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
+    set_table(pricing_stack, [], "e2e: back to legacy")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert "Tested: 2" in result.stdout
