@@ -12,11 +12,12 @@ the cost does not grow with the number of sales.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from new_services.pricing.domain.model import Candle, Trade
@@ -90,8 +91,15 @@ class Rows:
         return self.candles.get(kind, [])
 
 
+@functools.lru_cache(maxsize=512)
+def _statement(sql: str) -> TextClause:
+    """Parsed once per query shape (a cover has a few dozen shapes at most):
+    parsing the bind parameters of the text cost more than the query itself."""
+    return text(sql)
+
+
 async def run(conn: AsyncConnection, query: QueryBuilder) -> Rows:
-    result = await conn.execute(text(query.sql()), query.params)
+    result = await conn.execute(_statement(query.sql()), query.params)
     return group_rows(result.all())
 
 
