@@ -29,6 +29,10 @@ RATE = "GET /api/items/{id}/rate/"
 HISTORY = "GET /api/items/{id}/history/"
 HISTORY_QUERIES = ("", "?interval=5m&days=1", "?interval=15m&days=3", "?interval=1h&days=7",
                    "?interval=4h&days=30", "?interval=1d&days=90")
+#: What clients get wrong, answered by DRF's validation and negotiation.
+ODD_QUERIES = ("?interval=2h", "?days=0", "?days=91", "?days=abc", "?days=7.0", "?days=", "?interval=",
+               "?interval=5m&days=30", "?interval=2h&days=abc", "?format=json", "?format=xml")
+ODD_IDS = ("abc", "0", "007", "99999999999999999999")
 ITEMS = 200  # seed_market's default catalogue
 
 
@@ -139,8 +143,15 @@ def test_pricing_is_started_listed_and_ready(pricing_stack: RunningStack) -> Non
 def test_shadow_over_every_item_finds_no_mismatch(pricing_stack: RunningStack) -> None:
     before = shadow_outcomes(pricing_stack)
     set_table(pricing_stack, [pricing_route(RATE, "shadow"), pricing_route(HISTORY, "shadow")], "e2e: shadow")
-    sent = answers(pricing_stack.endpoints["proxy"], range(0, ITEMS + 2))  # 0 and 201: unknown items
+    proxy = pricing_stack.endpoints["proxy"]
+    sent = answers(proxy, range(0, ITEMS + 2))  # 0 and 201: unknown items
     assert all(status in (200, 404) for status, _ in sent.values())
+    with httpx.Client(base_url=proxy, timeout=15) as client:
+        odd = [client.get(f"/api/items/{item}/history/{query}") for item in (1, 2) for query in ODD_QUERIES]
+        odd += [client.get(f"/api/items/{item}/{what}/") for item in ODD_IDS for what in ("rate", "history")]
+        odd += [client.get("/api/items/3/rate/", headers={"accept": accept}) for accept in ("text/html", "")]
+    assert {r.status_code for r in odd} == {200, 400, 404, 406}
+    sent.update({str(r.url): (r.status_code, None) for r in odd})
 
     def compared() -> Counter[str]:
         now = shadow_outcomes(pricing_stack)

@@ -95,27 +95,31 @@ NOT_FOUND: dict[str, Any] = {
 }
 
 
+def _item_or_refusal(segment: str, request: Request) -> int | Response:
+    """The item id of the path, or what Django and DRF answer before a view
+    runs: the HTML 404 of an id that is not a number, then content negotiation."""
+    number = legacy.path_id(segment)
+    if number is None:
+        return HTMLResponse(legacy.DJANGO_NOT_FOUND_HTML, status_code=404)
+    refused = _negotiation_error(request)
+    return number if refused is None else refused
+
+
 def add_routes(app: FastAPI, pricing: Pricing) -> None:
-    not_found_page = HTMLResponse(legacy.DJANGO_NOT_FOUND_HTML, status_code=404)
 
     @app.get(
         "/api/items/{item_id}/rate/", operation_id="items_rate", tags=["items"],
         responses={200: {"model": models.ItemRate}, 404: NOT_FOUND},
     )
     async def items_rate(item_id: str, request: Request) -> Response:
-        number = legacy.path_id(item_id)
-        if number is None:
-            return not_found_page
-        refused = _negotiation_error(request)
-        if refused is not None:
-            return refused
-        if number > legacy.MAX_ID:
-            return JSON(legacy.not_found(number), status_code=404)
-        async with pricing.engine.connect() as conn:
-            rate = await reads.rate(conn, item_id=number, as_of=pricing.clock.now())
-        if rate is None:
-            return JSON(legacy.not_found(number), status_code=404)
-        return JSON(rate_json(rate))
+        number = _item_or_refusal(item_id, request)
+        if isinstance(number, Response):
+            return number
+        rate = None
+        if number <= legacy.MAX_ID:
+            async with pricing.engine.connect() as conn:
+                rate = await reads.rate(conn, item_id=number, as_of=pricing.clock.now())
+        return JSON(legacy.not_found(number), status_code=404) if rate is None else JSON(rate_json(rate))
 
     @app.get(
         "/api/items/{item_id}/history/", operation_id="items_history", tags=["items"],
@@ -127,21 +131,18 @@ def add_routes(app: FastAPI, pricing: Pricing) -> None:
         interval: str = Query("1h", description=f"one of {HISTORY_INTERVAL_CHOICES}"),
         days: str = Query("7", description=f"1 to {HISTORY_MAX_DAYS}"),
     ) -> Response:
-        number = legacy.path_id(item_id)
-        if number is None:
-            return not_found_page
-        refused = _negotiation_error(request)
-        if refused is not None:
-            return refused
+        number = _item_or_refusal(item_id, request)
+        if isinstance(number, Response):
+            return number
         try:
             chosen_interval, chosen_days = _history_filters(request)
         except legacy.FieldErrors as exc:
             return JSON(exc.errors, status_code=400)
-        if number > legacy.MAX_ID:
-            return JSON(legacy.not_found(number), status_code=404)
-        async with pricing.engine.connect() as conn:
-            series = await reads.history(conn, item_id=number, interval=chosen_interval, days=chosen_days,
-                                         until=pricing.clock.now())
+        series = None
+        if number <= legacy.MAX_ID:
+            async with pricing.engine.connect() as conn:
+                series = await reads.history(conn, item_id=number, interval=chosen_interval, days=chosen_days,
+                                             until=pricing.clock.now())
         if series is None:
             return JSON(legacy.not_found(number), status_code=404)
         return JSON({"item_id": number, "interval": chosen_interval, "days": chosen_days,
