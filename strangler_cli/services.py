@@ -70,13 +70,14 @@ def list_services(state_dir: Path = StateOpt, as_json: bool = JsonOpt) -> None:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     table = Table(title="new services")
-    for column in ("service", "url", "ready", "lag (events)", "events applied", "skipped", "last event"):
+    for column in ("service", "url", "ready", "lag (events)", "events applied", "ignored", "skipped", "last event"):
         table.add_column(column)
     for row in rows:
         lag = (row.get("lag") or {}).get("events")
         ready = "yes" if row.get("ready") else ("unreachable" if not row["reachable"] else "no")
         table.add_row(row["name"], row["url"], ready, "-" if lag is None else f"{lag:,}",
-                      f"{row.get('events_applied', 0):,}", f"{row.get('events_skipped', 0):,}",
+                      f"{row.get('events_applied', 0):,}", f"{row.get('events_ignored', 0):,}",
+                      f"{row.get('events_skipped', 0):,}",
                       row.get("last_event_time") or "-")
     console.print(table)
 
@@ -134,8 +135,9 @@ def _wait_ready(name: str, url: str, deadline: float, *, show: bool) -> dict[str
         task = progress.add_task(name, total=None)
         while time.monotonic() < deadline:
             status = readiness(url)
-            applied, lag = status.get("events_applied") or 0, (status.get("lag") or {}).get("events")
-            progress.update(task, completed=applied, total=applied + lag if lag is not None else None)
+            done = sum(status.get(f"events_{kind}") or 0 for kind in ("applied", "ignored", "skipped", "rejected"))
+            lag = (status.get("lag") or {}).get("events")
+            progress.update(task, completed=done, total=done + lag if lag is not None else None)
             if status.get("ready") and status.get("rebuilt_at"):
                 return status
             time.sleep(0.5)

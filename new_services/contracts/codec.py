@@ -19,6 +19,7 @@ import functools
 import json
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -28,7 +29,7 @@ from typing import Any
 from new_services.contracts.events import EVENT_TYPES, DomainEvent
 from new_services.contracts.values import Money
 
-__all__ = ["DecodedEvent", "MalformedEvent", "UnknownEventType", "decode", "event_class_for"]
+__all__ = ["DecodedEvent", "MalformedEvent", "UnknownEventType", "decode", "event_class_for", "from_message", "is_known", "parse"]
 
 
 class MalformedEvent(ValueError):
@@ -59,6 +60,10 @@ class DecodedEvent:
 _BY_CLOUDEVENT_TYPE: dict[str, type[DomainEvent]] = {cls.cloudevent_type(): cls for cls in EVENT_TYPES.values()}
 
 
+def is_known(cloudevent_type: str) -> bool:
+    return cloudevent_type in _BY_CLOUDEVENT_TYPE
+
+
 def event_class_for(cloudevent_type: str) -> type[DomainEvent]:
     """The class of a CloudEvents ``type``; :class:`UnknownEventType` if none."""
     try:
@@ -69,12 +74,22 @@ def event_class_for(cloudevent_type: str) -> type[DomainEvent]:
 
 def decode(raw: bytes | str) -> DecodedEvent:
     """Decode one structured-mode CloudEvent (JSON bytes)."""
+    return from_message(parse(raw))
+
+
+def parse(raw: bytes | str) -> dict[str, Any]:
+    """The CloudEvent's JSON object, not yet checked against a contract."""
     try:
         message = json.loads(raw)
     except ValueError as exc:
         raise MalformedEvent(f"not JSON: {exc}") from None
     if not isinstance(message, dict):
         raise MalformedEvent("a CloudEvent is a JSON object")
+    return message
+
+
+def from_message(message: dict[str, Any]) -> DecodedEvent:
+    """A parsed CloudEvent (e.g. by a faster JSON parser) as its event."""
     event_type = _attribute(message, "type")
     cls = event_class_for(event_type)
     data = message.get("data")
@@ -85,7 +100,7 @@ def decode(raw: bytes | str) -> DecodedEvent:
         type=event_type,
         subject=_attribute(message, "subject"),
         time=_timestamp(_attribute(message, "time"), "time"),
-        event=_build(cls, data, event_type),
+        event=_builder(cls)(data, event_type),
     )
 
 
@@ -100,7 +115,7 @@ def _timestamp(text: Any, where: str) -> datetime:
     if not isinstance(text, str):
         raise MalformedEvent(f"{where}: expected a UTC timestamp string")
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)  # Python 3.11 reads the trailing "Z"
     except ValueError:
         raise MalformedEvent(f"{where}: {text!r} is not an ISO 8601 timestamp") from None
     if moment.tzinfo is None:
@@ -108,52 +123,72 @@ def _timestamp(text: Any, where: str) -> datetime:
     return moment
 
 
+Converter = Callable[[Any, str], Any]
+
+
 @functools.cache
-def _field_types(cls: type) -> tuple[tuple[str, Any], ...]:
+def _builder(cls: type) -> Callable[[dict[str, Any], str], Any]:
+    """A function building ``cls`` from its JSON payload, made once per class
+    from its type hints (consumers decode every event: no introspection per event)."""
     hints = typing.get_type_hints(cls)
-    return tuple((f.name, hints[f.name]) for f in fields(cls))
+    converters = tuple((f.name, _converter(hints[f.name])) for f in fields(cls))
+
+    def build(data: dict[str, Any], where: str) -> Any:
+        values = {}
+        for name, convert in converters:
+            if name not in data:
+                raise MalformedEvent(f"{where}: field {name!r} missing")
+            values[name] = convert(data[name], f"{where}.{name}")
+        return cls(**values)
+
+    return build
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    values = {}
-    for name, tp in _field_types(cls):
-        if name not in data:
-            raise MalformedEvent(f"{where}: field {name!r} missing")
-        values[name] = _value(tp, data[name], f"{where}.{name}")
-    return cls(**values)
-
-
-def _value(tp: Any, raw: Any, where: str) -> Any:
+def _converter(tp: Any) -> Converter:
+    """How a JSON value becomes a value of type ``tp`` (or a MalformedEvent)."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        if raw is None:
-            return None
         members = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _value(members[0], raw, where)
+        inner = _converter(members[0])
+        return lambda raw, where: None if raw is None else inner(raw, where)
     if origin is dict:
-        if not isinstance(raw, dict):
-            raise MalformedEvent(f"{where}: expected an object")
-        return raw
+        return _checked(dict, "an object")
     if tp is Money:
-        return _money(raw, where)
+        return _money
     if tp is datetime:
-        return _timestamp(raw, where)
+        return _timestamp
     if isinstance(tp, type) and issubclass(tp, Enum):
-        try:
-            return tp(raw)
-        except ValueError:
-            raise MalformedEvent(f"{where}: {raw!r} is not one of {[m.value for m in tp]}") from None
+        return _enum(tp)
     if is_dataclass(tp):
-        if not isinstance(raw, dict):
-            raise MalformedEvent(f"{where}: expected an object")
-        return _build(tp, raw, where)  # type: ignore[arg-type]
-    if tp is int and (type(raw) is not int):
-        raise MalformedEvent(f"{where}: expected an integer, got {type(raw).__name__}")
-    if tp is bool and type(raw) is not bool:
-        raise MalformedEvent(f"{where}: expected a boolean")
-    if tp is str and not isinstance(raw, str):
-        raise MalformedEvent(f"{where}: expected a string")
-    return raw
+        build = _builder(tp)  # type: ignore[arg-type]
+        check = _checked(dict, "an object")
+        return lambda raw, where: build(check(raw, where), where)
+    if tp is int:
+        return _checked(int, "an integer")
+    if tp is bool:
+        return _checked(bool, "a boolean")
+    if tp is str:
+        return _checked(str, "a string")
+    return lambda raw, where: raw
+
+
+def _checked(kind: type, described: str) -> Converter:
+    def check(raw: Any, where: str) -> Any:
+        if type(raw) is not kind:  # exact: a JSON true is not an integer
+            raise MalformedEvent(f"{where}: expected {described}, got {type(raw).__name__}")
+        return raw
+
+    return check
+
+
+def _enum(kind: type[Enum]) -> Converter:
+    def convert(raw: Any, where: str) -> Any:
+        try:
+            return kind(raw)
+        except ValueError:
+            raise MalformedEvent(f"{where}: {raw!r} is not one of {[m.value for m in kind]}") from None
+
+    return convert
 
 
 def _money(raw: Any, where: str) -> Money:

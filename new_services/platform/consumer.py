@@ -33,7 +33,9 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from new_services.contracts.codec import DecodedEvent, MalformedEvent, UnknownEventType, decode
+import orjson
+
+from new_services.contracts.codec import DecodedEvent, MalformedEvent, UnknownEventType, from_message, is_known
 from new_services.platform import state
 from new_services.platform.state import Position
 
@@ -70,6 +72,9 @@ class Projection(Protocol):
 
     consumer: str  # key of its offsets and state rows
     topics: tuple[str, ...]
+    #: CloudEvents types it reads (``smp.market.SaleRecorded.v1``); the other
+    #: known types on its topics are counted as ignored without being decoded.
+    event_types: frozenset[str]
 
     def apply(self, conn: Connection, events: Sequence[DecodedEvent]) -> int:
         """Apply a batch inside the caller's transaction; idempotent per
@@ -84,8 +89,9 @@ class Projection(Protocol):
 class BatchOutcome:
     records: int = 0
     applied: int = 0
-    skipped: int = 0
-    rejected: int = 0
+    ignored: int = 0  # known events the projection does not use
+    skipped: int = 0  # unknown types or versions
+    rejected: int = 0  # broken payloads
 
 
 class Projector:
@@ -169,21 +175,30 @@ class Projector:
                 return BatchOutcome()
             outcome.applied = self.projection.apply(conn, events) if events else 0
             state.store_offsets(conn, consumer, positions)
-            state.record_batch(conn, consumer, applied=len(events), skipped=outcome.skipped,
-                               rejected=outcome.rejected, lag_events=self.source.lag(),
+            state.record_batch(conn, consumer, applied=len(events), ignored=outcome.ignored,
+                               skipped=outcome.skipped, rejected=outcome.rejected, lag_events=self.source.lag(),
                                last_event_time=events[-1].time if events else None)
         self._last_heartbeat = self._clock()
         return outcome
 
     def _decode(self, record: Record, outcome: BatchOutcome) -> DecodedEvent | None:
+        """The record's event if the projection reads its type; the rest is
+        counted (ignored, skipped or rejected) and passed over."""
         if record.value is None:
             return None
         try:
-            return decode(record.value)
+            message = orjson.loads(record.value)
+            event_type = message.get("type") if isinstance(message, dict) else None
+            if event_type not in self.projection.event_types:
+                if isinstance(event_type, str) and is_known(event_type):
+                    outcome.ignored += 1
+                    return None
+                raise UnknownEventType(str(event_type))
+            return from_message(message)
         except UnknownEventType as exc:
             outcome.skipped += 1
             log.debug("%s[%d]@%d: skipped %s", record.topic, record.partition, record.offset, exc)
-        except MalformedEvent as exc:
+        except (MalformedEvent, orjson.JSONDecodeError) as exc:
             outcome.rejected += 1
             log.warning("%s[%d]@%d: rejected: %s", record.topic, record.partition, record.offset, exc)
         return None

@@ -61,6 +61,7 @@ def _readiness(conn: Connection, facts: ServiceFacts, head: str | None) -> dict[
         "projector_alive": projector_alive,
         "lag": {"events": lag, "max_ready": facts.ready_max_lag, "heartbeat_age_s": None if age is None else round(age, 3)},
         "events_applied": status.events_applied if status else 0,
+        "events_ignored": status.events_ignored if status else 0,
         "events_skipped": status.events_skipped if status else 0,
         "events_rejected": status.events_rejected if status else 0,
         "generation": status.generation if status else 0,

@@ -37,6 +37,7 @@ projection_state = Table(
     Column("consumer", String(64), primary_key=True),
     Column("generation", Integer, nullable=False, server_default=text("0")),
     Column("events_applied", BigInteger, nullable=False, server_default=text("0")),
+    Column("events_ignored", BigInteger, nullable=False, server_default=text("0")),
     Column("events_skipped", BigInteger, nullable=False, server_default=text("0")),
     Column("events_rejected", BigInteger, nullable=False, server_default=text("0")),
     Column("lag_events", BigInteger, nullable=True),
@@ -55,6 +56,7 @@ class ProjectionStatus:
     consumer: str
     generation: int
     events_applied: int
+    events_ignored: int
     events_skipped: int
     events_rejected: int
     lag_events: int | None
@@ -99,11 +101,12 @@ def store_offsets(conn: Connection, consumer: str, positions: dict[Position, int
     )
 
 
-def record_batch(conn: Connection, consumer: str, *, applied: int, skipped: int, rejected: int,
+def record_batch(conn: Connection, consumer: str, *, applied: int, ignored: int, skipped: int, rejected: int,
                  lag_events: int | None, last_event_time: datetime | None) -> None:
     """Counters and lag after a batch (same transaction as its rows)."""
     values: dict[str, object] = {
         "events_applied": projection_state.c.events_applied + applied,
+        "events_ignored": projection_state.c.events_ignored + ignored,
         "events_skipped": projection_state.c.events_skipped + skipped,
         "events_rejected": projection_state.c.events_rejected + rejected,
         "heartbeat_at": datetime.now(timezone.utc),
@@ -130,7 +133,7 @@ def reset_projection(conn: Connection, consumer: str) -> int:
     conn.execute(delete(consumer_offsets).where(consumer_offsets.c.consumer == consumer))
     conn.execute(
         update(projection_state).where(projection_state.c.consumer == consumer).values(
-            generation=generation, events_applied=0, events_skipped=0, events_rejected=0,
+            generation=generation, events_applied=0, events_ignored=0, events_skipped=0, events_rejected=0,
             lag_events=None, last_event_time=None, rebuilt_at=datetime.now(timezone.utc),
         )
     )

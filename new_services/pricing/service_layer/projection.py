@@ -25,6 +25,7 @@ from new_services.pricing.domain.clock import MarketClock
 from new_services.pricing.domain.model import Trade
 
 TOPICS = ("smp.market.v1", "smp.catalog.v1")
+HANDLED = (SaleRecorded, SaleCorrected, SaleVoided, ItemCatalogued, ItemRevised, ItemRemoved)
 
 
 class PricingProjection:
@@ -32,6 +33,7 @@ class PricingProjection:
 
     consumer = "pricing"
     topics = TOPICS
+    event_types = frozenset(cls.cloudevent_type() for cls in HANDLED)
 
     def __init__(self, clock: MarketClock) -> None:
         self.clock = clock
@@ -54,9 +56,7 @@ class PricingProjection:
         return applied + self._record(conn, recorded)
 
     def _record(self, conn: Connection, recorded: list[tuple[Trade, str]]) -> int:
-        new = store.insert_new_trades(conn, recorded)
-        store.merge_candles(conn, store.candle_increments(new))
-        return len(new)
+        return store.record_trades(conn, recorded)
 
     def _apply_one(self, conn: Connection, decoded: DecodedEvent) -> int:
         event = decoded.event

@@ -4,8 +4,11 @@ and rebuilds, and unknown or broken events are counted, not fatal."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import uuid
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, text
@@ -13,11 +16,24 @@ from sqlalchemy import Connection, Engine, text
 from new_services.contracts.codec import DecodedEvent
 from new_services.platform import state
 from new_services.platform.consumer import Projector
+from new_services.platform.migrations import upgrade
+from new_services.platform.settings import database_url
+from new_services.pricing.bootstrap import SCRIPT_LOCATION
 from new_services.pricing.domain.clock import MarketClock
 from new_services.pricing.service_layer.projection import PricingProjection
-from services_support import ListSource, cloudevent, item, sale
+from new_services.contracts.events import ListingCancelled
+from services_support import T0, ListSource, cloudevent, item, sale
 
 CLOCK = MarketClock.named("Europe/Paris")
+
+
+def engine_for(dsn: str) -> Engine:
+    """A migrated pricing database's engine."""
+    from sqlalchemy import create_engine
+
+    url = database_url("dsn", dsn)
+    upgrade(SCRIPT_LOCATION, url)
+    return create_engine(url)
 
 
 class CrashingProjection(PricingProjection):
@@ -84,11 +100,13 @@ def test_unknown_and_broken_events_are_counted_and_the_stream_goes_on(pricing_en
     newer["type"] = "smp.market.SaleRecorded.v2"
     broken = json.loads(cloudevent(sale(3)))
     broken["data"]["quantity"] = "three"
-    values = [cloudevent(sale(1)), json.dumps(newer).encode(), json.dumps(broken).encode(), None, cloudevent(sale(4))]
+    not_pricings = cloudevent(ListingCancelled(listing_id=1, quantity_returned=2, closed_at=T0))
+    values = [cloudevent(sale(1)), json.dumps(newer).encode(), json.dumps(broken).encode(), None, not_pricings,
+              b"{not json", cloudevent(sale(4))]
     drain(Projector(PricingProjection(CLOCK), ListSource.of(values), pricing_engine))
     assert totals(pricing_engine)[0] == 2
     counted = status(pricing_engine)
-    assert (counted.events_applied, counted.events_skipped, counted.events_rejected) == (2, 1, 1)
+    assert (counted.events_applied, counted.events_ignored, counted.events_skipped, counted.events_rejected) == (2, 1, 1, 2)
 
 
 def test_a_rebuild_replays_from_the_start_to_the_same_read_model(pricing_engine: Engine) -> None:
@@ -111,3 +129,27 @@ def test_a_rebuild_replays_from_the_start_to_the_same_read_model(pricing_engine:
     with pricing_engine.connect() as conn:
         after = conn.execute(text("SELECT * FROM candles ORDER BY item_id, interval, bucket")).all()
     assert after == before and status(pricing_engine).generation == 1
+
+
+def _read_model(engine: Engine) -> tuple[list[Any], list[Any]]:
+    with engine.connect() as conn:
+        return (conn.execute(text("SELECT sale_id, item_id, sold_at, quantity, unit_price, total FROM sales ORDER BY sale_id")).all(),
+                conn.execute(text("SELECT * FROM candles ORDER BY item_id, interval, bucket")).all())
+
+
+def test_corrections_and_voids_leave_the_candles_a_fresh_build_would_have(pricing_dsn: str, postgres_server: Any) -> None:
+    from new_services.contracts.events import SaleCorrected, SaleVoided
+
+    sales = [sale(n, item_id=1 + n % 2, minutes=n * 11, price=100 + n) for n in range(1, 30)]
+    moved = sale(7, item_id=2, minutes=900, price=555, quantity=3)  # other item, other buckets, new price
+    corrected = SaleCorrected(**{f.name: getattr(moved, f.name) for f in dataclasses.fields(moved)})
+    changes = [cloudevent(s) for s in sales] + [cloudevent(corrected), cloudevent(SaleVoided(sale_id=12, listing_id=1))]
+    changed = engine_for(pricing_dsn)
+    drain(Projector(PricingProjection(CLOCK), ListSource.of(changes), changed))
+
+    final = [moved if s.sale_id == 7 else s for s in sales if s.sale_id != 12]
+    fresh = engine_for(str(postgres_server.create_database(f"pricing_fresh_{uuid.uuid4().hex[:8]}")))
+    drain(Projector(PricingProjection(CLOCK), ListSource.of([cloudevent(s) for s in final]), fresh))
+    assert _read_model(changed) == _read_model(fresh)
+    changed.dispose()
+    fresh.dispose()

@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("consumer", sa.String(64), primary_key=True),
         sa.Column("generation", sa.Integer, nullable=False, server_default=sa.text("0")),
         sa.Column("events_applied", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+        sa.Column("events_ignored", sa.BigInteger, nullable=False, server_default=sa.text("0")),
         sa.Column("events_skipped", sa.BigInteger, nullable=False, server_default=sa.text("0")),
         sa.Column("events_rejected", sa.BigInteger, nullable=False, server_default=sa.text("0")),
         sa.Column("lag_events", sa.BigInteger, nullable=True),
