@@ -78,6 +78,11 @@ class ServiceSettings:
             ready_max_lag=_int(env, f"{prefix}READY_MAX_LAG", 100),
         )
 
+    @property
+    def libpq_dsn(self) -> str:
+        """The database URL for psycopg itself (password and query kept)."""
+        return self.database_url.set(drivername="postgresql").render_as_string(hide_password=False)
+
     def require_kafka(self) -> str:
         if not self.bootstrap_servers:
             raise SettingsError("environment variable KAFKA_BOOTSTRAP_SERVERS is required")

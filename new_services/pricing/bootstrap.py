@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -23,7 +24,8 @@ class Pricing:
     """What the HTTP app needs."""
 
     settings: PricingSettings
-    engine: AsyncEngine
+    engine: AsyncEngine  # the platform routes (readiness, rebuild)
+    read_pool: AsyncConnectionPool  # the two endpoints' reads (opened by the app's lifespan)
     clock: MarketClock
     facts: ServiceFacts
 
@@ -38,10 +40,11 @@ def bootstrap(settings: PricingSettings | None = None) -> Pricing:
     read_model = projection(settings)
     return Pricing(
         settings=settings,
-        # Each answer is one SELECT: autocommit spares the BEGIN and the
-        # ROLLBACK-on-return round trips a transaction would add per request.
-        engine=create_async_engine(service.database_url, pool_size=8, max_overflow=8,
-                                   isolation_level="AUTOCOMMIT"),
+        engine=create_async_engine(service.database_url, pool_size=2, max_overflow=4),
+        # Each answer is one SELECT: autocommit spares the BEGIN and ROLLBACK
+        # round trips a transaction would add per request.
+        read_pool=AsyncConnectionPool(service.libpq_dsn, min_size=2, max_size=10, open=False, timeout=5.0,
+                                      kwargs={"autocommit": True}),
         clock=read_model.clock,
         facts=ServiceFacts(
             service=service.service, consumer=read_model.consumer, script_location=SCRIPT_LOCATION,

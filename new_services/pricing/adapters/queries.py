@@ -1,4 +1,9 @@
-"""The read side: each HTTP answer is one SQL round trip.
+"""The read side: each HTTP answer is one SQL round trip, on a plain psycopg
+connection from a pool, as a prepared statement.
+
+Why not SQLAlchemy here: measured in-process, its async connection checkout
+and execution cost ~0.7 ms on top of a ~0.6 ms query; this is the endpoint
+that has to beat the monolith tenfold.
 
 A query is a ``UNION ALL`` of small parts, every row in one shape
 (``kind, bucket, open, open_at, open_id, high, low, close, close_at,
@@ -12,13 +17,11 @@ the cost does not grow with the number of sales.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import TextClause, text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg import AsyncConnection
 
 from new_services.pricing.domain.model import Candle, Trade
 from new_services.pricing.domain.windows import Cover, TimeRange
@@ -44,14 +47,14 @@ class QueryBuilder:
     def bind(self, value: Any) -> str:
         name = f"p{len(self.params)}"
         self.params[name] = value
-        return f":{name}"
+        return f"%({name})s"
 
     def item(self) -> None:
-        self.parts.append(f"SELECT 'item', NULL::timestamp, {_NO_CANDLE}, sku FROM items WHERE item_id = :item")
+        self.parts.append(f"SELECT 'item', NULL::timestamp, {_NO_CANDLE}, sku FROM items WHERE item_id = %(item)s")
 
     def candles(self, kind: str, interval: str, first: dt.datetime, end: dt.datetime) -> None:
         self.parts.append(
-            f"SELECT '{kind}', bucket, {_CANDLE_COLUMNS}, NULL FROM candles WHERE item_id = :item "
+            f"SELECT '{kind}', bucket, {_CANDLE_COLUMNS}, NULL FROM candles WHERE item_id = %(item)s "
             f"AND interval = {self.bind(interval)} AND bucket >= {self.bind(first)} AND bucket < {self.bind(end)}"
         )
 
@@ -59,7 +62,7 @@ class QueryBuilder:
         lower = ">=" if span.start_inclusive else ">"
         upper = "<=" if span.end_inclusive else "<"
         self.parts.append(
-            f"SELECT '{kind}', NULL::timestamp, {_TRADE_AS_CANDLE}, NULL FROM sales WHERE item_id = :item "
+            f"SELECT '{kind}', NULL::timestamp, {_TRADE_AS_CANDLE}, NULL FROM sales WHERE item_id = %(item)s "
             f"AND sold_at {lower} {self.bind(span.start)} AND sold_at {upper} {self.bind(span.end)}"
         )
 
@@ -71,7 +74,7 @@ class QueryBuilder:
 
     def last_trade_at_or_before(self, kind: str, moment: dt.datetime) -> None:
         self.parts.append(
-            f"(SELECT '{kind}', NULL::timestamp, {_TRADE_AS_CANDLE}, NULL FROM sales WHERE item_id = :item "
+            f"(SELECT '{kind}', NULL::timestamp, {_TRADE_AS_CANDLE}, NULL FROM sales WHERE item_id = %(item)s "
             f"AND sold_at <= {self.bind(moment)} ORDER BY sold_at DESC, sale_id DESC LIMIT 1)"
         )
 
@@ -91,16 +94,11 @@ class Rows:
         return self.candles.get(kind, [])
 
 
-@functools.lru_cache(maxsize=512)
-def _statement(sql: str) -> TextClause:
-    """Parsed once per query shape (a cover has a few dozen shapes at most):
-    parsing the bind parameters of the text cost more than the query itself."""
-    return text(sql)
-
-
 async def run(conn: AsyncConnection, query: QueryBuilder) -> Rows:
-    result = await conn.execute(_statement(query.sql()), query.params)
-    return group_rows(result.all())
+    """Prepared at once (a cover has a few dozen shapes: each is planned once
+    per connection, not once per request)."""
+    cursor = await conn.execute(query.sql(), query.params, prepare=True)
+    return group_rows(await cursor.fetchall())
 
 
 def group_rows(rows: Sequence[Any]) -> Rows:

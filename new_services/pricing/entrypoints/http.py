@@ -117,7 +117,7 @@ def add_routes(app: FastAPI, pricing: Pricing) -> None:
             return number
         rate = None
         if number <= legacy.MAX_ID:
-            async with pricing.engine.connect() as conn:
+            async with pricing.read_pool.connection() as conn:
                 rate = await reads.rate(conn, item_id=number, as_of=pricing.clock.now())
         return JSON(legacy.not_found(number), status_code=404) if rate is None else JSON(rate_json(rate))
 
@@ -140,7 +140,7 @@ def add_routes(app: FastAPI, pricing: Pricing) -> None:
             return JSON(exc.errors, status_code=400)
         series = None
         if number <= legacy.MAX_ID:
-            async with pricing.engine.connect() as conn:
+            async with pricing.read_pool.connection() as conn:
                 series = await reads.history(conn, item_id=number, interval=chosen_interval, days=chosen_days,
                                              until=pricing.clock.now())
         if series is None:
@@ -187,7 +187,9 @@ def create_app(pricing: Pricing | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await service.read_pool.open(wait=False)
         yield
+        await service.read_pool.close()
         await service.engine.dispose()
 
     app = FastAPI(title="pricing", version="1.0.0", lifespan=lifespan,

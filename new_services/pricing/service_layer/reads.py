@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from psycopg import AsyncConnection
 
 from new_services.pricing.adapters.queries import QueryBuilder, run, trade_of
 from new_services.pricing.domain.model import Candle, ItemRate, combine_all, item_rate
