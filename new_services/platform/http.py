@@ -95,14 +95,8 @@ def platform_router(facts: ServiceFacts, engine: AsyncEngine) -> APIRouter:
     @router.post("/_service/rebuild")
     async def rebuild(authorization: str | None = Header(default=None)) -> dict[str, Any]:
         _check_token(authorization, facts.admin_token)
-
-        def reset(conn: Connection) -> int:
-            generation = state.lock_generation(conn, facts.consumer)  # waits for a batch in flight
-            facts.reset_read_model(conn)
-            return state.reset_projection(conn, facts.consumer) if generation >= 0 else generation
-
         async with engine.begin() as conn:
-            generation = await conn.run_sync(reset)
+            generation = await conn.run_sync(state.rebuild, facts.consumer, facts.reset_read_model)
         return {"service": facts.service, "generation": generation, "rebuilding": True}
 
     return router

@@ -16,6 +16,7 @@ it holds and seeks back to the stored (reset) offsets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -118,18 +119,19 @@ def record_batch(conn: Connection, consumer: str, *, applied: int, ignored: int,
 
 
 def record_heartbeat(conn: Connection, consumer: str, lag_events: int | None) -> None:
-    ensure_state_row(conn, consumer)
     conn.execute(
         update(projection_state).where(projection_state.c.consumer == consumer)
         .values(heartbeat_at=datetime.now(timezone.utc), lag_events=lag_events)
     )
 
 
-def reset_projection(conn: Connection, consumer: str) -> int:
-    """Forget every offset and counter and bump the generation (the caller
-    has dropped the read model in the same transaction). Returns the new
-    generation."""
+def rebuild(conn: Connection, consumer: str, drop_read_model: Callable[[Connection], None]) -> int:
+    """Start a rebuild, in the caller's transaction: lock the state row (so a
+    batch in flight finishes first), drop the read model, forget every
+    offset and counter, bump the generation. Returns the new generation;
+    the projector seeing it replays its topics from the beginning."""
     generation = lock_generation(conn, consumer) + 1
+    drop_read_model(conn)
     conn.execute(delete(consumer_offsets).where(consumer_offsets.c.consumer == consumer))
     conn.execute(
         update(projection_state).where(projection_state.c.consumer == consumer).values(

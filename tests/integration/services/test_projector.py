@@ -116,9 +116,7 @@ def test_a_rebuild_replays_from_the_start_to_the_same_read_model(pricing_engine:
     with pricing_engine.connect() as conn:
         before = conn.execute(text("SELECT * FROM candles ORDER BY item_id, interval, bucket")).all()
     with pricing_engine.begin() as conn:  # what POST /_service/rebuild does
-        state.lock_generation(conn, "pricing")
-        PricingProjection(CLOCK).reset(conn)
-        assert state.reset_projection(conn, "pricing") == 1
+        assert state.rebuild(conn, "pricing", PricingProjection(CLOCK).reset) == 1
     assert totals(pricing_engine) == (0, 0, 0, 0)
     projector.run_once()  # idle: sees the new generation, seeks back to the beginning
     assert projector.source.lag() == len(values)
