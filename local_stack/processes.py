@@ -14,10 +14,12 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 _PR_SET_PDEATHSIG = 1
+T = TypeVar("T")
 
 
 def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None]:
@@ -140,20 +142,22 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def wait_until(
-    ready: Callable[[], bool],
+    ready: Callable[[], T],
     *,
     timeout: float,
     what: str,
     watch: ManagedProcess | None = None,
     interval: float = 0.1,
-) -> None:
-    """Poll ``ready`` until true; fail early if ``watch`` dies meanwhile."""
+) -> T:
+    """Poll ``ready`` until it returns something true, and return that; fail
+    early if ``watch`` dies meanwhile, and with ``ChildFailed`` at the deadline."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if watch is not None:
             watch.check_alive()
-        if ready():
-            return
+        value = ready()
+        if value:
+            return value
         time.sleep(interval)
     tail = f"\n{watch.log_tail()}" if watch is not None else ""
     raise ChildFailed(f"{what} not ready after {timeout:.0f}s{tail}")

@@ -7,11 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from local_stack.net import free_port
+from local_stack.processes import ChildFailed, wait_until
 
 READY_TIMEOUT = 180.0
 #: Sales seeded into the session's shared stack (small: the suite must stay quick).
@@ -49,15 +49,18 @@ def start_stack(state_dir: Path, env: dict[str, str], *extra: str) -> RunningSta
         text=True,
     )
     stack = RunningStack(process, state_dir, env)
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
+
+    def up() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"strangler up exited {process.returncode}:\n{process.stdout.read()}")
-        if (state_dir / "endpoints.json").exists():
-            return stack
-        time.sleep(0.2)
-    stop_stack(stack)
-    raise AssertionError("strangler up not ready in time")
+        return (state_dir / "endpoints.json").exists()
+
+    try:
+        wait_until(up, timeout=READY_TIMEOUT, what="strangler up", interval=0.2)
+    except ChildFailed:
+        stop_stack(stack)
+        raise
+    return stack
 
 
 def stop_stack(stack: RunningStack, sig: signal.Signals = signal.SIGTERM) -> tuple[int, str]:
@@ -79,10 +82,10 @@ def alive(pid: int) -> bool:
 
 
 def wait_dead(pids: list[int], timeout: float = 20.0) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        left = [pid for pid in pids if alive(pid)]
-        if not left:
-            return []
-        time.sleep(0.2)
+    """The pids still alive once all are dead or ``timeout`` has passed."""
+    try:
+        wait_until(lambda: not any(alive(pid) for pid in pids), timeout=timeout, what="the processes to end",
+                   interval=0.2)
+    except ChildFailed:
+        pass
     return [pid for pid in pids if alive(pid)]

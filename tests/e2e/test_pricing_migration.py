@@ -23,6 +23,7 @@ import httpx
 import psycopg
 import pytest
 
+from local_stack.processes import wait_until
 from stack_support import SEEDED_SALES, RunningStack, strangler
 
 RATE = "GET /api/items/{id}/rate/"
@@ -37,13 +38,8 @@ ITEMS = 200  # seed_market's default catalogue
 
 
 def wait_for(condition: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    """``wait_until`` with a poll interval fit for these checks."""
+    return wait_until(condition, timeout=timeout, what=what, interval=interval)
 
 
 def cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -300,7 +296,7 @@ class SaleWriter:
                     (listing, buyer, seller, item, price, price, price * 5 // 100)).fetchone()
                 self.ids.append(int(row[0]))
                 n += 1
-                time.sleep(self.interval)
+                self.stop.wait(self.interval)  # paces the stream; returns at once when stopped
 
     def __enter__(self) -> "SaleWriter":
         self.thread.start()
