@@ -39,7 +39,7 @@ class Admin:
 
     def __init__(self, url: Optional[str], token: Optional[str], state_dir: Path) -> None:
         self.url = (url or os.environ.get("STRANGLER_PROXY_URL") or self._from_state(state_dir)).rstrip("/")
-        self.token = token or os.environ.get("STRANGLER_ADMIN_TOKEN") or self._token_from_state(state_dir)
+        self.token = admin_token(token, state_dir)
         self.actor = f"{getpass.getuser()}@{socket.gethostname()}"
 
     @staticmethod
@@ -53,14 +53,6 @@ class Admin:
             _fail(f"no proxy URL: pass --url, set STRANGLER_PROXY_URL, or run `strangler up` ({path} has none)")
         return str(url)
 
-    @staticmethod
-    def _token_from_state(state_dir: Path) -> str:
-        path = state_dir / "admin-token"
-        try:
-            return path.read_text().strip()
-        except OSError:
-            _fail(f"no admin token: pass --token, set STRANGLER_ADMIN_TOKEN, or run `strangler up` ({path} missing)")
-        raise AssertionError
 
     def call(self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None) -> Any:
         headers = {"authorization": f"Bearer {self.token}", "x-strangler-actor": self.actor}
@@ -77,6 +69,20 @@ class Admin:
             problems = data.get("problems", []) if isinstance(data, dict) else []
             _fail(f"{r.status_code}: {message}" + "".join(f"\n  - {p}" for p in problems), code=1)
         return data
+
+
+def admin_token(token: Optional[str], state_dir: Path) -> str:
+    """The stack's admin token: ``--token``, else ``STRANGLER_ADMIN_TOKEN``,
+    else the state dir's 0600 file (shared by every command that needs it)."""
+    found = token or os.environ.get("STRANGLER_ADMIN_TOKEN")
+    if found:
+        return found
+    path = state_dir / "admin-token"
+    try:
+        return path.read_text().strip()
+    except OSError:
+        _fail(f"no admin token: pass --token, set STRANGLER_ADMIN_TOKEN, or run `strangler up` ({path} missing)")
+    raise AssertionError
 
 
 def _fail(message: str, code: int = 1) -> None:

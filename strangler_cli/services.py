@@ -13,7 +13,6 @@ state dir.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -24,6 +23,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from strangler_cli.routes import admin_token
 
 services_app = typer.Typer(help="List the new services and rebuild their read models.", no_args_is_help=True)
 
@@ -82,17 +83,6 @@ def list_services(state_dir: Path = StateOpt, as_json: bool = JsonOpt) -> None:
     console.print(table)
 
 
-def _admin_token(token: Optional[str], state_dir: Path) -> str:
-    found = token or os.environ.get("STRANGLER_ADMIN_TOKEN")
-    if found:
-        return found
-    try:
-        return (state_dir / "admin-token").read_text().strip()
-    except OSError:
-        _fail("no admin token: pass --token, set STRANGLER_ADMIN_TOKEN, or run `strangler up`")
-    raise AssertionError
-
-
 @services_app.command("rebuild")
 def rebuild(
     name: str = typer.Argument(..., help="The service, e.g. pricing."),
@@ -114,7 +104,7 @@ def rebuild(
     url = services[name]
     try:
         response = httpx.post(f"{url}/_service/rebuild", timeout=30.0,
-                              headers={"authorization": f"Bearer {_admin_token(token, state_dir)}"})
+                              headers={"authorization": f"Bearer {admin_token(token, state_dir)}"})
     except httpx.HTTPError as exc:
         _fail(f"cannot reach {name} at {url}: {exc}")
     if response.status_code != 200:
