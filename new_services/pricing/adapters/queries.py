@@ -78,6 +78,14 @@ class QueryBuilder:
             f"AND sold_at <= {self.bind(moment)} ORDER BY sold_at DESC, sale_id DESC LIMIT 1)"
         )
 
+    def first_trade_after(self, kind: str, moment: dt.datetime) -> None:
+        """The next trade to enter a window ending at ``moment`` as time goes
+        on (a sale recorded with a time ahead of the market's clock)."""
+        self.parts.append(
+            f"(SELECT '{kind}', NULL::timestamp, {_TRADE_AS_CANDLE}, NULL FROM sales WHERE item_id = %(item)s "
+            f"AND sold_at > {self.bind(moment)} ORDER BY sold_at, sale_id LIMIT 1)"
+        )
+
     def sql(self) -> str:
         return "\nUNION ALL ".join(self.parts)
 
