@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from new_services.platform.http import ServiceFacts
 from new_services.pricing.domain.clock import MarketClock
 from new_services.pricing.service_layer.projection import PricingProjection
+from new_services.pricing.service_layer.read_cache import ReadCache
+from new_services.pricing.service_layer.reads import PricingReads
 from new_services.pricing.settings import PricingSettings
 
 SCRIPT_LOCATION = Path(__file__).parent / "alembic"
@@ -26,6 +28,7 @@ class Pricing:
     settings: PricingSettings
     engine: AsyncEngine  # the platform routes (readiness, rebuild)
     read_pool: AsyncConnectionPool  # the two endpoints' reads (opened by the app's lifespan)
+    reads: PricingReads  # over the pool, with the cache the change feed keeps current
     clock: MarketClock
     facts: ServiceFacts
 
@@ -38,13 +41,15 @@ def bootstrap(settings: PricingSettings | None = None) -> Pricing:
     settings = settings or PricingSettings.from_env()
     service = settings.service
     read_model = projection(settings)
+    # Each answer is one SELECT: autocommit spares the BEGIN and ROLLBACK
+    # round trips a transaction would add per request.
+    read_pool = AsyncConnectionPool(service.libpq_dsn, min_size=2, max_size=10, open=False, timeout=5.0,
+                                    kwargs={"autocommit": True})
     return Pricing(
         settings=settings,
         engine=create_async_engine(service.database_url, pool_size=2, max_overflow=4),
-        # Each answer is one SELECT: autocommit spares the BEGIN and ROLLBACK
-        # round trips a transaction would add per request.
-        read_pool=AsyncConnectionPool(service.libpq_dsn, min_size=2, max_size=10, open=False, timeout=5.0,
-                                      kwargs={"autocommit": True}),
+        read_pool=read_pool,
+        reads=PricingReads(read_pool, read_model.clock.now, ReadCache()),
         clock=read_model.clock,
         facts=ServiceFacts(
             service=service.service, consumer=read_model.consumer, script_location=SCRIPT_LOCATION,
