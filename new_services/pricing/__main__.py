@@ -32,9 +32,9 @@ def serve(settings: PricingSettings) -> None:
     import uvicorn
 
     from new_services.pricing.bootstrap import bootstrap
-    from new_services.pricing.entrypoints.http import create_app
+    from new_services.pricing.entrypoints.http import serving_app
 
-    app = create_app(bootstrap(settings))
+    app = serving_app(bootstrap(settings))
     uvicorn.run(app, host=settings.service.host, port=settings.service.port, loop="uvloop", http="httptools",
                 access_log=False, log_level=os.environ.get("STRANGLER_LOG_LEVEL", "info").lower())
 
