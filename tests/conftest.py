@@ -9,12 +9,47 @@ the same server with ``postgres_server.create_database(name)``.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from local_stack.postgres import EmbeddedPostgres
+
+SESSION_ROOTS = Path(tempfile.gettempdir()) / f"strangler-tests-{os.getuid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Give this session a temporary root of its own.
+
+    pytest keeps the last three ``pytest-N`` folders of a shared root and
+    deletes older ones when a session starts, live or not: a second pytest
+    run on the machine (a developer's, a second checkout's) deleted the
+    first session's PostgreSQL data directory under it. Each session now
+    gets ``<tmp>/strangler-tests-<uid>/<pid>``; roots of sessions no longer
+    running are removed here."""
+    if os.environ.get("PYTEST_DEBUG_TEMPROOT") or hasattr(config, "workerinput"):
+        return
+    SESSION_ROOTS.mkdir(mode=0o700, exist_ok=True)
+    for root in SESSION_ROOTS.iterdir():
+        if root.name.isdigit() and not _alive(int(root.name)):
+            shutil.rmtree(root, ignore_errors=True)
+    mine = SESSION_ROOTS / str(os.getpid())
+    mine.mkdir(exist_ok=True)
+    os.environ["PYTEST_DEBUG_TEMPROOT"] = str(mine)
 
 
 @pytest.fixture(scope="session")
