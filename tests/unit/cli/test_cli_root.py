@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 import typer
@@ -14,6 +15,9 @@ from strangler_cli.exit_codes import DESCRIPTIONS, ExitCode, for_http_status
 from strangler_cli.main import app
 from strangler_cli.routes import Mode
 from strangler_proxy.routing import MODES
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
 
 def test_version_comes_from_the_package_metadata() -> None:
     result = invoke(None, "--version")
@@ -47,6 +51,12 @@ def test_root_help_documents_every_exit_code() -> None:
     out = invoke(None, "--help").stdout
     for code, text in DESCRIPTIONS.items():
         assert re.search(rf"^\s*{int(code)}\s+{re.escape(text)}\s*$", out, re.M), (code, text)
+
+def test_the_readme_documents_the_same_exit_codes() -> None:
+    readme = README.read_text()
+    for code, text in DESCRIPTIONS.items():
+        assert f"| {int(code)} | {text} |" in readme, (code, text)
+
 
 def test_exit_codes_never_change_meaning() -> None:
     assert {c.name: int(c) for c in ExitCode} == {
