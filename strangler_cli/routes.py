@@ -227,11 +227,21 @@ def _load_table(file: Path) -> Any:
 
 
 def _confirm(as_json: bool, count: int) -> None:
-    """Ask on stderr before applying; never prompt when output is for a script."""
+    """Ask on stderr before applying; never prompt when output is for a script.
+
+    No answer at all (stdin closed, as in CI) is the same as --json: exit 6
+    saying to pass --yes. A "no" or Ctrl-C at a terminal is exit 1."""
+    needs_yes = (f"{count} change(s) need confirmation: pass --yes to apply them "
+                 "(or --dry-run to only show them)")
     if as_json:
-        fail(f"{count} change(s) need confirmation: pass --yes to apply them "
-             "(or --dry-run to only show them)", ExitCode.NEEDS_CONFIRMATION)
-    if not typer.confirm("apply these changes?", err=True):
+        fail(needs_yes, ExitCode.NEEDS_CONFIRMATION)
+    try:
+        confirmed = typer.confirm("apply these changes?", err=True)
+    except typer.Abort:
+        if not sys.stdin.isatty():
+            fail(f"no answer on stdin; {needs_yes}", ExitCode.NEEDS_CONFIRMATION)
+        confirmed = False
+    if not confirmed:
         fail("not applied", ExitCode.FAILURE)
 
 
@@ -249,8 +259,9 @@ def apply(ctx: typer.Context,
           as_json: bool = JsonOpt) -> None:
     """Validate a YAML table, show the diff against the live one, then apply it.
 
-    With --json nothing is asked: changes are applied only with --yes,
-    otherwise the command exits 6 and says so on stderr.
+    With --json, or when nobody can answer (stdin closed), nothing is asked:
+    changes are applied only with --yes, otherwise the command exits 6 and
+    says so on stderr.
     """
     spec = _load_table(file)
     admin = Admin(ctx, url, token, state_dir)

@@ -94,6 +94,14 @@ def test_apply_prompts_on_stderr_and_a_no_applies_nothing(tmp_path: Path) -> Non
     assert len(proxy.store.versions) == 1
 
 
+def test_apply_with_nobody_to_answer_exits_6(tmp_path: Path) -> None:
+    proxy = FakeProxy()
+    result = routes(proxy.transport, "apply", str(write(tmp_path, "t.yaml", TABLE)), input="")
+    assert result.exit_code == ExitCode.NEEDS_CONFIRMATION
+    assert "no answer on stdin" in result.stderr and "pass --yes" in result.stderr
+    assert len(proxy.store.versions) == 1
+
+
 def test_apply_dry_run_shows_changes_and_applies_nothing(tmp_path: Path) -> None:
     proxy = FakeProxy()
     result = routes(proxy.transport, "apply", str(write(tmp_path, "t.yaml", TABLE)), "--dry-run", "--json")
