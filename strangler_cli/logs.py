@@ -13,6 +13,7 @@ new lines (surviving truncation) until Ctrl-C or SIGTERM, then exits 0.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -165,9 +166,30 @@ def _list_logs(files: dict[str, Path], as_json: bool) -> None:
     console.print(table)
 
 
+def _complete_part(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of PART: the logs in the state dir given so far."""
+    state_dir = Path(ctx.params.get("state_dir") or ".strangler")
+    return [part for part in log_files(state_dir) if part.startswith(incomplete)]
+
+
+def _print_log(reader: LogReader, emit: Emit, *, follow_: bool) -> None:
+    """The chosen lines, then (``-f``) new ones until Ctrl-C or SIGTERM."""
+    if not follow_:
+        for line in chain(reader.new_lines(), reader.rest()):
+            emit(line)
+        return
+    stop = threading.Event()
+    restore = _stop_on_signals(stop)
+    try:
+        follow(reader, emit, stop)
+    finally:
+        restore()
+
+
 def logs(
-    part: Optional[str] = typer.Argument(None, help="proxy, legacy, postgres, kafka, cdc-relay, acl, pricing, ...; "
-                                                    "none: list the logs."),
+    part: Optional[str] = typer.Argument(None, autocompletion=_complete_part,
+                                         help="proxy, legacy, postgres, kafka, cdc-relay, acl, pricing, ...; "
+                                              "none: list the logs."),
     follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until Ctrl-C."),
     tail: int = typer.Option(-1, "--tail", "-n", help="Only the last N lines (-1: all)."),
     state_dir: Path = StateOpt,
@@ -184,18 +206,12 @@ def logs(
     if part not in files:
         fail(f"no log for part {part!r}; parts with a log: {', '.join(files)}", ExitCode.USAGE)
     path = files[part]
-    reader = LogReader(path, tail_start(path, tail))
-    emit = _emitter(part, as_json)
-    if not follow_:
-        for line in chain(reader.new_lines(), reader.rest()):
-            emit(line)
-        return
-    stop = threading.Event()
-    restore = _stop_on_signals(stop)
     try:
-        follow(reader, emit, stop)
-    finally:
-        restore()
+        _print_log(LogReader(path, tail_start(path, tail)), _emitter(part, as_json), follow_=follow_)
+    except BrokenPipeError:
+        # `strangler logs proxy | head`: the reader has what it wanted. Point
+        # stdout at /dev/null so the interpreter's last flush stays quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 LOGS_EXAMPLES = examples("strangler logs", "strangler logs proxy --tail 50", "strangler logs pricing -f",

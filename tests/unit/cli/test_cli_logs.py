@@ -143,3 +143,24 @@ def test_follow_stops_on_ctrl_c_with_exit_0(state: Path) -> None:
             process.kill()
             process.wait()
     assert code == 0, process.stderr.read() if process.stderr else ""
+
+
+def test_a_closed_pipe_ends_quietly(state: Path) -> None:
+    big = state / "logs" / "acl.log"
+    big.write_text("".join(f"line {i}\n" for i in range(200_000)))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "strangler_cli", "logs", "acl", "--state-dir", str(state)],
+                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline() == b"line 0\n"
+    process.stdout.close()  # like `| head -1`
+    code = process.wait(30)
+    assert process.stderr.read() == b""
+    assert code == 0
+
+
+def test_completion_offers_the_parts_with_a_log(state: Path) -> None:
+    words = f"strangler logs --state-dir {state} p"
+    env: dict[str, str | None] = {"_STRANGLER_COMPLETE": "complete_bash", "COMP_WORDS": words,
+                                  "COMP_CWORD": str(len(words.split(" ")) - 1)}
+    assert invoke(None, env=env).stdout.split() == ["proxy"]
