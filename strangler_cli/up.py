@@ -1,4 +1,9 @@
-"""``strangler up``: the local stack in the foreground."""
+"""``strangler up``: the local stack in the foreground.
+
+``local_stack`` (and psycopg with it) is imported when ``up`` runs, not when
+the CLI starts: every other command, ``--version`` and each TAB of shell
+completion start the program too, and should not pay for it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
@@ -13,12 +19,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from local_stack.processes import ChildFailed
-from local_stack.settings import SettingsError, StackSettings
-from local_stack.state_dir import StateDirBusy
-from local_stack.up import Endpoints, LocalStack, StackError
 from strangler_cli.exit_codes import ExitCode
 from strangler_cli.output import cells
+
+if TYPE_CHECKING:
+    from local_stack.up import Endpoints
 
 console = Console(stderr=True)
 
@@ -83,6 +88,11 @@ def up(
     replaced by an existing server through environment variables
     (STRANGLER_LEGACY_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, ...).
     """
+    from local_stack.processes import ChildFailed
+    from local_stack.settings import SettingsError, StackSettings
+    from local_stack.state_dir import StateDirBusy
+    from local_stack.up import LocalStack, StackError
+
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     began = time.monotonic()

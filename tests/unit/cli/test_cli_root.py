@@ -3,7 +3,10 @@ shell completion (with the route modes), examples and exit codes in help."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from importlib.metadata import version
 from pathlib import Path
 
@@ -83,3 +86,13 @@ def test_completion_offers_commands_and_the_route_modes() -> None:
     assert {"export", "validate", "apply"} <= set(_complete("strangler routes "))
     assert _complete('strangler routes set x --mode ') == list(MODES)
     assert _complete("strangler routes set x --mode ca") == ["canary"]
+
+
+def test_starting_the_cli_imports_no_stack_or_database_code() -> None:
+    """Each TAB of shell completion starts the program: keep it light."""
+    code = ("import sys, strangler_cli.main; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'local_stack', 'psycopg', 'acl', 'kafka'}))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(README.parent)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
