@@ -75,6 +75,14 @@ def test_completion_can_be_shown_and_installed() -> None:
     assert "_STRANGLER_COMPLETE=complete_bash" in result.stdout
     assert "--install-completion" in invoke(None, "--help").stdout
 
+def test_completion_installs_into_the_users_shell_config(tmp_path: Path) -> None:
+    result = invoke(None, "--install-completion", "bash", env={"HOME": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    script = tmp_path / ".bash_completions" / "strangler.sh"
+    assert "_STRANGLER_COMPLETE=complete_bash" in script.read_text()
+    assert f"source '{script}'" in (tmp_path / ".bashrc").read_text()
+
+
 def _complete(words: str) -> list[str]:
     env: dict[str, str | None] = {"_STRANGLER_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}
     result = invoke(None, env=env)
