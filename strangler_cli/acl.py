@@ -19,6 +19,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from strangler_cli.clients import bootstrap_unreachable
 from strangler_cli.exit_codes import ExitCode
 from strangler_cli.output import cells, console, examples, fail, say
 from strangler_cli.state import JsonOpt, StateOpt, endpoints_or_none
@@ -44,13 +45,17 @@ def _bootstrap(explicit: Optional[str], state_dir: Path) -> str:
 
 @contextmanager
 def _broker(servers: str) -> Iterator[None]:
-    """Turn "no broker answers" into exit code 3 with one clear line."""
-    from kafka.errors import NoBrokersAvailable
+    """Turn "no broker answers" into exit code 3 with one clear line: at once
+    if no bootstrap port is open, else when kafka-python gives up."""
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
+    why = bootstrap_unreachable(servers, timeout=3.0)
+    if why:
+        fail(f"cannot reach the broker at {servers}: {why}", ExitCode.UNREACHABLE)
     try:
         yield
-    except NoBrokersAvailable:
-        fail(f"cannot reach the broker at {servers}", ExitCode.UNREACHABLE)
+    except (KafkaConnectionError, KafkaTimeoutError) as exc:
+        fail(f"cannot reach the broker at {servers}: {exc}", ExitCode.UNREACHABLE)
 
 
 @dlq_app.command("list", epilog=examples("strangler acl dlq list", "strangler acl dlq list --json"))

@@ -18,7 +18,6 @@ Exit code 0 if every part answers, 3 if any is down or no stack runs.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -32,7 +31,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from strangler_cli.clients import http_client, transport_of
+from strangler_cli.clients import bootstrap_unreachable, http_client, tcp_open, transport_of
 from strangler_cli.exit_codes import ExitCode
 from strangler_cli.output import cells, console, examples, print_json
 from strangler_cli.services import readiness
@@ -91,25 +90,10 @@ def probe_service(name: str, url: str, pid: int | None, timeout: float, transpor
     return Probe(part, url, UP if status.get("ready") else NOT_READY, pid, detail)
 
 
-def tcp_open(host: str, port: int, timeout: float) -> str:
-    """"" if ``host:port`` accepts a connection, else why not."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return ""
-    except OSError as exc:
-        return str(exc) or type(exc).__name__
-
-
 def probe_kafka(bootstrap: str, pid: int | None, timeout: float) -> Probe:
     """Up if any bootstrap server's port is open (a Kafka port, not a full client)."""
-    errors = []
-    for server in (s.strip() for s in bootstrap.split(",") if s.strip()):
-        host, _, port = server.rpartition(":")
-        why = tcp_open(host or "localhost", int(port or 9092), timeout)
-        if not why:
-            return Probe("kafka", bootstrap, UP, pid, "port open")
-        errors.append(f"{server}: {why}")
-    return Probe("kafka", bootstrap, DOWN, pid, "; ".join(errors))
+    why = bootstrap_unreachable(bootstrap, timeout)
+    return Probe("kafka", bootstrap, DOWN if why else UP, pid, why or "port open")
 
 
 def postgres_servers(databases: dict[str, str]) -> dict[str, list[str]]:
