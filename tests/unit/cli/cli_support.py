@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -111,7 +111,7 @@ def refusing() -> httpx.MockTransport:
 
 
 def invoke(transport: httpx.BaseTransport | None, *args: str, input: str | None = None,
-           env: dict[str, str | None] | None = None) -> Result:
+           env: Mapping[str, str | None] | None = None) -> Result:
     """Run ``strangler ARGS`` in-process with the given transport."""
     return CliRunner().invoke(app, list(args), obj=transport, input=input, env={**WIDE, **(env or {})},
                               prog_name="strangler")
