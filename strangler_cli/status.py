@@ -12,7 +12,8 @@ not one per part:
 It also says whether the ``strangler up`` launcher (its pid) is still alive:
 ``endpoints.json`` outlives a launcher that was killed with SIGKILL.
 Database URLs carry passwords: only host and port are ever printed.
-Exit code 0 if every part answers, 3 if any is down or no stack runs.
+Exit code 0 if every part answers (a service catching up is "not ready", not
+down), 3 if a part is down, the launcher is gone or no stack runs.
 """
 
 from __future__ import annotations
