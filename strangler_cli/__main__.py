@@ -1,5 +1,6 @@
-"""``python -m strangler_cli`` is the same as the ``strangler`` script."""
+"""``python -m strangler_cli`` is the same as the ``strangler`` script
+(same program name in help, usage and shell completion)."""
 
 from strangler_cli.main import app
 
-app()
+app(prog_name="strangler")

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from strangler_cli.exit_codes import ExitCode
+from strangler_cli.output import cells, console, examples, fail, say
+from strangler_cli.state import JsonOpt, StateOpt
 
 cdc_app = typer.Typer(help="Change data capture from the legacy database.", no_args_is_help=True)
-
-StateOpt = typer.Option(Path(".strangler"), "--state-dir", help="State directory of `strangler up`.")
-JsonOpt = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
 def _legacy_dsn(state_dir: Path) -> Optional[str]:
@@ -60,7 +61,8 @@ def collect(state_dir: Path) -> dict[str, Any]:
 
     status = read_status(state_dir / "cdc")
     if status is None:
-        raise typer.BadParameter(f"no relay status in {state_dir / 'cdc'}: is `python -m acl.relay` running?")
+        fail(f"no relay status in {state_dir / 'cdc'}: is the stack (`strangler up`) or `python -m acl.relay` running?",
+             ExitCode.UNREACHABLE)
     now_ms = int(time.time() * 1000)
     tables = {}
     for name, entry in status["tables"].items():
@@ -83,23 +85,24 @@ def _human_ms(ms: Optional[int]) -> str:
     return f"{ms} ms" if ms < 10_000 else f"{ms / 1000:.0f} s"
 
 
-@cdc_app.command("status")
+@cdc_app.command("status", epilog=examples("strangler cdc status", "strangler cdc status --json"))
 def status(state_dir: Path = StateOpt, as_json: bool = JsonOpt) -> None:
     """Per table: snapshot state, last LSN, events relayed, lag; plus the slot's retained WAL."""
     data = collect(state_dir)
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    console = Console()
     relay, slot = data["relay"], data["slot"]
-    console.print(f"relay pid {relay['pid']} [bold]{relay['state']}[/], {relay['events_relayed']} records relayed, "
-                  f"status {_human_ms(relay['status_age_ms'])} old, re-snapshots {relay['resnapshots']}")
+    console.print(Text(f"relay pid {relay['pid']} ") + Text(str(relay["state"]), style="bold")
+                  + Text(f", {relay['events_relayed']} records relayed, status {_human_ms(relay['status_age_ms'])} old, "
+                         f"re-snapshots {relay['resnapshots']}"), highlight=False)
     if slot.get("exists"):
-        console.print(f"slot {slot['name']}: active={slot['active']}, confirmed {slot['confirmed_flush_lsn']}, "
-                      f"retained WAL {slot['retained_wal_bytes'] / 1024:.0f} KiB")
+        say(f"slot {slot['name']}: active={slot['active']}, confirmed {slot['confirmed_flush_lsn']}, "
+            f"retained WAL {slot['retained_wal_bytes'] / 1024:.0f} KiB")
     else:
-        console.print(f"slot {slot['name']}: {slot.get('error') or 'missing'}")
+        say(f"slot {slot['name']}: {slot.get('error') or 'missing'}")
     table = Table("table", "snapshot", "last LSN", "events", "lag")
     for name, entry in data["tables"].items():
-        table.add_row(name, entry["snapshot"], entry["last_lsn_text"] or "-", str(entry["events"]), _human_ms(entry["lag_ms"]))
+        table.add_row(*cells(name, entry["snapshot"], entry["last_lsn_text"] or "-", entry["events"],
+                             _human_ms(entry["lag_ms"])))
     console.print(table)

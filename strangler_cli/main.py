@@ -1,29 +1,64 @@
 """Entry point of the ``strangler`` console script.
 
 Each command group lives in its own module and is registered here; the
-modules stay thin and call into the component packages.
+modules stay thin and call into the component packages. The root adds what
+users of kubectl or gh expect: ``--version``, shell completion
+(``--install-completion`` / ``--show-completion``), examples in every
+command's help and documented exit codes (``strangler_cli.exit_codes``).
 """
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 import typer
 
+from strangler_cli.exit_codes import exit_codes_help
+from strangler_cli.output import examples
 from strangler_cli.up import up
+
+DISTRIBUTION = "strangler-toolkit"
 
 app = typer.Typer(
     name="strangler",
     help="Strangler-fig migration toolkit: proxy, CDC + anti-corruption layer, new services, plan.",
+    epilog=exit_codes_help() + "\n\nEvery command has examples in its --help; "
+    "tables for people, --json for scripts.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
 )
 
 
+def package_version() -> str:
+    """The installed distribution's version (``unknown`` when run from a bare checkout)."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"strangler {package_version()}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                      help="Print the version and exit."),
+) -> None:
     """Migrate the SMP monolith one endpoint at a time."""
 
 
-app.command("up")(up)
+app.command("up", epilog=examples("strangler up", "strangler up --seed-sales 100000",
+                                  "strangler up --state-dir /tmp/stack"))(up)
+
+from strangler_cli.status import STATUS_EXAMPLES, status  # noqa: E402
+from strangler_cli.logs import LOGS_EXAMPLES, logs  # noqa: E402
+
+app.command("status", epilog=STATUS_EXAMPLES)(status)
+app.command("logs", epilog=LOGS_EXAMPLES)(logs)
 
 from strangler_cli.routes import routes_app  # noqa: E402
 

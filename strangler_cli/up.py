@@ -1,4 +1,9 @@
-"""``strangler up``: the local stack in the foreground."""
+"""``strangler up``: the local stack in the foreground.
+
+``local_stack`` (and psycopg with it) is imported when ``up`` runs, not when
+the CLI starts: every other command, ``--version`` and each TAB of shell
+completion start the program too, and should not pay for it.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +11,30 @@ import signal
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from local_stack.processes import ChildFailed
-from local_stack.settings import SettingsError, StackSettings
-from local_stack.state_dir import StateDirBusy
-from local_stack.up import Endpoints, LocalStack, StackError
+from strangler_cli.exit_codes import ExitCode
+from strangler_cli.output import cells
+
+if TYPE_CHECKING:
+    from local_stack.up import Endpoints
 
 console = Console(stderr=True)
+
+
+def _say(line: str) -> None:
+    """One progress line; printed literally (it may hold paths and log text)."""
+    console.print(Text("· ", style="dim") + Text(line), highlight=False, soft_wrap=True)
+
+
+def _error(message: str) -> None:
+    console.print(Text(message, style="red"), highlight=False, soft_wrap=True)
 
 
 class _StopRequested(Exception):
@@ -42,21 +59,22 @@ def _endpoints_table(endpoints: Endpoints, state_dir: Path) -> Table:
     table = Table(title="strangler stack is up", title_justify="left")
     table.add_column("part")
     table.add_column("address")
-    table.add_row("proxy (use this)", endpoints.proxy)
-    table.add_row("legacy monolith", endpoints.legacy)
-    table.add_row("legacy admin", f"{endpoints.legacy}/admin/ (user admin, password in {state_dir / 'admin-password'})")
-    for name, url in endpoints.services.items():
-        table.add_row(f"service {name}", url)
+    rows: list[tuple[str, str]] = [
+        ("proxy (use this)", endpoints.proxy),
+        ("legacy monolith", endpoints.legacy),
+        ("legacy admin", f"{endpoints.legacy}/admin/ (user admin, password in {state_dir / 'admin-password'})"),
+    ]
+    rows += [(f"service {name}", url) for name, url in endpoints.services.items()]
     if endpoints.kafka:
-        table.add_row("kafka", endpoints.kafka)
+        rows.append(("kafka", endpoints.kafka))
     if endpoints.dashboard:
-        table.add_row("dashboard", endpoints.dashboard)
-    for name, dsn in endpoints.databases.items():
-        table.add_row(f"database {name}", _without_password(dsn))
-    table.add_row("endpoints file", str(state_dir / "endpoints.json"))
-    table.add_row("proxy admin token", str(state_dir / "admin-token"))
+        rows.append(("dashboard", endpoints.dashboard))
+    rows += [(f"database {name}", _without_password(dsn)) for name, dsn in endpoints.databases.items()]
+    rows += [("endpoints file", str(state_dir / "endpoints.json")), ("proxy admin token", str(state_dir / "admin-token"))]
     if (state_dir / "demo-token").exists():
-        table.add_row("demo player API token", str(state_dir / "demo-token"))
+        rows.append(("demo player API token", str(state_dir / "demo-token")))
+    for part, address in rows:
+        table.add_row(*cells(part, address))
     return table
 
 
@@ -70,30 +88,35 @@ def up(
     replaced by an existing server through environment variables
     (STRANGLER_LEGACY_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, ...).
     """
+    from local_stack.processes import ChildFailed
+    from local_stack.settings import SettingsError, StackSettings
+    from local_stack.state_dir import StateDirBusy
+    from local_stack.up import LocalStack, StackError
+
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
     began = time.monotonic()
     try:
         settings = StackSettings.from_env(state_dir=state_dir, seed_sales=seed_sales)
-        stack = LocalStack(settings, say=lambda line: console.print(f"[dim]·[/dim] {line}"))
+        stack = LocalStack(settings, say=_say)
         endpoints = stack.start()
     except (StackError, StateDirBusy, SettingsError, ChildFailed) as error:
-        console.print(f"[red]strangler up: {error}[/red]", soft_wrap=True)
-        raise typer.Exit(1) from None
+        _error(f"strangler up: {error}")
+        raise typer.Exit(int(ExitCode.FAILURE)) from None
     except _StopRequested:
-        console.print("[yellow]stopped while starting[/yellow]")
-        raise typer.Exit(130) from None
+        console.print(Text("stopped while starting", style="yellow"))
+        raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
     console.print(_endpoints_table(endpoints, stack.state.path))
-    console.print(f"ready in {time.monotonic() - began:.1f}s — Ctrl-C to stop")
+    console.print(Text(f"ready in {time.monotonic() - began:.1f}s — Ctrl-C to stop"))
     exit_code = 0
     try:
         stack.watch()
     except _StopRequested as why:
-        console.print(f"{why}: stopping")
+        console.print(Text(f"{why}: stopping"))
     except ChildFailed as error:
-        console.print(f"[red]strangler up: {error}[/red]", soft_wrap=True)
-        exit_code = 1
+        _error(f"strangler up: {error}")
+        exit_code = int(ExitCode.FAILURE)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

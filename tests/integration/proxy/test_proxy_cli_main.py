@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from proxy_support import REPO, TOKEN, ProxyProc, wait_healthy
 from local_stack.net import free_port
+from strangler_cli.exit_codes import ExitCode
 from strangler_cli.main import app
 
 ROUTE = "GET /api/items/{id}/rate/"
@@ -64,9 +65,13 @@ def test_cli_set_list_history_rollback_diffs(proxy: ProxyProc) -> None:
 
 def test_cli_refusals_are_clear(proxy: ProxyProc) -> None:
     code, out = cli(proxy, "set", ROUTE, "--mode", "new", "--service", "ghost")
-    assert code == 1 and "unknown service 'ghost'" in out
+    assert code == ExitCode.REFUSED and "unknown service 'ghost'" in out
     result = runner.invoke(app, ["routes", "list", "--url", proxy.url, "--token", "wrong"])
-    assert result.exit_code == 1 and "wrong token" in result.output
+    assert result.exit_code == ExitCode.UNAUTHORISED and "wrong token" in result.output
+    assert "wrong" not in result.output.replace("wrong token", ""), "the token given is never printed"
+    proxy.stop()
+    code, out = cli(proxy, "list")
+    assert code == ExitCode.UNREACHABLE and f"cannot reach the proxy at {proxy.url}" in out
 
 
 def test_cli_apply_shows_diff_then_applies(proxy: ProxyProc, tmp_path: Path) -> None:
@@ -83,7 +88,7 @@ def test_cli_apply_shows_diff_then_applies(proxy: ProxyProc, tmp_path: Path) -> 
     bad = tmp_path / "bad.yaml"
     bad.write_text("routes:\n  - {path: /x/, mode: canary, service: pricing, weight: 300}\n")
     code, out = cli(proxy, "apply", str(bad), "--yes")
-    assert code == 1 and "weight" in out
+    assert code == ExitCode.REFUSED and "weight" in out
 
 
 def test_cli_finds_url_and_token_in_the_state_dir(proxy: ProxyProc, tmp_path: Path) -> None:
@@ -94,7 +99,62 @@ def test_cli_finds_url_and_token_in_the_state_dir(proxy: ProxyProc, tmp_path: Pa
     assert result.exit_code == 0, result.output
     assert "version" in json.loads(result.output)
     result = runner.invoke(app, ["routes", "list", "--state-dir", str(tmp_path / "none")], env=env)
-    assert result.exit_code == 1 and "no proxy URL" in result.output
+    assert result.exit_code == ExitCode.UNREACHABLE and "no proxy URL" in result.output
+
+
+def test_cli_export_is_what_apply_takes_back(proxy: ProxyProc, tmp_path: Path) -> None:
+    proxy.apply([
+        {"methods": ["GET", "HEAD"], "path": "/api/items/{id}/rate/", "mode": "shadow", "service": "pricing",
+         "ignore": ["$.as_of"], "limits": {"mismatch_rate": 0.05, "window_s": 60, "min_requests": 50}},
+        {"methods": ["GET"], "path": "/api/items/", "mode": "canary", "weight": 10, "service": "pricing"},
+        {"methods": ["GET"], "path": "/api/old/{rest:path}", "mode": "retired", "pointer": "/api/new/"},
+    ])
+    before = json.loads(cli(proxy, "list", "--json")[1])
+    exported = tmp_path / "live.yaml"
+    code, out = cli(proxy, "export", "-o", str(exported))
+    assert code == 0, out
+    assert proxy.token not in exported.read_text() and proxy.token not in out
+    code, out = cli(proxy, "apply", str(exported), "--yes", "--json")
+    assert code == 0 and json.loads(out)["changes"] == []
+    # the table survives a round trip through an empty one
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("routes: []\n")
+    assert cli(proxy, "apply", str(empty), "--yes")[0] == 0
+    assert json.loads(cli(proxy, "list", "--json")[1])["routes"] == []
+    code, out = cli(proxy, "apply", str(exported), "--yes", "--reason", "restore the export")
+    assert code == 0, out
+    after = json.loads(cli(proxy, "list", "--json")[1])
+    assert after["routes"] == before["routes"] and after["version"] == before["version"] + 2
+    assert httpx.get(proxy.url + "/api/old/x/y").status_code == 410
+
+
+def test_cli_apply_json_without_yes_changes_nothing(proxy: ProxyProc, tmp_path: Path) -> None:
+    f = tmp_path / "routes.yaml"
+    f.write_text(f"routes:\n  - methods: [GET]\n    path: {ROUTE.split()[1]}\n    mode: new\n    service: pricing\n")
+    result = runner.invoke(app, ["routes", "apply", str(f), "--json", "--url", proxy.url, "--token", proxy.token],
+                           input="y\n")
+    assert result.exit_code == ExitCode.NEEDS_CONFIRMATION
+    assert result.stdout == "" and "pass --yes" in result.stderr
+    assert json.loads(cli(proxy, "list", "--json")[1])["routes"] == []
+    code, out = cli(proxy, "apply", str(f), "--dry-run", "--json")
+    assert code == 0 and json.loads(out)["changes"][0]["change"] == "added"
+    assert httpx.get(proxy.url + "/api/items/1/rate/").headers["x-strangler-upstream"] == "legacy"
+
+
+def test_cli_status_probes_a_real_proxy_and_database(proxy: ProxyProc, control_dsn: str, tmp_path: Path) -> None:
+    (tmp_path / "endpoints.json").write_text(json.dumps({
+        "proxy": proxy.url, "databases": {"control": control_dsn}, "processes": {"proxy": proxy.proc.pid},
+        "pid": os.getpid()}))
+    result = runner.invoke(app, ["status", "--json", "--state-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    parts = {p["part"]: p for p in json.loads(result.stdout)["parts"]}
+    assert parts["proxy"]["state"] == "up" and parts["proxy"]["pid"] == proxy.proc.pid
+    assert parts["proxy"]["detail"].startswith("serves route table v")
+    assert parts["postgres"]["state"] == "up"
+    proxy.stop()
+    result = runner.invoke(app, ["status", "--state-dir", str(tmp_path)], env={"COLUMNS": "200"})
+    assert result.exit_code == ExitCode.UNREACHABLE
+    assert "down" in result.stdout
 
 
 def test_missing_settings_fail_loudly() -> None:
