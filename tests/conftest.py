@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +33,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Give this session a temporary root of its own.
+    """Give this session a temporary root of its own, and let SIGTERM (a CI
+    timeout, ``timeout(1)``) end it like Ctrl-C does, so session fixtures
+    tear down instead of leaving their PostgreSQL and stacks running.
 
     pytest keeps the last three ``pytest-N`` folders of a shared root and
     deletes older ones when a session starts, live or not: a second pytest
@@ -41,6 +48,7 @@ def pytest_configure(config: pytest.Config) -> None:
     first session's PostgreSQL data directory under it. Each session now
     gets ``<tmp>/strangler-tests-<uid>/<pid>``; roots of sessions no longer
     running are removed here."""
+    signal.signal(signal.SIGTERM, _interrupt)
     if os.environ.get("PYTEST_DEBUG_TEMPROOT") or hasattr(config, "workerinput"):
         return
     SESSION_ROOTS.mkdir(mode=0o700, exist_ok=True)
