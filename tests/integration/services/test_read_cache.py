@@ -6,8 +6,9 @@ cache through the change feed (LISTEN/NOTIFY), a rebuild included."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
@@ -70,12 +71,18 @@ async def following(cache: ReadCache, dsn: str) -> asyncio.Task[None]:
     return task
 
 
-async def stopped(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+@contextlib.asynccontextmanager
+async def cached_reads(dsn: str, clock: FakeClock) -> AsyncIterator[PricingReads]:
+    """Pricing's reads over a pool, with their cache following the change feed."""
+    cache = ReadCache()
+    async with AsyncConnectionPool(dsn, min_size=1, kwargs={"autocommit": True}) as pool:
+        feed = await following(cache, dsn)
+        try:
+            yield PricingReads(pool, clock, cache)
+        finally:
+            feed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed
 
 
 def test_answers_from_memory_are_fresh_answers_as_trades_leave_and_enter_the_window(
@@ -89,26 +96,21 @@ def test_answers_from_memory_are_fresh_answers_as_trades_leave_and_enter_the_win
                 oldest + dt.timedelta(hours=24, minutes=5)]
 
     async def scenario() -> list[bool]:
-        clock, cache = FakeClock(instants[0]), ReadCache()
-        async with AsyncConnectionPool(pricing_dsn, min_size=1, kwargs={"autocommit": True}) as pool:
-            reads = PricingReads(pool, clock, cache)
-            feed = await following(cache, pricing_dsn)
-            served_from_memory = []
-            try:
-                async with await psycopg.AsyncConnection.connect(pricing_dsn, autocommit=True) as fresh:
-                    for moment in instants:
-                        clock.moment = moment
-                        hits = cache.hits
-                        rate = await reads.rate(1)
-                        history = await reads.history(1, interval="1h", days=1)
-                        served_from_memory.append(cache.hits == hits + 2)
-                        expected_rate = (await rate_facts(fresh, item_id=1, as_of=moment)).value
-                        assert expected_rate is not None and rate == expected_rate.at(moment), moment
-                        expected = await history_facts(fresh, item_id=1, interval="1h", days=1, until=moment)
-                        assert history.value == expected.value, moment
-            finally:
-                await stopped(feed)
-            return served_from_memory
+        clock = FakeClock(instants[0])
+        served_from_memory = []
+        async with cached_reads(pricing_dsn, clock) as reads, \
+                await psycopg.AsyncConnection.connect(pricing_dsn, autocommit=True) as fresh:
+            for moment in instants:
+                clock.moment = moment
+                hits = reads.cache.hits
+                rate = await reads.rate(1)
+                history = await reads.history(1, interval="1h", days=1)
+                served_from_memory.append(reads.cache.hits == hits + 2)
+                expected_rate = (await rate_facts(fresh, item_id=1, as_of=moment)).value
+                assert expected_rate is not None and rate == expected_rate.at(moment), moment
+                expected = await history_facts(fresh, item_id=1, interval="1h", days=1, until=moment)
+                assert history.value == expected.value, moment
+        return served_from_memory
 
     # Each instant where a trade crossed the window's edge was read again from
     # the database; the others came from memory.
@@ -120,35 +122,29 @@ def test_a_committed_change_reaches_cached_answers_through_the_feed(pricing_engi
     project(pricing_engine, stream)
 
     async def scenario() -> None:
-        cache = ReadCache()
-        async with AsyncConnectionPool(pricing_dsn, min_size=1, kwargs={"autocommit": True}) as pool:
-            reads = PricingReads(pool, FakeClock(WALL_T0 + dt.timedelta(minutes=30)), cache)
-            feed = await following(cache, pricing_dsn)
-            try:
-                before = await reads.rate(1)
-                assert before is not None and before.volume_trades == 1
-                assert await reads.rate(2) is not None and len(cache) == 2
-                await asyncio.to_thread(project, pricing_engine, stream + [cloudevent(sale(2, minutes=2))])
+        async with cached_reads(pricing_dsn, FakeClock(WALL_T0 + dt.timedelta(minutes=30))) as reads:
+            before = await reads.rate(1)
+            assert before is not None and before.volume_trades == 1
+            assert await reads.rate(2) is not None and len(reads.cache) == 2
+            await asyncio.to_thread(project, pricing_engine, stream + [cloudevent(sale(2, minutes=2))])
 
-                async def item_1_moved() -> bool:
-                    rate = await reads.rate(1)
-                    return rate is not None and rate.volume_trades == 2
+            async def item_1_moved() -> bool:
+                rate = await reads.rate(1)
+                return rate is not None and rate.volume_trades == 2
 
-                await eventually(item_1_moved)
-                assert len(cache) == 2  # item 2's entry was not dropped: the sale was item 1's
+            await eventually(item_1_moved)
+            assert len(reads.cache) == 2  # item 2's entry was not dropped: the sale was item 1's
 
-                def rebuild() -> None:
-                    with pricing_engine.begin() as conn:
-                        state.rebuild(conn, "pricing", PricingProjection(CLOCK).reset)
+            def rebuild() -> None:
+                with pricing_engine.begin() as conn:
+                    state.rebuild(conn, "pricing", PricingProjection(CLOCK).reset)
 
-                await asyncio.to_thread(rebuild)
+            await asyncio.to_thread(rebuild)
 
-                async def all_forgotten() -> bool:
-                    return await reads.rate(1) is None and await reads.rate(2) is None
+            async def all_forgotten() -> bool:
+                return await reads.rate(1) is None and await reads.rate(2) is None
 
-                await eventually(all_forgotten)
-            finally:
-                await stopped(feed)
+            await eventually(all_forgotten)
 
     asyncio.run(scenario())
 
@@ -157,32 +153,27 @@ def test_without_the_feed_nothing_is_kept_and_it_comes_back(pricing_engine: Engi
     project(pricing_engine, [cloudevent(item(1)), cloudevent(sale(1, minutes=1))])
 
     async def scenario() -> None:
-        cache = ReadCache()
-        async with AsyncConnectionPool(pricing_dsn, min_size=1, kwargs={"autocommit": True}) as pool:
-            reads = PricingReads(pool, FakeClock(WALL_T0 + dt.timedelta(minutes=30)), cache)
-            feed = await following(cache, pricing_dsn)
-            try:
-                await reads.rate(1)
-                assert len(cache) == 1
-                async with await psycopg.AsyncConnection.connect(pricing_dsn, autocommit=True) as admin:
-                    await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                        "WHERE query LIKE 'LISTEN%%' AND pid <> pg_backend_pid()")
+        async with cached_reads(pricing_dsn, FakeClock(WALL_T0 + dt.timedelta(minutes=30))) as reads:
+            cache = reads.cache
+            await reads.rate(1)
+            assert len(cache) == 1
+            async with await psycopg.AsyncConnection.connect(pricing_dsn, autocommit=True) as admin:
+                await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                    "WHERE query LIKE 'LISTEN%%' AND pid <> pg_backend_pid()")
 
-                async def lost() -> bool:
-                    return not cache.following
+            async def lost() -> bool:
+                return not cache.following
 
-                await eventually(lost)
-                assert len(cache) == 0
-                await reads.rate(1)
-                assert len(cache) == 0  # nothing kept while announcements could be missed
+            await eventually(lost)
+            assert len(cache) == 0
+            await reads.rate(1)
+            assert len(cache) == 0  # nothing kept while announcements could be missed
 
-                async def back() -> bool:
-                    return cache.following
+            async def back() -> bool:
+                return cache.following
 
-                await eventually(back)
-                await reads.rate(1)
-                assert len(cache) == 1
-            finally:
-                await stopped(feed)
+            await eventually(back)
+            await reads.rate(1)
+            assert len(cache) == 1
 
     asyncio.run(scenario())
