@@ -35,7 +35,7 @@ from sqlalchemy.exc import OperationalError
 
 import orjson
 
-from new_services.contracts.codec import DecodedEvent, MalformedEvent, UnknownEventType, from_message, is_known
+from new_services.contracts.codec import DecodedEvent, MalformedEvent, UnknownEventType, from_message, reads_as
 from new_services.platform import state
 from new_services.platform.state import Position
 
@@ -72,7 +72,8 @@ class Projection(Protocol):
 
     consumer: str  # key of its offsets and state rows
     topics: tuple[str, ...]
-    #: CloudEvents types it reads (``smp.market.SaleRecorded.v1``); the other
+    #: CloudEvents types it reads (``smp.market.SaleRecorded.v1``), in their
+    #: newest version: older stored versions are upcast to them. The other
     #: known types on its topics are counted as ignored without being decoded.
     event_types: frozenset[str]
 
@@ -189,11 +190,13 @@ class Projector:
         try:
             message = orjson.loads(record.value)
             event_type = message.get("type") if isinstance(message, dict) else None
-            if event_type not in self.projection.event_types:
-                if isinstance(event_type, str) and is_known(event_type):
-                    outcome.ignored += 1
-                    return None
+            # What a stored type reads as: itself, or its newest version (upcasting).
+            current = reads_as(event_type) if isinstance(event_type, str) else None
+            if current is None:
                 raise UnknownEventType(str(event_type))
+            if current not in self.projection.event_types:
+                outcome.ignored += 1
+                return None
             return from_message(message)
         except UnknownEventType as exc:
             outcome.skipped += 1
