@@ -27,7 +27,7 @@ def acl_output() -> list[bytes]:
         for r in records:
             key = r["key"].encode() if r["key"] else None
             value = r["value"].encode() if r["value"] else None
-            out.extend(cloudevent for _topic, _key, cloudevent in translate_record(key, value))
+            out.extend(message.value for message in translate_record(key, value))
     return out
 
 
