@@ -67,7 +67,7 @@ class Publisher(EventPublisher):
     def send(self, topic: str, key: bytes | None = None, value: bytes | None = None,
              headers: Sequence[tuple[str, bytes]] = ()) -> None:
         # librdkafka takes headers as a list (not a tuple) or a dict.
-        kafka_headers = list(headers) if headers else None
+        kafka_headers: list[tuple[str, str | bytes | None]] | None = list(headers) if headers else None
         while True:
             try:
                 self._producer.produce(topic, value, key, headers=kafka_headers)

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
+from typing import Self
 
 from acl.ports import ChangeSource, EventPublisher, Offsets, Outbound, SourceRecord
 
@@ -68,7 +69,7 @@ class BatchUnitOfWork:
         self._publisher, self._committer, self._flush_timeout_s = publisher, committer, flush_timeout_s
         self._offsets: dict[tuple[str, int], int] = {}
 
-    def __enter__(self) -> BatchUnitOfWork:
+    def __enter__(self) -> Self:
         self._offsets = {}
         return self
 

@@ -178,7 +178,7 @@ class Codec:
             type=self._reads_as[event_type],
             subject=_attribute(message, "subject"),
             time=parse_time(_attribute(message, "time"), "time"),
-            event=builder(plan.target)(data, event_type),
+            event=builder(plan.target)(data, event_type),  # type: ignore[arg-type]  # a class is hashable
         )
 
 

@@ -88,6 +88,9 @@ class RecordingPublisher(EventPublisher):
     def flush(self, timeout: float = 30.0) -> None:
         pass
 
+    def close(self, timeout: float = 10.0) -> None:
+        pass
+
 
 def test_replay_publishes_what_now_translates_and_reports_the_rest(captured):
     from acl.consumer import translate_record

@@ -60,6 +60,9 @@ class FakeSource(ChangeSource):
     def commit(self, offsets: Offsets, *, wait: bool = False) -> None:
         self.journal.append(("commit", dict(offsets), wait))
 
+    def close(self) -> None:
+        pass
+
     def committed(self) -> dict[tuple[str, int], int]:
         """The group's offsets after every commit so far."""
         out: dict[tuple[str, int], int] = {}
@@ -93,6 +96,9 @@ class FakePublisher(EventPublisher):
         self.journal.append(("acknowledged", self._pending))
         self._pending = 0
 
+    def close(self, timeout: float = 10.0) -> None:
+        pass
+
 
 def make_loop(batches: list[list[Record]], *, commit_interval_s: float = 0.0, **publisher_options: Any,
               ) -> tuple[TranslatorLoop, FakeSource, FakePublisher, threading.Event]:
@@ -104,7 +110,7 @@ def make_loop(batches: list[list[Record]], *, commit_interval_s: float = 0.0, **
 
 
 def test_offsets_are_committed_after_the_broker_acknowledged_the_batch() -> None:
-    loop, source, publisher, _ = make_loop([garbage(0, 3)])
+    loop, source, _, _ = make_loop([garbage(0, 3)])
     assert loop.run_once() == 3
     assert source.journal == [("acknowledged", 3), ("commit", {(TOPIC, 0): 3}, False)]
 
@@ -149,6 +155,7 @@ def test_an_untranslatable_record_is_dead_lettered_with_its_reason_and_the_strea
     loop, source, publisher, _ = make_loop([records])
     loop.run_once()
     (dlq_topic, dlq_key, letter, dlq_headers), (topic, key, event, headers) = publisher.sent
+    assert letter is not None and event is not None
     assert (dlq_topic, dlq_key, dlq_headers) == (DLQ_TOPIC, poison["key"].encode(), ())
     dead = json.loads(letter)
     assert "unknown code 'Z'" in dead["reason"] and dead["error_type"] == "TranslationError"

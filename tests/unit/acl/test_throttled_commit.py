@@ -19,6 +19,9 @@ class RecordingSource(ChangeSource):
     def commit(self, offsets: Offsets, *, wait: bool = False) -> None:
         self.commits.append((dict(offsets), wait))
 
+    def close(self) -> None:
+        pass
+
 
 class Clock:
     def __init__(self) -> None:
