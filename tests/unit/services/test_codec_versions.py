@@ -1,22 +1,14 @@
 """One codec writes and reads every event, and reads stored older versions
-as the newest one through upcasters.
-
-``SaleRecordedV2`` is a test-only second version of ``SaleRecorded``: it
-sits beside v1 under its own class name, keeps the contract name through
-the class keywords, and drops the two amounts v1 carried that follow from
-the others (``total`` = quantity x unit price, ``seller_proceeds`` = total - fee)
-in favour of the fee rate the market applied.
-"""
+as the newest one through upcasters (with the test-only ``SaleRecordedV2``
+of ``contract_v2``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from decimal import Decimal
-from typing import Any, ClassVar
 
 import orjson
 import pytest
+from contract_v2 import V2, SaleRecordedV2, sale_v1_to_v2
 
 from new_services.contracts.codec import (
     CONTRACTS, KAFKA_HEADERS, Codec, MalformedEvent, UnknownEventType, data_of, decode, encode,
@@ -26,34 +18,6 @@ from new_services.contracts.upcasting import Upcaster
 from new_services.contracts.values import Money
 
 T0 = datetime(2026, 11, 30, 11, 0, 0, 250_000, tzinfo=timezone.utc)
-
-
-@dataclass(frozen=True)
-class SaleRecordedV2(DomainEvent, name="SaleRecorded", version=2):
-    context: ClassVar[str] = "market"
-    aggregate: ClassVar[str] = "sales"
-    sale_id: int
-    listing_id: int
-    buyer_id: int
-    seller_id: int
-    item_id: int
-    quantity: int
-    unit_price: Money
-    fee: Money
-    fee_rate: str  # e.g. "0.0500": a decimal string, like every exact number on the wire
-    sold_at: datetime
-
-    def aggregate_id(self) -> int:
-        return self.sale_id
-
-
-def sale_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    total, fee = Decimal(data["total"]["amount"]), Decimal(data["fee"]["amount"])
-    rest = {k: v for k, v in data.items() if k not in ("total", "seller_proceeds")}
-    return {**rest, "fee_rate": format((fee / total).quantize(Decimal("0.0001")), "f")}
-
-
-V2 = Codec([*EVENT_TYPES.values(), SaleRecordedV2], [Upcaster(SaleRecorded, SaleRecordedV2, sale_v1_to_v2)])
 
 
 def sale_v1() -> SaleRecorded:
