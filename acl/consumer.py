@@ -1,12 +1,15 @@
 """The translator consumer group: legacy topics -> domain topics + ``acl.dlq``.
 
-Loop: poll a batch, translate every record (pure functions), send the
-CloudEvents, ``flush()`` (acks=all), *then* commit the group offsets
-(``enable_auto_commit=False``). A crash between publish and commit replays
-the batch; deterministic event ids make the duplicates harmless. A record
-that cannot be translated becomes a dead letter and the stream goes on.
+:class:`TranslatorLoop` polls a batch from the :class:`~acl.ports.ChangeSource`,
+translates every record (pure functions, :mod:`acl.translation`), and runs
+the batch as a :class:`~acl.unit_of_work.BatchUnitOfWork`: publish, wait for
+the broker's acknowledgements, only then commit the source offsets. A crash
+in between replays the batch; deterministic event ids make the duplicates
+harmless. A record that cannot be translated becomes a dead letter and the
+stream goes on.
 
-Run: ``python -m acl`` or ``python -m acl.consumer`` (env: see
+:class:`AclConsumer` is the composition root: the Kafka adapters behind the
+two ports. Run: ``python -m acl`` or ``python -m acl.consumer`` (env: see
 :class:`acl.settings.ConsumerSettings`). Several processes with the same
 group id share the partitions.
 """
@@ -21,39 +24,49 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from acl.cloudevents import encode_event
-from acl.dlq import dead_letter_for
-from acl.envelope import parse_change
 from acl.entrypoint import configure_logging, load_settings, stop_on_signals
+from acl.ports import ChangeSource, EventPublisher, Outbound, SourceRecord
 from acl.settings import ConsumerSettings
 from acl.topics import DLQ_TOPIC, DOMAIN_PARTITIONS, DOMAIN_TOPICS, LEGACY_PARTITIONS, LEGACY_TOPICS, ensure_topics
-from acl.translators import translate
+from acl.translation import process_record, translate_record
+from acl.unit_of_work import BatchUnitOfWork, ThrottledCommitter
+
+__all__ = ["AclConsumer", "TranslatorLoop", "main", "process_record", "translate_record"]
 
 log = logging.getLogger("acl.consumer")
 
-Output = tuple[str, bytes, bytes]
 
+class TranslatorLoop:
+    """Legacy records in, domain events (or dead letters) out, over the two ports."""
 
-def translate_record(key: bytes | None, value: bytes | None) -> list[Output]:
-    """One legacy record -> (topic, key, CloudEvent bytes) for each event.
-    Raises on anything untranslatable (the caller dead-letters it)."""
-    change = parse_change(key, value)
-    if change is None:
-        return []
-    outputs = []
-    for event in translate(change):
-        subject = event.subject()
-        outputs.append((event.topic(), subject.encode(), encode_event(change, event, subject)))
-    return outputs
+    def __init__(self, source: ChangeSource, publisher: EventPublisher, *, commit_interval_s: float = 0.2,
+                 process: Callable[[SourceRecord], list[Outbound]] = process_record,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.source, self._process = source, process
+        self.committer = ThrottledCommitter(source, commit_interval_s, clock)
+        self._uow = BatchUnitOfWork(publisher, self.committer)
+        self.processed = 0
 
+    def run_once(self, timeout_ms: int = 100) -> int:
+        """One poll; returns how many records it published. Raises (after
+        committing nothing of the batch) if publishing failed."""
+        records = self.source.poll(timeout_ms)
+        if not records:
+            self.committer.idle()
+            return 0
+        with self._uow as uow:
+            for record in records:
+                uow.add(record, self._process(record))
+            uow.commit()
+        self.processed += len(records)
+        return len(records)
 
-def process_record(record: Any) -> list[Output]:
-    """Like :func:`translate_record`, but a failure becomes a dead letter."""
-    try:
-        return translate_record(record.key, record.value)
-    except Exception as exc:  # noqa: BLE001 - any failure of one record must not stop the stream
-        log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc)
-        return [(DLQ_TOPIC, record.key or b"", dead_letter_for(record, exc).to_json())]
+    def run(self, stop: threading.Event) -> None:
+        """Until ``stop`` is set, then commit what was published. An error
+        leaves at once: nothing more is committed, the rest is replayed."""
+        while not stop.is_set():
+            self.run_once()
+        self.committer.flush()
 
 
 def tune_gc() -> None:
@@ -66,61 +79,11 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def _log_commit_error(offsets: Any, response: Any) -> None:
-    if isinstance(response, Exception):
-        log.warning("offset commit failed (the batch will be re-translated, same ids): %s", response)
-
-
-class ThrottledCommitter:
-    """Commits the group's offsets after publishing, at most every
-    ``interval`` seconds while records flow and at once when the stream goes
-    quiet.
-
-    Why throttle: every OffsetCommit is a broker request, and on the embedded
-    broker a request costs about a millisecond of CPU whatever its size; at
-    500 changes/s the ACL polled ~50 batches/s. Committing less often only
-    widens what a crash replays, and replays are harmless (same event ids).
-    Async, so the next poll does not wait a round trip."""
-
-    def __init__(self, consumer: Any, interval: float, clock: Any = time.monotonic) -> None:
-        self._consumer, self._interval, self._clock = consumer, interval, clock
-        self._last = clock()
-        self._pending = False
-
-    def published(self) -> None:
-        """A polled batch is published and acknowledged: its offsets may go."""
-        self._pending = True
-        if self._clock() - self._last >= self._interval:
-            self._commit()
-
-    def idle(self) -> None:
-        """Nothing new arrived: commit what is pending now."""
-        if self._pending:
-            self._commit()
-
-    def _commit(self) -> None:
-        self._consumer.commit_async(callback=_log_commit_error)
-        self._pending = False
-        self._last = self._clock()
-
-
 class AclConsumer:
-    """Composition root of one translator process."""
+    """Composition root of one translator process: Kafka behind the ports."""
 
-    def __init__(
-        self,
-        settings: ConsumerSettings,
-        *,
-        make_consumer: Callable[..., Any] | None = None,
-        make_producer: Callable[..., Any] | None = None,
-        ensure_topics: Callable[..., None] = ensure_topics,
-    ) -> None:
-        """``make_consumer``/``make_producer``/``ensure_topics`` default to the
-        real Kafka clients (:mod:`acl.kafka_io`); tests pass fakes."""
+    def __init__(self, settings: ConsumerSettings) -> None:
         self.settings = settings
-        self._make_consumer = make_consumer
-        self._make_producer = make_producer
-        self._ensure_topics = ensure_topics
         self._stop = threading.Event()
         self.processed = 0
 
@@ -128,56 +91,29 @@ class AclConsumer:
         self._stop.set()
 
     def run(self) -> int:
-        from kafka.errors import CommitFailedError, KafkaError
+        from acl.kafka_io import KafkaChangeSource, make_producer
 
-        from acl import kafka_io
-
-        make_consumer = self._make_consumer or kafka_io.make_consumer
-        make_producer = self._make_producer or kafka_io.make_producer
         servers = self.settings.bootstrap_servers
-        self._ensure_topics(servers, {
+        ensure_topics(servers, {
             **{t: LEGACY_PARTITIONS for t in LEGACY_TOPICS},
             **{t: DOMAIN_PARTITIONS for t in DOMAIN_TOPICS},
             DLQ_TOPIC: 1,
         })
-        producer = make_producer(servers, "strangler-acl")
-        consumer = make_consumer(servers, group_id=self.settings.group_id, client_id="strangler-acl",
-                                 max_poll_records=self.settings.max_poll_records)
-        consumer.subscribe(list(LEGACY_TOPICS))
-        committer = ThrottledCommitter(consumer, self.settings.commit_interval_s)
+        publisher = make_producer(servers, "strangler-acl")
+        source = KafkaChangeSource(servers, list(LEGACY_TOPICS), group_id=self.settings.group_id,
+                                   client_id="strangler-acl", max_poll_records=self.settings.max_poll_records)
+        loop = TranslatorLoop(source, publisher, commit_interval_s=self.settings.commit_interval_s)
         tune_gc()
         log.info("acl consumer started: group %s on %s", self.settings.group_id, servers)
-        # The consumer's positions run ahead of what is published (a poll
-        # moves them past the batch), and commit() commits positions. So the
-        # final commit happens only on a clean stop, which is only checked
-        # between batches, i.e. when every polled batch is published. Leaving
-        # on an error (flush raised PublishError, a send or translator
-        # crashed) commits nothing: the batch is replayed on restart.
-        stopped_cleanly = False
         try:
-            while not self._stop.is_set():
-                batches = consumer.poll(timeout_ms=100)
-                if not batches:
-                    committer.idle()
-                    continue
-                for records in batches.values():
-                    for record in records:
-                        for topic, key, value in process_record(record):
-                            producer.send(topic, key, value)
-                producer.flush(30)  # raises PublishError -> exit without committing (replayed on restart)
-                committer.published()
-                self.processed += sum(len(r) for r in batches.values())
-            stopped_cleanly = True
+            loop.run(self._stop)
+        except Exception:
+            log.error("acl consumer failed: the unpublished batch is replayed on restart")
+            raise
         finally:
-            if stopped_cleanly:
-                try:
-                    consumer.commit()
-                except (CommitFailedError, KafkaError) as exc:  # rebalanced: the new owner re-translates (same ids)
-                    log.warning("final commit failed: %s", exc)
-            else:
-                log.error("acl consumer failed: committing nothing, the unpublished batch is replayed on restart")
-            consumer.close()
-            producer.close(5)
+            self.processed = loop.processed
+            source.close()
+            publisher.close(5)
             log.info("acl consumer stopped after %d records", self.processed)
         return 0
 

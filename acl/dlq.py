@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
+from acl.ports import EventPublisher, Outbound
 from acl.topics import DLQ_TOPIC
 
 
@@ -105,8 +106,8 @@ class ReplayResult:
 
 def replay(
     letters: list[DeadLetter],
-    translate_record: Callable[[bytes | None, bytes | None], list[tuple[str, bytes, bytes]]],
-    producer: Any,
+    translate_record: Callable[[bytes | None, bytes | None], list[Outbound]],
+    producer: EventPublisher,
 ) -> list[ReplayResult]:
     """Translate each dead letter again with today's translators; publish
     what now succeeds (event ids are deterministic, so replaying twice is
@@ -120,8 +121,8 @@ def replay(
         except Exception as exc:  # noqa: BLE001 - reported to the operator
             results.append(ReplayResult(letter, 0, f"{type(exc).__name__}: {exc}"))
             continue
-        for topic, out_key, out_value in outputs:
-            producer.send(topic, key=out_key, value=out_value)
+        for message in outputs:
+            producer.send(message.topic, message.key, message.value, message.headers)
         results.append(ReplayResult(letter, len(outputs), None))
     producer.flush(30)
     return results

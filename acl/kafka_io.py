@@ -1,12 +1,21 @@
 """Kafka clients configured once for the whole ACL: kafka-python for the
-consumer group and admin, librdkafka (confluent-kafka) for publishing.
+consumer group and admin, librdkafka (confluent-kafka) for publishing. They
+are the adapters of the translator loop's ports (:mod:`acl.ports`).
 
 Group timeouts follow ARCHITECTURE.md (measured on Tansu: a fresh group
 joins in ~3 s instead of ~23 s with these)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from typing import Any
+
+from acl.ports import ChangeSource, EventPublisher, Offsets, PublishError, SourceRecord
+
+__all__ = ["GROUP_TIMEOUTS", "KafkaChangeSource", "PublishError", "Publisher", "make_consumer", "make_producer"]
+
+log = logging.getLogger(__name__)
 
 GROUP_TIMEOUTS: dict[str, int] = {
     "session_timeout_ms": 6000,
@@ -15,11 +24,7 @@ GROUP_TIMEOUTS: dict[str, int] = {
 }
 
 
-class PublishError(RuntimeError):
-    """At least one record was not acknowledged by the broker."""
-
-
-class Publisher:
+class Publisher(EventPublisher):
     """A librdkafka producer (confluent-kafka) behind a tiny interface.
 
     Why not kafka-python here: its ``send()`` costs ~40 us per record in pure
@@ -59,10 +64,13 @@ class Publisher:
         if err is not None:
             self._errors.append(f"{msg.topic()}: {err}")
 
-    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None) -> None:
+    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None,
+             headers: Sequence[tuple[str, bytes]] = ()) -> None:
+        # librdkafka takes headers as a list (not a tuple) or a dict.
+        kafka_headers: list[tuple[str, str | bytes | None]] | None = list(headers) if headers else None
         while True:
             try:
-                self._producer.produce(topic, value, key)
+                self._producer.produce(topic, value, key, headers=kafka_headers)
                 return
             except BufferError:  # local queue full: let librdkafka drain it
                 self._producer.poll(0.05)
@@ -101,3 +109,41 @@ def make_consumer(bootstrap_servers: str, *, group_id: str | None, client_id: st
         metadata_max_age_ms=5000,
         **(GROUP_TIMEOUTS if group_id else {}),
     )
+
+
+class KafkaChangeSource(ChangeSource):
+    """:class:`~acl.ports.ChangeSource` on a kafka-python consumer group
+    subscribed to ``topics``; commits the offsets it is given, never the
+    consumer's positions (a poll moves those past unpublished records)."""
+
+    def __init__(self, bootstrap_servers: str, topics: list[str], *, group_id: str, client_id: str,
+                 max_poll_records: int = 2000) -> None:
+        self._consumer = make_consumer(bootstrap_servers, group_id=group_id, client_id=client_id,
+                                       max_poll_records=max_poll_records)
+        self._consumer.subscribe(topics)
+
+    def poll(self, timeout_ms: int) -> Sequence[SourceRecord]:
+        batches = self._consumer.poll(timeout_ms=timeout_ms)
+        return [record for records in batches.values() for record in records]
+
+    def commit(self, offsets: Offsets, *, wait: bool = False) -> None:
+        from kafka import TopicPartition
+        from kafka.errors import CommitFailedError, KafkaError
+        from kafka.structs import OffsetAndMetadata
+
+        request = {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in offsets.items()}
+        if not wait:
+            self._consumer.commit_async(offsets=request, callback=_log_commit_error)
+            return
+        try:
+            self._consumer.commit(offsets=request)
+        except (CommitFailedError, KafkaError) as exc:  # rebalanced: the new owner re-translates (same ids)
+            log.warning("offset commit failed (the batch will be re-translated, same ids): %s", exc)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def _log_commit_error(offsets: Any, response: Any) -> None:
+    if isinstance(response, Exception):
+        log.warning("offset commit failed (the batch will be re-translated, same ids): %s", response)

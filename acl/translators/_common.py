@@ -11,6 +11,8 @@ from enum import Enum
 from typing import Any, Mapping, TypeVar
 from zoneinfo import ZoneInfo
 
+from new_services.contracts.values import Money
+
 #: The monolith runs with USE_TZ=False and TIME_ZONE=Europe/Paris.
 LEGACY_ZONE = ZoneInfo("Europe/Paris")
 _EPOCH = datetime(1970, 1, 1)
@@ -113,6 +115,14 @@ def _hour_offsets(wall_hour: int) -> tuple[int, int] | None:
             return None
         result.append(a // timedelta(microseconds=1))
     return result[0], result[1]
+
+
+@functools.lru_cache(maxsize=8192)
+def money(copper: int) -> Money:
+    """``Money.from_copper``, one shared (frozen) instance per amount: prices
+    repeat a lot and a sale carries four amounts; building the Decimal is
+    most of the cost of a Money."""
+    return Money.from_copper(copper)
 
 
 def commit_time(commit_ts_ms: int) -> datetime:

@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Any, Mapping
 
 from acl.envelope import Change
-from acl.translators._common import TranslationError, code, column, legacy_time, non_negative
+from acl.translators._common import TranslationError, code, column, legacy_time, money, non_negative
 from new_services.contracts.events import (
     DomainEvent, ListingAmended, ListingCancelled, ListingExpired, ListingFilled, ListingOpened, ListingRemoved,
     SaleCorrected, SaleRecorded, SaleVoided,
 )
-from new_services.contracts.values import ListingStatus, Money
+from new_services.contracts.values import ListingStatus
 
 STATUS = {"O": ListingStatus.OPEN, "F": ListingStatus.FILLED, "C": ListingStatus.CANCELLED, "X": ListingStatus.EXPIRED}
 
@@ -39,7 +39,7 @@ def listing(change: Change) -> list[DomainEvent]:
     remaining, quantity = non_negative(row, "qty_rem"), non_negative(row, "qty")
     if remaining > quantity:
         raise TranslationError(f"qty_rem ({remaining}) exceeds qty ({quantity})")
-    price = Money.from_copper(non_negative(row, "prc_cp"))
+    price = money(non_negative(row, "prc_cp"))
     updated_at = legacy_time(row, "upd_dt", ts)
     if change.op in ("c", "r"):
         events: list[DomainEvent] = [ListingOpened(
@@ -76,8 +76,8 @@ def _sale(kind: type[SaleRecorded] | type[SaleCorrected], row: Mapping[str, Any]
     return kind(
         sale_id=column(row, "id", int), listing_id=column(row, "lst_id", int), buyer_id=column(row, "byr_id", int),
         seller_id=column(row, "sllr_id", int), item_id=column(row, "itm_id", int), quantity=quantity,
-        unit_price=Money.from_copper(unit), total=Money.from_copper(total), fee=Money.from_copper(fee),
-        seller_proceeds=Money.from_copper(total - fee), sold_at=legacy_time(row, "sld_at", commit_ts_ms),
+        unit_price=money(unit), total=money(total), fee=money(fee),
+        seller_proceeds=money(total - fee), sold_at=legacy_time(row, "sld_at", commit_ts_ms),
     )
 
 

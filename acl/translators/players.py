@@ -7,13 +7,13 @@ from typing import Any, Mapping
 
 from acl.envelope import Change
 from acl.translators._common import (
-    TranslationError, code, column, json_text, legacy_time, non_negative, optional_of,
+    TranslationError, code, column, json_text, legacy_time, money, non_negative, optional_of,
 )
 from new_services.contracts.events import (
     DomainEvent, InventoryAdjusted, PlayerBanned, PlayerDeleted, PlayerProfile, PlayerProfileChanged,
     PlayerRegistered, PlayerReinstated, WalletClosed, WalletCredited, WalletDebited, WalletOpened,
 )
-from new_services.contracts.values import Money, PlayerStatus
+from new_services.contracts.values import PlayerStatus
 
 STATUS = {"A": PlayerStatus.ACTIVE, "B": PlayerStatus.BANNED, "D": PlayerStatus.DELETED}
 _PROFILE_KEYS = {"guild", "lvl", "lang"}
@@ -84,17 +84,17 @@ def wallet(change: Change) -> list[DomainEvent]:
     row = change.row
     player_id = column(row, "plyr_id", int)
     if change.op in ("c", "r"):
-        return [WalletOpened(player_id=player_id, balance=Money.from_copper(non_negative(row, "bal_cp")),
+        return [WalletOpened(player_id=player_id, balance=money(non_negative(row, "bal_cp")),
                              as_of=legacy_time(row, "upd_dt", ts))]
     if change.op == "d":
-        return [WalletClosed(player_id=player_id, final_balance=Money.from_copper(non_negative(row, "bal_cp")))]
+        return [WalletClosed(player_id=player_id, final_balance=money(non_negative(row, "bal_cp")))]
     if change.before is None or "bal_cp" not in change.before:
         raise TranslationError("wallet update without a before-image (REPLICA IDENTITY FULL missing on the table?)")
     old, new = non_negative(change.before, "bal_cp"), non_negative(row, "bal_cp")
     if old == new:
         return []
     kind = WalletCredited if new > old else WalletDebited
-    return [kind(player_id=player_id, amount=Money.from_copper(abs(new - old)), balance=Money.from_copper(new),
+    return [kind(player_id=player_id, amount=money(abs(new - old)), balance=money(new),
                  occurred_at=legacy_time(row, "upd_dt", ts))]
 
 

@@ -1,28 +1,29 @@
-"""The domain events the anti-corruption layer publishes (version 1).
+"""The domain events the anti-corruption layer publishes.
 
-Past tense, frozen, versioned: a change to a payload is a new class with
-``version = 2`` next to the old one, never an edit. Each event knows its
-bounded context (which topic ``smp.<context>.v1`` carries it) and its
-aggregate (``subject``; also the Kafka key, so per-aggregate order holds).
+Past tense, frozen, versioned: a change to a payload is a new class next to
+the old one, never an edit. The new class keeps the contract name and takes
+the next version through class keywords, e.g.
+``class SaleRecordedV2(_SaleEvent, name="SaleRecorded", version=2)``; an
+upcaster (``upcasting.py``) turns stored payloads of the old version into it.
 
-The JSON Schemas in ``schemas/`` are generated from these classes
+Each event knows its bounded context (which topic carries it, see
+:func:`topic_for`) and its aggregate (``subject``; also the Kafka key, so
+per-aggregate order holds). The wire format is the codec's (``codec.py``);
+the JSON Schemas in ``schemas/`` are generated from these classes
 (``python -m new_services.contracts.schema``) and checked by a test, so the
 classes are the single source of truth. Standard library only.
 """
 
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timezone
-from decimal import Decimal
-from enum import Enum
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from new_services.contracts.values import ItemCategory, ListingStatus, Money, PlayerStatus, Rarity
 
 __all__ = [
-    "DomainEvent", "EVENT_TYPES", "PlayerProfile", "ItemAttributes",
+    "DomainEvent", "EVENT_TYPES", "TOPIC_VERSIONS", "topic_for", "PlayerProfile", "ItemAttributes",
     "PlayerRegistered", "PlayerProfileChanged", "PlayerBanned", "PlayerReinstated", "PlayerDeleted",
     "WalletOpened", "WalletCredited", "WalletDebited", "WalletClosed", "InventoryAdjusted",
     "ItemCatalogued", "ItemRevised", "ItemDeactivated", "ItemReactivated", "ItemRemoved",
@@ -30,58 +31,41 @@ __all__ = [
     "SaleRecorded", "SaleCorrected", "SaleVoided",
 ]
 
-
-def _to_json(value: Any) -> Any:
-    if isinstance(value, Money):
-        return value.to_json()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, datetime):
-        return utc_iso(value)
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if hasattr(value, "__dataclass_fields__"):
-        return {f.name: _to_json(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, dict):
-        return {str(k): _to_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_to_json(v) for v in value]
-    return value
+#: The version of each bounded context's topic ``smp.<context>.v<N>``. It is
+#: not the events' version: v2 events travel on the same topic as v1 ones
+#: (consumers upcast what they read). A topic's version changes only for a
+#: break no upcaster can absorb (another key or partitioning, another
+#: envelope), and then the new topic is filled beside the old one.
+TOPIC_VERSIONS: dict[str, int] = {"players": 1, "catalog": 1, "market": 1}
 
 
-def utc_iso(moment: datetime) -> str:
-    """``2024-10-27T00:30:00.000000Z``: always UTC, always microseconds."""
-    tz = moment.tzinfo
-    if tz is None:
-        raise ValueError("refusing a naive datetime in an event")
-    # The ACL formats one or two of these per event: the date part comes from
-    # a small cache and the two-digit fields from a table, half the cost of
-    # isoformat() for the same text (4-digit year, 6-digit fraction).
-    u = moment if tz is timezone.utc else moment.astimezone(timezone.utc)
-    return (f"{_iso_date(u.toordinal())}T{_TWO_DIGITS[u.hour]}:{_TWO_DIGITS[u.minute]}:"
-            f"{_TWO_DIGITS[u.second]}.{u.microsecond:06d}Z")
-
-
-_TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))  # "00".."59": hours, minutes, seconds
-
-
-@functools.lru_cache(maxsize=1024)
-def _iso_date(ordinal: int) -> str:
-    return date.fromordinal(ordinal).isoformat()
+def topic_for(context: str) -> str:
+    """``smp.market.v1``: the topic carrying the events of ``context``."""
+    return f"smp.{context}.v{TOPIC_VERSIONS[context]}"
 
 
 @dataclass(frozen=True)
 class DomainEvent:
-    """Base of every event: class-level routing facts plus a JSON payload."""
+    """Base of every event: class-level contract facts plus the payload fields.
+
+    ``event_name`` and ``version`` come from the class keywords ``name`` and
+    ``version`` (defaults: the class name and 1), so two versions of one
+    event can be two classes in the same module."""
 
     context: ClassVar[str] = ""
     aggregate: ClassVar[str] = ""
+    event_name: ClassVar[str] = ""
     version: ClassVar[int] = 1
+
+    def __init_subclass__(cls, /, name: str | None = None, version: int = 1, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.event_name = name or cls.__name__
+        cls.version = version
 
     @classmethod
     def type_name(cls) -> str:
         """``SaleRecorded.v1``: the contract name (and schema file stem)."""
-        return f"{cls.__name__}.v{cls.version}"
+        return f"{cls.event_name}.v{cls.version}"
 
     @classmethod
     def cloudevent_type(cls) -> str:
@@ -90,7 +74,7 @@ class DomainEvent:
 
     @classmethod
     def topic(cls) -> str:
-        return f"smp.{cls.context}.v1"
+        return topic_for(cls.context)
 
     def aggregate_id(self) -> int:
         raise NotImplementedError
@@ -98,9 +82,6 @@ class DomainEvent:
     def subject(self) -> str:
         """``sales/42``: the aggregate this event belongs to."""
         return f"{self.aggregate}/{self.aggregate_id()}"
-
-    def to_data(self) -> dict[str, Any]:
-        return _to_json(self)  # type: ignore[no-any-return]
 
 
 # -- value types nested in payloads -------------------------------------------

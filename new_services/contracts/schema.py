@@ -1,8 +1,8 @@
 """JSON Schema for every event, generated from the dataclasses in events.py.
 
 Each ``schemas/<Name>.v<N>.json`` describes the whole CloudEvents 1.0 JSON
-message (envelope + ``data``), so a consumer in any language can validate
-what it reads. Regenerate after adding an event::
+message that ``codec.py`` writes (envelope + ``data``), so a consumer in any
+language can validate what it reads. Regenerate after adding an event::
 
     python -m new_services.contracts.schema
 
@@ -20,6 +20,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from new_services.contracts.codec import DATA_CONTENT_TYPE, SPECVERSION, dataschema
 from new_services.contracts.events import EVENT_TYPES, DomainEvent
 from new_services.contracts.values import Money
 
@@ -80,18 +81,18 @@ def event_schema(cls: type[DomainEvent]) -> dict[str, Any]:
     """The CloudEvents message schema for one event class."""
     return {
         "$schema": DIALECT,
-        "$id": f"urn:smp:contracts:{cls.type_name()}",
+        "$id": dataschema(cls),
         "title": cls.type_name(),
         "description": _description(cls),
         "type": "object",
         "properties": {
-            "specversion": {"const": "1.0"},
+            "specversion": {"const": SPECVERSION},
             "id": {"type": "string", "format": "uuid"},
             "source": {"type": "string", "minLength": 1},
             "type": {"const": cls.cloudevent_type()},
             "subject": {"type": "string", "pattern": f"^{cls.aggregate}/\\d+$"},
             "time": {"type": "string", "format": "date-time", "pattern": UTC_TIMESTAMP},
-            "datacontenttype": {"const": "application/json"},
+            "datacontenttype": {"const": DATA_CONTENT_TYPE},
             "dataschema": {"type": "string"},
             "sourceposition": {"type": "string"},
             "data": _object_schema(cls),

@@ -8,7 +8,6 @@ only), so the contract has exactly one definition.
 from __future__ import annotations
 
 import enum
-import functools
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -31,33 +30,14 @@ class Money:
     currency: str = GOLD
 
     @classmethod
-    @functools.lru_cache(maxsize=8192)
     def from_copper(cls, copper: int) -> "Money":
-        # Frozen, so equal amounts can share one instance: prices repeat a lot
-        # and the ACL builds four of these per sale (hot path). Exact: always
-        # 4 decimal places.
+        """Exact: always 4 decimal places (1 copper = ``0.0001`` gold)."""
         return cls(Decimal(copper).scaleb(-4), GOLD)
 
     def to_copper(self) -> int:
         if self.currency != GOLD:
             raise ValueError(f"not a {GOLD} amount: {self.currency}")
         return int(self.amount.scaleb(4))
-
-    def to_json(self) -> dict[str, str]:
-        return {"amount": format(self.amount, "f"), "currency": self.currency}
-
-    def wire(self) -> dict[str, str]:
-        """:meth:`to_json`, computed once per instance and then shared, so a
-        serializer must not mutate it. With :meth:`from_copper` sharing
-        instances, a busy producer formats each distinct amount once."""
-        return self._wire
-
-    @functools.cached_property
-    def _wire(self) -> dict[str, str]:
-        # cached_property writes the instance __dict__ directly, which a frozen
-        # dataclass allows; the leading underscore keeps it out of orjson's
-        # dataclass output, fields(), eq and repr.
-        return self.to_json()
 
 
 class PlayerStatus(str, enum.Enum):

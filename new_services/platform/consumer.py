@@ -35,7 +35,7 @@ from sqlalchemy.exc import OperationalError
 
 import orjson
 
-from new_services.contracts.codec import DecodedEvent, MalformedEvent, UnknownEventType, from_message, is_known
+from new_services.contracts.codec import CONTRACTS, Codec, DecodedEvent, MalformedEvent, UnknownEventType
 from new_services.platform import state
 from new_services.platform.state import Position
 
@@ -72,7 +72,8 @@ class Projection(Protocol):
 
     consumer: str  # key of its offsets and state rows
     topics: tuple[str, ...]
-    #: CloudEvents types it reads (``smp.market.SaleRecorded.v1``); the other
+    #: CloudEvents types it reads (``smp.market.SaleRecorded.v1``), in their
+    #: newest version: older stored versions are upcast to them. The other
     #: known types on its topics are counted as ignored without being decoded.
     event_types: frozenset[str]
 
@@ -97,9 +98,15 @@ class BatchOutcome:
 class Projector:
     """Runs one :class:`Projection` over one :class:`EventSource`."""
 
-    def __init__(self, projection: Projection, source: EventSource, engine: Engine,
-                 *, heartbeat_s: float = 0.5, clock: Callable[[], float] = time.monotonic) -> None:
-        self.projection, self.source, self.engine = projection, source, engine
+    def __init__(self, projection: Projection, source: EventSource, engine: Engine, *, heartbeat_s: float = 0.5,
+                 clock: Callable[[], float] = time.monotonic, codec: Codec = CONTRACTS) -> None:
+        """``codec`` defaults to this build's contracts. A projection must list
+        each type it reads in its newest version: an older one would never
+        arrive (the codec upcasts it), so that is refused here."""
+        stale = sorted(t for t in projection.event_types if codec.reads_as(t) != t)
+        if stale:
+            raise ValueError(f"{projection.consumer} reads {stale}: unknown, or read as a newer version")
+        self.projection, self.source, self.engine, self._codec = projection, source, engine, codec
         self._heartbeat_s, self._clock = heartbeat_s, clock
         self._generation = -1
         self._last_heartbeat = float("-inf")
@@ -164,7 +171,7 @@ class Projector:
         positions: dict[Position, int] = {}
         for record in records:
             positions[(record.topic, record.partition)] = record.offset + 1
-            decoded = self._decode(record, outcome)
+            decoded = self.decode(record, outcome)
             if decoded is not None:
                 events.append(decoded)
         consumer = self.projection.consumer
@@ -181,7 +188,7 @@ class Projector:
         self._last_heartbeat = self._clock()
         return outcome
 
-    def _decode(self, record: Record, outcome: BatchOutcome) -> DecodedEvent | None:
+    def decode(self, record: Record, outcome: BatchOutcome) -> DecodedEvent | None:
         """The record's event if the projection reads its type; the rest is
         counted (ignored, skipped or rejected) and passed over."""
         if record.value is None:
@@ -189,12 +196,14 @@ class Projector:
         try:
             message = orjson.loads(record.value)
             event_type = message.get("type") if isinstance(message, dict) else None
-            if event_type not in self.projection.event_types:
-                if isinstance(event_type, str) and is_known(event_type):
-                    outcome.ignored += 1
-                    return None
+            # What a stored type reads as: itself, or its newest version (upcasting).
+            current = self._codec.reads_as(event_type) if isinstance(event_type, str) else None
+            if current is None:
                 raise UnknownEventType(str(event_type))
-            return from_message(message)
+            if current not in self.projection.event_types:
+                outcome.ignored += 1
+                return None
+            return self._codec.from_message(message)
         except UnknownEventType as exc:
             outcome.skipped += 1
             log.debug("%s[%d]@%d: skipped %s", record.topic, record.partition, record.offset, exc)

@@ -27,8 +27,8 @@ from new_services.pricing.adapters import projection_store as store
 from new_services.pricing.domain.clock import MarketClock
 from new_services.pricing.domain.model import Trade
 
-TOPICS = ("smp.market.v1", "smp.catalog.v1")
 HANDLED = (SaleRecorded, SaleCorrected, SaleVoided, ItemCatalogued, ItemRevised, ItemRemoved)
+TOPICS = tuple(dict.fromkeys(cls.topic() for cls in HANDLED))  # ("smp.market.v1", "smp.catalog.v1")
 
 
 class PricingProjection:

@@ -108,7 +108,8 @@ class EventTail:
         for records in self.consumer.poll(timeout_ms=100).values():
             for r in records:
                 self.messages.append({"topic": r.topic, "partition": r.partition, "offset": r.offset,
-                                      "key": r.key.decode() if r.key else None, "value": json.loads(r.value)})
+                                      "key": r.key.decode() if r.key else None, "value": json.loads(r.value),
+                                      "headers": dict(r.headers or ())})
 
     def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float, what: str = "") -> float:
         """Poll until ``predicate(messages)``; returns the seconds it took."""

@@ -13,6 +13,7 @@ import pytest
 
 from acl.dlq import read_dead_letters
 from acl.topics import DLQ_TOPIC, DOMAIN_TOPICS, existing_topics
+from new_services.contracts.codec import decode
 
 from acl_stack_helpers import ROOT, EventTail, Stack, wait_until
 
@@ -45,6 +46,18 @@ def test_snapshot_rows_arrive(running, tail):
     tail.wait_for(has(tail, "PlayerRegistered.v1", "players/1"), 60, "snapshot of player 1")  # JVM start included
     tail.wait_for(has(tail, "ItemCatalogued.v1", "items/1"), DEADLINE, "snapshot of item 1")
     wait_until(lambda: running.status()["tables"]["smp_plyr"]["snapshot"] in ("done", "streaming"), 10, "status file")
+
+
+def test_domain_events_are_structured_mode_cloudevents_on_kafka(running, tail):
+    """The Kafka protocol binding's structured mode: the record header
+    ``content-type: application/cloudevents+json`` tells any CloudEvents
+    SDK that the value is the whole event; the contracts' codec reads it."""
+    tail.wait_for(has(tail, "PlayerRegistered.v1", "players/1"), 60, "snapshot of player 1")
+    domain = [m for m in tail.messages if m["topic"] in DOMAIN_TOPICS]
+    assert domain and all(m["headers"].get("content-type") == b"application/cloudevents+json" for m in domain)
+    [registered] = [m for m in domain if m["key"] == "players/1"]
+    decoded = decode(json.dumps(registered["value"]))
+    assert decoded.subject == "players/1" and decoded.event.name == "alice"
 
 
 def test_players_and_wallets(running, tail):
@@ -108,6 +121,7 @@ def test_poison_row_goes_to_the_dlq_and_later_rows_flow(running, tail):
     [letter] = [lt for lt in letters if json.loads(lt.key or "{}").get("id") == 10]
     assert letter.topic == "legacy.public.smp_plyr" and letter.offset >= 0
     assert "unknown code 'Q'" in letter.reason
+    assert all("content-type" not in m["headers"] for m in tail.messages if m["topic"] == DLQ_TOPIC)  # not a CloudEvent
     assert not tail.events("PlayerRegistered.v1", "players/10")
     assert running.relay.alive() and running.consumer.alive()
 

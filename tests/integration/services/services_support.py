@@ -1,13 +1,13 @@
-"""Helpers for the new-services tests: CloudEvents built from contract
-classes, and an in-memory :class:`EventSource` (the fake of the Kafka port)."""
+"""Helpers for the new-services tests: CloudEvents encoded by the contracts'
+codec, and an in-memory :class:`EventSource` (the fake of the Kafka port)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Iterable
 
+from new_services.contracts.codec import encode
 from new_services.contracts.events import DomainEvent, ItemCatalogued, ItemAttributes, SaleRecorded
 from new_services.contracts.values import ItemCategory, Money, Rarity
 from new_services.platform.consumer import Record
@@ -18,11 +18,7 @@ T0 = dt.datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
 
 
 def cloudevent(event: DomainEvent, event_id: str | None = None) -> bytes:
-    return json.dumps({
-        "specversion": "1.0", "id": event_id or str(uuid.uuid4()), "source": "/tests", "type": event.cloudevent_type(),
-        "subject": event.subject(), "time": "2026-11-30T11:00:00.000000Z", "datacontenttype": "application/json",
-        "data": event.to_data(),
-    }).encode()
+    return encode(event, id=event_id or str(uuid.uuid4()), source="/tests", time=T0)
 
 
 def item(item_id: int) -> ItemCatalogued:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from acl.consumer import process_record
 from acl.debezium_config import capture_properties, embedded_properties, kafka_connect_registration
 from acl.dlq import DeadLetter
+from acl.ports import EventPublisher
 from acl.settings import ConsumerSettings, RelaySettings, SettingsError
 from acl.topics import DLQ_TOPIC
 
@@ -60,8 +62,9 @@ class Record:
 def test_poison_becomes_a_dead_letter_with_its_coordinates(captured):
     poison = captured["poison_player_status"][0]
     record = Record("legacy.public.smp_plyr", 2, 41, poison["key"].encode(), poison["value"].encode())
-    [(topic, key, value)] = process_record(record)
+    [(topic, key, value, headers)] = process_record(record)
     assert topic == DLQ_TOPIC and key == poison["key"].encode()
+    assert headers == ()  # a dead letter is not a CloudEvent
     letter = DeadLetter(**json.loads(value))
     assert (letter.topic, letter.partition, letter.offset) == ("legacy.public.smp_plyr", 2, 41)
     assert "unknown code 'Z'" in letter.reason and letter.error_type == "TranslationError"
@@ -72,16 +75,20 @@ def test_tombstone_produces_nothing():
     assert process_record(Record("legacy.public.smp_sale", 0, 1, b'{"id":1}', None)) == []
 
 
-class RecordingPublisher:
-    """Stands in for acl.kafka_io.Publisher (same send/flush surface)."""
+class RecordingPublisher(EventPublisher):
+    """A fake of the publisher port: keeps what was sent."""
 
     def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+        self.sent: list[tuple[str, bytes | None, bytes | None, tuple[tuple[str, bytes], ...]]] = []
 
-    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None) -> None:
-        self.sent.append((topic, key, value))
+    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None,
+             headers: Sequence[tuple[str, bytes]] = ()) -> None:
+        self.sent.append((topic, key, value, tuple(headers)))
 
     def flush(self, timeout: float = 30.0) -> None:
+        pass
+
+    def close(self, timeout: float = 10.0) -> None:
         pass
 
 
@@ -98,5 +105,6 @@ def test_replay_publishes_what_now_translates_and_reports_the_rest(captured):
     ok, still = replay(letters, translate_record, publisher)
     assert (ok.published, ok.error) == (1, None)
     assert still.published == 0 and "unknown code 'Z'" in (still.error or "")
-    [(topic, key, _)] = publisher.sent
+    [(topic, key, _, headers)] = publisher.sent
     assert topic == "smp.market.v1" and key == b"sales/1"
+    assert headers == (("content-type", b"application/cloudevents+json"),)

@@ -1,36 +1,31 @@
-"""The ACL consumer commits only what it has published.
+"""The translator loop commits only what it has published.
 
 A batch that was polled but never acknowledged by the broker (``flush``
 raised, ``send`` raised) must not be committed: the group would skip it on
-restart and its events would be lost. A clean stop (``request_stop``) still
-commits what was published.
+restart and its events would be lost. A clean stop still commits what was
+published. An untranslatable record becomes a dead letter and the records
+after it flow.
 
-The Kafka clients are replaced by small fakes through the constructor's
-seams; the fake consumer keeps positions the way kafka-python does (a poll
-moves the position past the batch; ``commit``/``commit_async`` without
-arguments commit the current positions).
+The two ports are replaced by in-memory fakes that subclass them; both
+write into one shared journal, so the tests can check the order of
+acknowledgement and commit.
 """
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
+import json
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from acl.consumer import AclConsumer
-from acl.kafka_io import PublishError
-from acl.settings import ConsumerSettings
+from acl.consumer import TranslatorLoop
+from acl.ports import ChangeSource, EventPublisher, Offsets, PublishError, SourceRecord
+from acl.topics import DLQ_TOPIC
 
 TOPIC = "legacy.public.smp_sale"
-
-
-@dataclass(frozen=True)
-class TopicPartition:
-    topic: str
-    partition: int
 
 
 @dataclass(frozen=True)
@@ -40,126 +35,132 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp: int = 0
 
 
-def batch(start: int, count: int) -> dict[TopicPartition, list[Record]]:
-    # Undecodable values: the translator turns each into a dead letter, so
-    # every record yields one message to publish.
-    return {TopicPartition(TOPIC, 0): [Record(TOPIC, 0, o, b"k", b"not json") for o in range(start, start + count)]}
+def garbage(start: int, count: int, partition: int = 0) -> list[Record]:
+    """Undecodable values: each becomes one dead letter to publish."""
+    return [Record(TOPIC, partition, o, b"k", b"not json") for o in range(start, start + count)]
 
 
-class FakeConsumer:
-    """Duck-types the kafka-python consumer the ACL uses."""
+class FakeSource(ChangeSource):
+    """Scripted batches, then a quiet stream; ``on_drained`` is called as
+    the last batch is handed out (a stop requested while it is processed)."""
 
-    def __init__(self, batches: list[dict[TopicPartition, list[Record]]], on_empty: Any) -> None:
-        self._batches = list(batches)
-        self._on_empty = on_empty
-        self.position = 0  # next offset of partition 0
-        self.committed: int | None = None
-        self.closed = False
+    def __init__(self, batches: list[list[Record]], journal: list[Any], on_drained: Any = None) -> None:
+        self._batches, self.journal, self._on_drained = list(batches), journal, on_drained
 
-    def subscribe(self, topics: list[str]) -> None:
-        self.topics = topics
-
-    def poll(self, timeout_ms: int = 0) -> dict[TopicPartition, list[Record]]:
+    def poll(self, timeout_ms: int) -> Sequence[SourceRecord]:
         if not self._batches:
-            self._on_empty()
-            return {}
-        polled = self._batches.pop(0)
-        self.position = max(r.offset for rs in polled.values() for r in rs) + 1
-        return polled
+            return []
+        if len(self._batches) == 1 and self._on_drained:
+            self._on_drained()
+        return self._batches.pop(0)
 
-    def commit(self) -> None:
-        self.committed = self.position
-
-    def commit_async(self, callback: Any = None) -> None:
-        self.committed = self.position
+    def commit(self, offsets: Offsets, *, wait: bool = False) -> None:
+        self.journal.append(("commit", dict(offsets), wait))
 
     def close(self) -> None:
-        self.closed = True
+        pass
+
+    def committed(self) -> dict[tuple[str, int], int]:
+        """The group's offsets after every commit so far."""
+        out: dict[tuple[str, int], int] = {}
+        for entry in self.journal:
+            if entry[0] == "commit":
+                out.update(entry[1])
+        return out
 
 
-class FakeProducer:
-    """Duck-types :class:`acl.kafka_io.Publisher`; fails on demand."""
+class FakePublisher(EventPublisher):
+    """Keeps what was sent; acknowledges on ``flush`` unless told to fail."""
 
-    def __init__(self, *, fail_flush_at: int | None = None, fail_send: bool = False) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes | None]] = []
+    def __init__(self, journal: list[Any], *, fail_flush_at: int | None = None, fail_send: bool = False) -> None:
+        self.journal = journal
+        self.sent: list[tuple[str, bytes | None, bytes | None, tuple[tuple[str, bytes], ...]]] = []
+        self._pending = 0
         self.flushes = 0
-        self._fail_flush_at = fail_flush_at
-        self._fail_send = fail_send
-        self.closed = False
+        self._fail_flush_at, self._fail_send = fail_flush_at, fail_send
 
-    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None) -> None:
+    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None,
+             headers: Sequence[tuple[str, bytes]] = ()) -> None:
         if self._fail_send:
             raise RuntimeError("local queue broken")
-        self.sent.append((topic, key, value))
+        self.sent.append((topic, key, value, tuple(headers)))
+        self._pending += 1
 
     def flush(self, timeout: float = 30.0) -> None:
         self.flushes += 1
         if self._fail_flush_at is not None and self.flushes >= self._fail_flush_at:
-            raise PublishError("3 records not delivered within 30s")
+            raise PublishError(f"{self._pending} records not delivered within {timeout}s")
+        self.journal.append(("acknowledged", self._pending))
+        self._pending = 0
 
     def close(self, timeout: float = 10.0) -> None:
-        self.closed = True
+        pass
 
 
-@pytest.fixture(autouse=True)
-def _restore_gc() -> Iterator[None]:
-    """``run`` tunes the collector for a long-lived process; undo it."""
-    threshold = gc.get_threshold()
-    yield
-    gc.unfreeze()
-    gc.set_threshold(*threshold)
+def make_loop(batches: list[list[Record]], *, commit_interval_s: float = 0.0, **publisher_options: Any,
+              ) -> tuple[TranslatorLoop, FakeSource, FakePublisher, threading.Event]:
+    journal: list[Any] = []
+    stop = threading.Event()
+    source = FakeSource(batches, journal, on_drained=stop.set)
+    publisher = FakePublisher(journal, **publisher_options)
+    return TranslatorLoop(source, publisher, commit_interval_s=commit_interval_s), source, publisher, stop
 
 
-def make_app(batches: list[dict[TopicPartition, list[Record]]], producer: FakeProducer,
-             *, commit_interval_s: float = 0.0) -> tuple[AclConsumer, FakeConsumer]:
-    holder: dict[str, FakeConsumer] = {}
-    app = AclConsumer(
-        ConsumerSettings(bootstrap_servers="fake:9092", commit_interval_s=commit_interval_s),
-        make_consumer=lambda *a, **kw: holder["consumer"],
-        make_producer=lambda *a, **kw: producer,
-        ensure_topics=lambda *a, **kw: None,
-    )
-    # Once the scripted batches are drained, the stream is quiet: stop cleanly.
-    holder["consumer"] = FakeConsumer(batches, on_empty=app.request_stop)
-    return app, holder["consumer"]
+def test_offsets_are_committed_after_the_broker_acknowledged_the_batch() -> None:
+    loop, source, _, _ = make_loop([garbage(0, 3)])
+    assert loop.run_once() == 3
+    assert source.journal == [("acknowledged", 3), ("commit", {(TOPIC, 0): 3}, False)]
 
 
 def test_a_batch_whose_flush_failed_is_not_committed() -> None:
-    producer = FakeProducer(fail_flush_at=1)
-    app, consumer = make_app([batch(0, 3)], producer)
+    loop, source, publisher, stop = make_loop([garbage(0, 3)], fail_flush_at=1)
     with pytest.raises(PublishError):
-        app.run()
-    assert consumer.committed is None, "the unpublished batch was committed: it is lost on restart"
-    assert consumer.closed and producer.closed
+        loop.run(stop)
+    assert len(publisher.sent) == 3
+    assert source.committed() == {}, "the unpublished batch was committed: it is lost on restart"
 
 
 @pytest.mark.parametrize("commit_interval_s", [0.0, 3600.0], ids=["commit-each-batch", "throttled"])
 def test_only_the_published_batches_are_committed_when_a_later_flush_fails(commit_interval_s: float) -> None:
-    producer = FakeProducer(fail_flush_at=2)
-    app, consumer = make_app([batch(0, 3), batch(3, 3)], producer, commit_interval_s=commit_interval_s)
+    loop, source, _, stop = make_loop([garbage(0, 3), garbage(3, 3)], commit_interval_s=commit_interval_s,
+                                      fail_flush_at=2)
     with pytest.raises(PublishError):
-        app.run()
+        loop.run(stop)
     # Offsets 0-2 were published; 3-5 were polled but never acknowledged.
-    expected = 3 if commit_interval_s == 0 else None  # throttled: not yet committed, replayed (same ids)
-    assert consumer.committed == expected
+    expected = {(TOPIC, 0): 3} if commit_interval_s == 0 else {}  # throttled: not yet committed, replayed
+    assert source.committed() == expected
 
 
 def test_a_crash_while_sending_commits_nothing() -> None:
-    producer = FakeProducer(fail_send=True)
-    app, consumer = make_app([batch(0, 2)], producer)
+    loop, source, _, stop = make_loop([garbage(0, 2)], fail_send=True)
     with pytest.raises(RuntimeError, match="local queue broken"):
-        app.run()
-    assert consumer.committed is None
-    assert consumer.closed and producer.closed
+        loop.run(stop)
+    assert source.committed() == {}
 
 
-def test_a_clean_stop_commits_what_was_published() -> None:
-    producer = FakeProducer()
-    app, consumer = make_app([batch(0, 3), batch(3, 2)], producer, commit_interval_s=3600)
-    assert app.run() == 0
-    assert len(producer.sent) == 5
-    assert consumer.committed == 5
-    assert app.processed == 5
-    assert consumer.closed and producer.closed
+def test_a_clean_stop_commits_what_was_published_and_waits_for_it() -> None:
+    loop, source, publisher, stop = make_loop([garbage(0, 3), garbage(3, 2, partition=1)], commit_interval_s=3600)
+    loop.run(stop)
+    assert len(publisher.sent) == 5 and loop.processed == 5
+    assert source.journal[-1] == ("commit", {(TOPIC, 0): 3, (TOPIC, 1): 5}, True)
+
+
+def test_an_untranslatable_record_is_dead_lettered_with_its_reason_and_the_stream_goes_on(captured) -> None:
+    poison, good = captured["poison_player_status"][0], captured["sale_insert"][0]
+    records = [Record("legacy.public.smp_plyr", 0, 7, poison["key"].encode(), poison["value"].encode()),
+               Record(TOPIC, 0, 8, good["key"].encode(), good["value"].encode())]
+    loop, source, publisher, _ = make_loop([records])
+    loop.run_once()
+    (dlq_topic, dlq_key, letter, dlq_headers), (topic, key, event, headers) = publisher.sent
+    assert letter is not None and event is not None
+    assert (dlq_topic, dlq_key, dlq_headers) == (DLQ_TOPIC, poison["key"].encode(), ())
+    dead = json.loads(letter)
+    assert "unknown code 'Z'" in dead["reason"] and dead["error_type"] == "TranslationError"
+    assert (dead["topic"], dead["offset"]) == ("legacy.public.smp_plyr", 7)
+    assert (topic, key) == ("smp.market.v1", b"sales/1")
+    assert json.loads(event)["type"] == "smp.market.SaleRecorded.v1"
+    assert headers == (("content-type", b"application/cloudevents+json"),)
+    assert source.committed() == {("legacy.public.smp_plyr", 0): 8, (TOPIC, 0): 9}

@@ -3,17 +3,24 @@ flow, and at once when the stream goes quiet (so nothing stays uncommitted)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
-from acl.consumer import ThrottledCommitter
+from acl.ports import ChangeSource, Offsets, SourceRecord
+from acl.unit_of_work import ThrottledCommitter
 
 
-class RecordingConsumer:
+class RecordingSource(ChangeSource):
     def __init__(self) -> None:
-        self.commits = 0
+        self.commits: list[tuple[dict[tuple[str, int], int], bool]] = []
 
-    def commit_async(self, callback: Any = None) -> None:
-        self.commits += 1
+    def poll(self, timeout_ms: int) -> Sequence[SourceRecord]:
+        return []
+
+    def commit(self, offsets: Offsets, *, wait: bool = False) -> None:
+        self.commits.append((dict(offsets), wait))
+
+    def close(self) -> None:
+        pass
 
 
 class Clock:
@@ -25,23 +32,32 @@ class Clock:
 
 
 def test_commits_at_most_once_per_interval_while_flowing() -> None:
-    consumer, clock = RecordingConsumer(), Clock()
-    committer = ThrottledCommitter(consumer, 0.2, clock)
-    for _ in range(10):  # ten batches within 50 ms
+    source, clock = RecordingSource(), Clock()
+    committer = ThrottledCommitter(source, 0.2, clock)
+    for offset in range(1, 11):  # ten batches within 50 ms
         clock.now += 0.005
-        committer.published()
-    assert consumer.commits == 0
+        committer.published({("t", 0): offset})
+    assert source.commits == []
     clock.now += 0.2
-    committer.published()
-    assert consumer.commits == 1
+    committer.published({("t", 1): 4})
+    assert source.commits == [({("t", 0): 10, ("t", 1): 4}, False)]  # the latest offset of each partition
 
 
 def test_commits_pending_offsets_when_idle_and_only_then() -> None:
-    consumer, clock = RecordingConsumer(), Clock()
-    committer = ThrottledCommitter(consumer, 0.2, clock)
+    source, clock = RecordingSource(), Clock()
+    committer = ThrottledCommitter(source, 0.2, clock)
     committer.idle()
-    assert consumer.commits == 0  # nothing published: nothing to commit
-    committer.published()
+    assert source.commits == []  # nothing published: nothing to commit
+    committer.published({("t", 0): 3})
     committer.idle()
     committer.idle()
-    assert consumer.commits == 1
+    committer.flush()
+    assert source.commits == [({("t", 0): 3}, False)]
+
+
+def test_a_flush_commits_what_is_pending_and_waits() -> None:
+    source, clock = RecordingSource(), Clock()
+    committer = ThrottledCommitter(source, 3600, clock)
+    committer.published({("t", 0): 3})
+    committer.flush()
+    assert source.commits == [({("t", 0): 3}, True)]

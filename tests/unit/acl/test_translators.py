@@ -9,6 +9,7 @@ import pytest
 
 from acl.envelope import parse_change
 from acl.translators import TranslationError, translate
+from new_services.contracts.codec import data_of as payload
 from new_services.contracts.events import DomainEvent
 
 
@@ -22,7 +23,7 @@ def events_of(captured: dict[str, list[dict[str, Any]]], label: str) -> list[Dom
 
 
 def data_of(captured: dict[str, list[dict[str, Any]]], label: str) -> list[tuple[str, dict[str, Any]]]:
-    return [(e.type_name(), e.to_data()) for e in events_of(captured, label)]
+    return [(e.type_name(), payload(e)) for e in events_of(captured, label)]
 
 
 def test_snapshot_read_registers_the_existing_player(captured):
