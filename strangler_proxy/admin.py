@@ -31,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
-from strangler_proxy.routing import MODES, RouteTable, TableError, diff_specs, set_route
+from strangler_proxy.routing import MODES, Mode, RouteTable, TableError, diff_specs, set_route
 from strangler_proxy.store import RouteStore, Unchanged, Version
 
 log = logging.getLogger("strangler_proxy.admin")
@@ -151,9 +151,10 @@ class AdminApi:
             return await self._commit(replace, actor, reason, "apply")
         if path == "/_strangler/routes/set" and method == "POST":
             key = str(data.get("route") or "")
-            mode = str(data.get("mode") or "")
-            if mode not in MODES:
+            raw_mode = str(data.get("mode") or "")
+            if raw_mode not in MODES:
                 raise ValueError(f"mode must be one of {', '.join(MODES)}")
+            mode = Mode(raw_mode)
             weight = data.get("weight")
 
             async def setter(old: Version, _get: Any) -> tuple[dict[str, Any], int | None]:

@@ -19,7 +19,7 @@ from strangler_proxy.breaker import CircuitBreaker
 from strangler_proxy.forwarding import Forwarder, TableHolder
 from strangler_proxy.health import RouteHealth
 from strangler_proxy.metrics import Metrics, render
-from strangler_proxy.routing import RouteTable, TableError
+from strangler_proxy.routing import Mode, RouteTable, TableError
 from strangler_proxy.server import ClientConnection
 from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import Mismatch, ShadowRunner
@@ -163,15 +163,15 @@ class ProxyApp:
                 self._rolled_back.add(marker)
                 await self._auto_rollback(route.key, route.mode, reason)
 
-    async def _auto_rollback(self, key: str, mode: str, reason: str) -> None:
+    async def _auto_rollback(self, key: str, mode: Mode, reason: str) -> None:
         from strangler_proxy.routing import SAFE_MODES, set_route
 
         async def mutate(old: Version, get: Any) -> tuple[dict[str, Any], int | None]:
             current = RouteTable.from_spec(old.spec, self.services).find(key)
             if current is None or current.mode != mode:
                 raise Unchanged("route already changed")
-            safe = "legacy"
-            if mode != "shadow":
+            safe = Mode.LEGACY
+            if mode is not Mode.SHADOW:
                 v = old.version - 1
                 while v > 0 and old.version - v <= 50:
                     prev = await get(v)

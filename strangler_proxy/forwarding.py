@@ -20,8 +20,12 @@ from strangler_proxy.breaker import CircuitBreaker, STATE_VALUE
 from strangler_proxy.headers import (
     Checked, Refusal, check_request, child_traceparent, forward_headers, new_request_id, response_headers,
 )
-from strangler_proxy.routing import IDEMPOTENT_METHODS, Route, RouteTable
-from strangler_proxy.server import BodyTooLarge, ClientConnection, IncomingRequest, simple_response, status_line
+from strangler_proxy.routing import IDEMPOTENT_METHODS, Mode, Route, RouteTable
+from strangler_proxy.server import BodyTooLarge, ClientConnection, IncomingRequest
+from strangler_proxy.wire import (
+    CONTINUE, LAST_CHUNK, Framing, encode_body, encode_chunk, framing_header, request_framing, request_head,
+    response_framing, simple_response, status_line,
+)
 from strangler_proxy.upstream import UpstreamConnection, UpstreamError, UpstreamPool, UpstreamTimeout, exchange
 
 if TYPE_CHECKING:
@@ -54,14 +58,14 @@ class Choice:
 
 def choose(route: Route | None, method: str, checked: Checked) -> Choice | None:
     """Which side serves this request (None: retired)."""
-    if route is None or route.mode == "legacy":
+    if route is None or route.mode is Mode.LEGACY:
         return Choice("legacy")
     mode = route.mode
-    if mode == "retired":
+    if mode is Mode.RETIRED:
         return None
-    if mode == "new":
+    if mode is Mode.NEW:
         return Choice(route.service or "legacy")
-    if mode == "shadow":
+    if mode is Mode.SHADOW:
         shadow_ok = method in ("GET", "HEAD") or route.shadow_unsafe
         return Choice("legacy", shadow=shadow_ok)
     # canary
@@ -125,7 +129,7 @@ class Forwarder:
         if checked.path.startswith("/_strangler/"):
             return await self._admin(req, conn, checked)
         if checked.expect_continue and not req.complete:
-            conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            conn.write(CONTINUE)
         self.inflight += 1
         try:
             return await self._route(req, conn, checked)
@@ -279,21 +283,9 @@ class Forwarder:
 
     # -- bytes ---------------------------------------------------------------------------
     def _request_head(self, method: str, checked: Checked, lines: list[bytes], body: bytes | None) -> bytes:
-        if body is not None:
-            if body or checked.content_length is not None or method in ("POST", "PUT", "PATCH"):
-                framing = b"content-length: %d" % len(body)
-            else:
-                framing = None
-        elif checked.chunked:
-            framing = b"transfer-encoding: chunked"
-        else:
-            framing = b"content-length: %d" % (checked.content_length or 0)
-        parts = [method.encode(), b" ", checked.target, b" HTTP/1.1\r\n", b"\r\n".join(lines), b"\r\n"]
-        if framing:
-            parts.append(framing)
-            parts.append(b"\r\n")
-        parts.append(b"\r\n")
-        return b"".join(parts)
+        framing = request_framing(method, body, checked.content_length, checked.chunked)
+        length = len(body) if body is not None else (checked.content_length or 0)
+        return request_head(method, checked.target, lines, framing, length)
 
     async def _send(
         self, pool: UpstreamPool, method: str, checked: Checked, lines: list[bytes], body: bytes | None,
@@ -321,14 +313,14 @@ class Forwarder:
         try:
             while True:
                 for c in req.take():
-                    up.write(b"%x\r\n%s\r\n" % (len(c), c) if chunked else c)
+                    up.write(encode_chunk(c) if chunked else c)
                 await up.drain()
                 if req.too_large:
                     up._fail(UpstreamError("request body over the limit"))
                     return
                 if req.complete:
                     if chunked:
-                        up.write(b"0\r\n\r\n")
+                        up.write(LAST_CHUNK)
                     return
                 await req.wait()
         except (ConnectionError, asyncio.CancelledError):
@@ -343,20 +335,11 @@ class Forwarder:
         pool = self.pools[served_by]
         lines, length, _ = response_headers(up.headers)
         status = up.status
-        keep = req.keep_alive
-        if req.method == "HEAD" or status in (204, 304) or status < 200:
-            framing = 0
-            if length is not None:
-                lines.append(b"content-length: %d" % length)
-        elif length is not None:
-            framing = 1
-            lines.append(b"content-length: %d" % length)
-        elif req.http11:
-            framing = 2
-            lines.append(b"transfer-encoding: chunked")
-        else:
-            framing = 3
-            keep = False
+        framing = response_framing(head_request=req.method == "HEAD", status=status, length=length, http11=req.http11)
+        keep = req.keep_alive and framing is not Framing.UNTIL_CLOSE
+        announce = framing_header(framing, length)
+        if announce is not None:
+            lines.append(announce)
         if self.upstream_header:
             lines.append(b"x-strangler-upstream: " + served_by.encode())
         lines.extend(extra)
@@ -377,14 +360,7 @@ class Forwarder:
                         captured = None
                     else:
                         captured.extend(chunks)
-                if framing == 2:
-                    data = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks if c)
-                    if up.complete:
-                        data += b"0\r\n\r\n"
-                elif framing == 0:
-                    data = b""
-                else:
-                    data = b"".join(chunks) if len(chunks) != 1 else chunks[0]
+                data = encode_body(framing, chunks, up.complete)
                 if first:
                     conn.write(head + data)
                     first = False
@@ -400,7 +376,7 @@ class Forwarder:
                 await up.wait()
         finally:
             pool.release(up)
-        if framing == 3:
+        if framing is Framing.UNTIL_CLOSE:
             conn.close()
         return keep, (b"".join(captured) if captured is not None else None)
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import httptools
 
 from strangler_proxy.flow import WriteFlowControl
+from strangler_proxy.wire import simple_response
 
 if TYPE_CHECKING:
     from strangler_proxy.forwarding import Forwarder
@@ -29,16 +30,6 @@ log = logging.getLogger("strangler_proxy.server")
 
 BODY_HIGH_WATER = 256 * 1024
 MAX_PIPELINED = 16
-
-REASONS = {
-    200: b"OK", 201: b"Created", 204: b"No Content", 301: b"Moved Permanently", 302: b"Found",
-    304: b"Not Modified", 400: b"Bad Request", 401: b"Unauthorized", 403: b"Forbidden",
-    404: b"Not Found", 405: b"Method Not Allowed", 409: b"Conflict", 410: b"Gone",
-    413: b"Content Too Large", 417: b"Expectation Failed", 422: b"Unprocessable Content",
-    431: b"Request Header Fields Too Large", 500: b"Internal Server Error", 501: b"Not Implemented",
-    502: b"Bad Gateway", 503: b"Service Unavailable", 504: b"Gateway Timeout",
-}
-
 
 class _HeadersTooLarge(Exception):
     pass
@@ -315,27 +306,3 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
         except Exception:  # pragma: no cover - last resort, logged
             log.exception("handler crashed")
             self.close()
-
-
-_STATUS_LINES: dict[int, bytes] = {}
-
-
-def status_line(status: int, reason: bytes | None = None) -> bytes:
-    if reason:
-        return b"HTTP/1.1 %d %s\r\n" % (status, reason)
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Unknown"))
-    return line
-
-
-def simple_response(status: int, body: bytes, *, close: bool = False, content_type: bytes = b"application/json",
-                    extra: list[bytes] | None = None) -> bytes:
-    lines = [status_line(status), b"content-type: ", content_type, b"\r\ncontent-length: ", str(len(body)).encode(), b"\r\n"]
-    for h in extra or ():
-        lines.append(h + b"\r\n")
-    if close:
-        lines.append(b"connection: close\r\n")
-    lines.append(b"\r\n")
-    lines.append(body)
-    return b"".join(lines)
