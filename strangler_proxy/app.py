@@ -20,7 +20,7 @@ from strangler_proxy.forwarding import Forwarder, TableHolder
 from strangler_proxy.health import RouteHealth
 from strangler_proxy.metrics import Metrics, render
 from strangler_proxy.routing import Mode, RouteTable, TableError
-from strangler_proxy.server import ClientConnection
+from strangler_proxy.server import ClientConnection, ServerLimits
 from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import Mismatch, ShadowRunner
 from strangler_proxy.store import RouteStore, Version, Unchanged
@@ -42,6 +42,7 @@ class ProxyApp:
         self.tasks: list[asyncio.Task[Any]] = []
         self.server: asyncio.AbstractServer | None = None
         self.forwarder: Forwarder | None = None
+        self.connections: set[ClientConnection] = set()
         self.ready = False
         self._apply_lock = asyncio.Lock()
         self._rolled_back: set[tuple[str, int]] = set()
@@ -100,11 +101,17 @@ class ProxyApp:
         )
         loop = asyncio.get_running_loop()
         fw = self.forwarder
+        limits = ServerLimits(s.max_body_bytes, s.max_header_bytes, s.max_headers)
+        connections = self.connections
+
+        def connection() -> ClientConnection:
+            return ClientConnection(fw, limits, connections)
+
         if self.sock is not None:
-            self.server = await loop.create_server(lambda: ClientConnection(fw), sock=self.sock, backlog=2048)
+            self.server = await loop.create_server(connection, sock=self.sock, backlog=2048)
         else:
             self.server = await loop.create_server(
-                lambda: ClientConnection(fw), s.host, s.port, backlog=2048, reuse_port=s.workers > 1,
+                connection, s.host, s.port, backlog=2048, reuse_port=s.workers > 1,
             )
         self.tasks.append(loop.create_task(self.store.listen(self._on_version, self.stop_event)))
         self.tasks.append(loop.create_task(self._watch_limits()))
@@ -138,7 +145,7 @@ class ProxyApp:
             "live_version": self.holder.table.version,
             "breakers": {k: b.state for k, b in fw.breakers.items()},
             "shadow_noise": {k: sorted(v) for k, v in fw.shadow.noise.items()},
-            "connections": len(fw.connections),
+            "connections": len(self.connections),
             "inflight": fw.inflight,
         }
 
@@ -210,13 +217,13 @@ class ProxyApp:
         deadline = loop.time() + grace
         if fw is not None:
             while loop.time() < deadline:
-                for c in list(fw.connections):
+                for c in list(self.connections):
                     if not c.queue:
                         c.close()
-                if fw.inflight == 0 and not any(c.queue for c in fw.connections):
+                if fw.inflight == 0 and not any(c.queue for c in self.connections):
                     break
                 await asyncio.sleep(0.02)
-            for c in list(fw.connections):
+            for c in list(self.connections):
                 c.close()
             await fw.shadow.wait_idle(max(0.0, min(2.0, deadline - loop.time())))
             for pool in fw.pools.values():

@@ -98,12 +98,11 @@ class Forwarder:
         self.shadow = shadow
         self.health = health
         self.admin = admin
-        self.connections: set[ClientConnection] = set()
         self.inflight = 0
         self.upstream_header = settings.upstream_header
 
     # -- bookkeeping ------------------------------------------------------------
-    def count_refusal(self, status: int, reason: str) -> None:
+    def refused(self, status: int, reason: str) -> None:
         self.metrics.inc("strangler_refused_total", (("status", str(status)), ("reason", reason[:60])))
         log.info("refused request", extra={"status": status, "reason": reason})
 
@@ -137,7 +136,7 @@ class Forwarder:
             self.inflight -= 1
 
     def _refuse(self, conn: ClientConnection, status: int, reason: str) -> bool:
-        self.count_refusal(status, reason)
+        self.refused(status, reason)
         conn.write(simple_response(status, json.dumps({"error": reason}).encode(), close=True))
         return False
 
