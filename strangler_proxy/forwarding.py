@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from strangler_proxy import canary
@@ -20,7 +19,8 @@ from strangler_proxy.breaker import CircuitBreaker, STATE_VALUE
 from strangler_proxy.headers import (
     Checked, Refusal, check_request, child_traceparent, forward_headers, new_request_id, response_headers,
 )
-from strangler_proxy.routing import IDEMPOTENT_METHODS, Mode, Route, RouteTable
+from strangler_proxy.policy import LEGACY, Attempt, Decision, Outcome, after_attempt, can_fall_back, plan, wants_replay
+from strangler_proxy.routing import Route, RouteTable
 from strangler_proxy.server import BodyTooLarge, ClientConnection, IncomingRequest
 from strangler_proxy.wire import (
     CONTINUE, LAST_CHUNK, Framing, encode_body, encode_chunk, framing_header, request_framing, request_head,
@@ -47,33 +47,6 @@ class TableHolder:
 
     def __init__(self, table: RouteTable) -> None:
         self.table = table
-
-
-@dataclass
-class Choice:
-    target: str  # "legacy" or a service name
-    shadow: bool = False
-    set_cookie: str | None = None
-
-
-def choose(route: Route | None, method: str, checked: Checked) -> Choice | None:
-    """Which side serves this request (None: retired)."""
-    if route is None or route.mode is Mode.LEGACY:
-        return Choice("legacy")
-    mode = route.mode
-    if mode is Mode.RETIRED:
-        return None
-    if mode is Mode.NEW:
-        return Choice(route.service or "legacy")
-    if mode is Mode.SHADOW:
-        shadow_ok = method in ("GET", "HEAD") or route.shadow_unsafe
-        return Choice("legacy", shadow=shadow_ok)
-    # canary
-    auth = checked.authorization.decode("latin-1") if checked.authorization else None
-    cookie = checked.cookie.decode("latin-1") if checked.cookie else None
-    identity, new_uid = canary.identity_of(auth, cookie)
-    side = (route.service or "legacy") if canary.goes_to_new(identity, route.key, route.weight) else "legacy"
-    return Choice(side, set_cookie=new_uid)
 
 
 class Forwarder:
@@ -158,16 +131,10 @@ class Forwarder:
         route = self.holder.table.match(method, checked.path)
         route_key = route.key if route is not None else "default"
         rid = checked.request_id or new_request_id()
-        choice = choose(route, method, checked)
-        if choice is None:
+        p = plan(route, method, checked.authorization, checked.cookie)
+        if p.decision is Decision.RETIRED:
             assert route is not None
-            body = json.dumps({"error": "gone", "route": route.key, "see": route.pointer}).encode()
-            extra = [b"x-request-id: " + rid]
-            if route.pointer:
-                extra.append(b"link: <" + route.pointer.encode() + b'>; rel="alternate"')
-            conn.write(simple_response(410, body, extra=extra, close=not req.keep_alive))
-            self._done(route_key, "retired", 410, started, rid, method, checked.path)
-            return True
+            return self._gone(req, conn, route, rid, started, checked.path)
         lines = forward_headers(
             req.headers, checked, peer_ip=conn.peer_ip, request_id=rid,
             traceparent=child_traceparent(checked.traceparent),
@@ -175,98 +142,100 @@ class Forwarder:
         body: bytes | None = None
         if req.complete:
             body = b"".join(req.take()) if req.chunks else b""
-        target = choice.target
-        wants_replay = choice.shadow or (target != "legacy" and route is not None and route.fallback
-                                         and method in IDEMPOTENT_METHODS)
-        if wants_replay and body is None and not checked.chunked and (checked.content_length or 0) <= REPLAY_LIMIT:
+        elif (wants_replay(p, route, method) and not checked.chunked
+              and (checked.content_length or 0) <= REPLAY_LIMIT):
             try:
                 body = await req.read_all()
             except BodyTooLarge:
                 return self._refuse(conn, 413, "request body too large")
         head_only = method == "HEAD"
         extra: list[bytes] = [b"x-request-id: " + rid]
-        if choice.set_cookie:
-            extra.append(b"set-cookie: " + canary.set_cookie_header(choice.set_cookie))
+        if p.set_cookie:
+            extra.append(b"set-cookie: " + canary.set_cookie_header(p.set_cookie))
         timeout = route.timeout_s if route is not None else 30.0
 
         up: UpstreamConnection | None = None
-        served_by = target
-        if target != "legacy":
+        served_by = LEGACY
+        if p.decision is Decision.NEW:
             assert route is not None
-            up, served_by = await self._try_new(route, target, method, checked, lines, body, req, head_only, started)
-            if up is None and served_by != "legacy":
-                status = 503 if served_by == "breaker-open" else (504 if served_by == "timeout" else 502)
-                self._error_response(conn, status, f"{target} unavailable", extra, req)
-                self._done(route_key, target, status, started, rid, method, checked.path)
+            target = p.target
+            outcome, up = await self._ask_new(route, target, method, checked, lines, body, req, head_only, started)
+            if outcome is Outcome.SERVE_NEW:
+                served_by = target
+            elif outcome is not Outcome.FALL_BACK:
+                self._error_response(conn, outcome.status, f"{target} unavailable", extra, req)
+                self._done(route_key, target, outcome.status, started, rid, method, checked.path)
                 return True
         if up is None:
-            served_by = "legacy"
             try:
-                up = await self._send(self.pools["legacy"], method, checked, lines, body, req, head_only, timeout)
+                up = await self._send(self.pools[LEGACY], method, checked, lines, body, req, head_only, timeout)
             except UpstreamError as exc:
                 if req.too_large:
                     return self._refuse(conn, 413, "request body too large")
                 status = 504 if isinstance(exc, UpstreamTimeout) else 502
-                self.metrics.inc("strangler_upstream_errors_total", (("upstream", "legacy"),))
+                self.metrics.inc("strangler_upstream_errors_total", (("upstream", LEGACY),))
                 log.warning("legacy failed", extra={"request_id": rid.decode(), "error": str(exc)})
                 self._error_response(conn, status, "legacy unavailable", extra, req)
-                self._done(route_key, "legacy", status, started, rid, method, checked.path)
+                self._done(route_key, LEGACY, status, started, rid, method, checked.path)
                 return True
-        capture = choice.shadow and served_by == "legacy" and body is not None
+        shadowed = p.decision is Decision.SHADOW
+        capture = shadowed and body is not None
         keep, captured = await self._relay(up, req, conn, served_by, extra, capture)
         self._done(route_key, served_by, up.status, started, rid, method, checked.path)
-        if route is not None and served_by != "legacy" and route.limits.any():
+        if route is not None and served_by != LEGACY and route.limits.any():
             self.health.record(route.key, up.status >= 500, time.monotonic() - started)
         if capture and captured is not None and route is not None:
             self.shadow.submit(route, method, checked.target, lines, body or b"",
                                (up.status, up.headers, captured), rid)
-        elif choice.shadow and route is not None:
+        elif shadowed and route is not None:
             self.metrics.inc("strangler_shadow_total", (("route", route.key), ("outcome", "skipped")))
         return keep
 
-    async def _try_new(
+    def _gone(self, req: IncomingRequest, conn: ClientConnection, route: Route, rid: bytes, started: float,
+              path: str) -> bool:
+        """410 for a retired route, pointing at its successor when it has one."""
+        body = json.dumps({"error": "gone", "route": route.key, "see": route.pointer}).encode()
+        extra = [b"x-request-id: " + rid]
+        if route.pointer:
+            extra.append(b"link: <" + route.pointer.encode() + b'>; rel="alternate"')
+        conn.write(simple_response(410, body, extra=extra, close=not req.keep_alive))
+        self._done(route.key, "retired", 410, started, rid, req.method, path)
+        return True
+
+    async def _ask_new(
         self, route: Route, service: str, method: str, checked: Checked, lines: list[bytes],
         body: bytes | None, req: IncomingRequest, head_only: bool, started: float,
-    ) -> tuple[UpstreamConnection | None, str]:
-        """Ask the new service. Returns (connection, service) on success, or
-        (None, "legacy") when legacy must serve instead (fallback), or
-        (None, reason) when the client gets an error."""
+    ) -> tuple[Outcome, UpstreamConnection | None]:
+        """Ask the new service unless its breaker is open; the policy says
+        what happens next. The connection comes back only with SERVE_NEW."""
         breaker = self.breakers[service]
-        can_fall_back = route.fallback and method in IDEMPOTENT_METHODS and body is not None
+        up: UpstreamConnection | None = None
         if not breaker.allow():
-            self._set_breaker_gauge(service, breaker)
-            if route.limits.any():
-                self.health.record(route.key, True, 0.0)
-            if can_fall_back:
-                self._fallback(route, service, "breaker_open")
-                return None, "legacy"
-            return None, "breaker-open"
-        try:
-            up = await self._send(self.pools[service], method, checked, lines, body, req, head_only, route.timeout_s)
-        except UpstreamError as exc:
-            breaker.record(False)
-            self._set_breaker_gauge(service, breaker)
-            self.metrics.inc("strangler_upstream_errors_total", (("upstream", service),))
-            if route.limits.any():
-                self.health.record(route.key, True, time.monotonic() - started)
-            if can_fall_back:
-                self._fallback(route, service, "timeout" if isinstance(exc, UpstreamTimeout) else "error")
-                return None, "legacy"
-            return None, "timeout" if isinstance(exc, UpstreamTimeout) else "error"
-        if up.status >= 500:
-            breaker.record(False)
-            self._set_breaker_gauge(service, breaker)
-            self.metrics.inc("strangler_upstream_errors_total", (("upstream", service),))
-            if can_fall_back:
-                up.close()
-                if route.limits.any():
-                    self.health.record(route.key, True, time.monotonic() - started)
-                self._fallback(route, service, "5xx")
-                return None, "legacy"
+            attempt = Attempt.BREAKER_OPEN
         else:
-            breaker.record(True)
-            self._set_breaker_gauge(service, breaker)
-        return up, service
+            try:
+                up = await self._send(self.pools[service], method, checked, lines, body, req, head_only,
+                                      route.timeout_s)
+            except UpstreamTimeout:
+                attempt = Attempt.TIMEOUT
+            except UpstreamError:
+                attempt = Attempt.ERROR
+            else:
+                attempt = Attempt.STATUS_5XX if up.status >= 500 else Attempt.OK
+            breaker.record(attempt is Attempt.OK)
+            if attempt is not Attempt.OK:
+                self.metrics.inc("strangler_upstream_errors_total", (("upstream", service),))
+        self._set_breaker_gauge(service, breaker)
+        outcome = after_attempt(attempt, can_fall_back=can_fall_back(route, method, body is not None))
+        if outcome is Outcome.SERVE_NEW:
+            return outcome, up
+        if up is not None:
+            up.close()  # a 5xx answer legacy replaces
+        if route.limits.any():
+            self.health.record(route.key, True, 0.0 if attempt is Attempt.BREAKER_OPEN else time.monotonic() - started)
+        if outcome is Outcome.FALL_BACK:
+            self._fallback(route, service, attempt.value)
+        return outcome, None
 
     def _fallback(self, route: Route, service: str, why: str) -> None:
         self.metrics.inc("strangler_fallbacks_total", (("route", route.key), ("upstream", service), ("reason", why)))
