@@ -16,15 +16,16 @@ from typing import Any
 
 from strangler_proxy.admin import AdminApi
 from strangler_proxy.breaker import CircuitBreaker
-from strangler_proxy.forwarding import Forwarder, TableHolder
+from strangler_proxy.forwarding import Forwarder
 from strangler_proxy.health import RouteHealth
 from strangler_proxy.metrics import Metrics, render
-from strangler_proxy.routing import Mode, RouteTable, TableError
+from strangler_proxy.routing import Mode, RouteTable, TableError, TableHolder
 from strangler_proxy.server import ClientConnection, ServerLimits
 from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import Mismatch, ShadowRunner
 from strangler_proxy.store import RouteStore, Version, Unchanged
 from strangler_proxy.upstream import UpstreamPool
+from strangler_proxy.upstream_port import Upstream
 
 log = logging.getLogger("strangler_proxy.app")
 
@@ -85,7 +86,7 @@ class ProxyApp:
         s = self.settings
         await self.store.open()
         await self.apply_version(await self.store.latest())
-        pools = {"legacy": UpstreamPool("legacy", s.legacy_url)}
+        pools: dict[str, Upstream] = {"legacy": UpstreamPool("legacy", s.legacy_url)}
         for name, url in s.services.items():
             pools[name] = UpstreamPool(name, url)
         breakers = {name: CircuitBreaker() for name in s.services}

@@ -1,35 +1,33 @@
-"""Request handling: validate, route, choose a side, forward, fall back.
+"""The request handler: validate, route, ask a side, fall back, relay.
 
-The per-request decision (``choose``) is separate from moving bytes
-(``_forward`` / ``_relay``) so each can be read and tested on its own.
-Nothing here blocks on the shadow call or on the database: shadow work and
-mismatch storage are scheduled after the client's answer is written.
+``Forwarder`` implements the server's ``RequestHandler``. Per request it
+asks the pure policy (``policy.plan``) who serves, talks to upstreams only
+through the ``Upstream`` port, lets ``streaming`` move the bytes and
+``telemetry`` count them. Nothing here blocks on the shadow call or on the
+database: shadow work and mismatch storage are scheduled after the client's
+answer is written.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
 
 from strangler_proxy import canary
-from strangler_proxy.breaker import CircuitBreaker, STATE_VALUE
-from strangler_proxy.headers import (
-    Checked, Refusal, check_request, child_traceparent, forward_headers, new_request_id, response_headers,
-)
+from strangler_proxy.breaker import CircuitBreaker
+from strangler_proxy.headers import Checked, Refusal, check_request, child_traceparent, forward_headers, new_request_id
 from strangler_proxy.policy import LEGACY, Attempt, Decision, Outcome, after_attempt, can_fall_back, plan, wants_replay
-from strangler_proxy.routing import Route, RouteTable
+from strangler_proxy.routing import Route, TableHolder
 from strangler_proxy.server import BodyTooLarge, ClientConnection, IncomingRequest
-from strangler_proxy.wire import (
-    CONTINUE, LAST_CHUNK, Framing, encode_body, encode_chunk, framing_header, request_framing, request_head,
-    response_framing, simple_response, status_line,
-)
-from strangler_proxy.upstream import UpstreamConnection, UpstreamError, UpstreamPool, UpstreamTimeout, exchange
+from strangler_proxy.streaming import relay_response, send_request
+from strangler_proxy.telemetry import ForwardingTelemetry
+from strangler_proxy.upstream_port import Exchange, Upstream, UpstreamError, UpstreamTimeout
+from strangler_proxy.wire import CONTINUE, request_framing, request_head, simple_response
 
 if TYPE_CHECKING:
-    from strangler_proxy.admin import AdminApi
     from strangler_proxy.health import RouteHealth
     from strangler_proxy.metrics import Metrics
     from strangler_proxy.settings import ProxySettings
@@ -41,61 +39,51 @@ REPLAY_LIMIT = 64 * 1024
 ADMIN_BODY_LIMIT = 4 * 1024 * 1024
 
 
-class TableHolder:
-    """The live table; replaced by one assignment so a flip is atomic for
-    every request that has not matched yet and invisible to those that did."""
+class AdminHandler(Protocol):
+    """The admin API as the forwarder sees it: (status, body, content type)."""
 
-    def __init__(self, table: RouteTable) -> None:
-        self.table = table
+    async def handle(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]],
+                     body: bytes) -> tuple[int, bytes, bytes]: ...
 
 
 class Forwarder:
-    """Everything a request needs, wired by ``app.create_app``."""
+    """Everything a request needs, wired by ``app.ProxyApp.start``.
+
+    ``upstreams`` maps ``"legacy"`` and every configured service name to
+    its ``Upstream``; ``breakers`` has one breaker per service."""
 
     def __init__(
         self,
         settings: "ProxySettings",
         holder: TableHolder,
-        pools: dict[str, UpstreamPool],
+        upstreams: Mapping[str, Upstream],
         breakers: dict[str, CircuitBreaker],
         metrics: "Metrics",
         shadow: "ShadowRunner",
         health: "RouteHealth",
-        admin: "AdminApi | None" = None,
+        admin: AdminHandler | None = None,
     ) -> None:
         self.settings = settings
         self.holder = holder
-        self.pools = pools
+        self.pools = upstreams
         self.breakers = breakers
         self.metrics = metrics
+        self.telemetry = ForwardingTelemetry(metrics, access_log=settings.access_log)
         self.shadow = shadow
         self.health = health
         self.admin = admin
         self.inflight = 0
         self.upstream_header = settings.upstream_header
+        self.max_body = settings.max_body_bytes
+        self.capture_limit = settings.shadow_max_body
 
-    # -- bookkeeping ------------------------------------------------------------
+    # -- RequestHandler ---------------------------------------------------------------
     def refused(self, status: int, reason: str) -> None:
-        self.metrics.inc("strangler_refused_total", (("status", str(status)), ("reason", reason[:60])))
-        log.info("refused request", extra={"status": status, "reason": reason})
+        self.telemetry.refused(status, reason)
 
-    def _done(self, route_key: str, upstream: str, status: int, started: float, rid: bytes, method: str, path: str) -> None:
-        elapsed = time.monotonic() - started
-        m = self.metrics
-        labels = (("route", route_key), ("upstream", upstream))
-        m.inc("strangler_requests_total", labels + (("code", f"{status // 100}xx"),))
-        m.observe("strangler_request_duration_seconds", labels, elapsed)
-        if self.settings.access_log or status >= 500:
-            log.info(
-                "request",
-                extra={"request_id": rid.decode(), "method": method, "path": path, "route": route_key,
-                       "upstream": upstream, "status": status, "ms": round(elapsed * 1000, 3)},
-            )
-
-    # -- entry point ----------------------------------------------------------------
     async def handle(self, req: IncomingRequest, conn: ClientConnection) -> bool:
         """Serve one request; False means close the client connection."""
-        checked = check_request(req.method, req.target, req.headers, max_body=self.settings.max_body_bytes)
+        checked = check_request(req.method, req.target, req.headers, max_body=self.max_body)
         if isinstance(checked, Refusal):
             return self._refuse(conn, checked.status, checked.reason)
         if checked.path.startswith("/_strangler/"):
@@ -108,6 +96,7 @@ class Forwarder:
         finally:
             self.inflight -= 1
 
+    # -- answers the proxy writes itself ----------------------------------------------
     def _refuse(self, conn: ClientConnection, status: int, reason: str) -> bool:
         self.refused(status, reason)
         conn.write(simple_response(status, json.dumps({"error": reason}).encode(), close=True))
@@ -125,6 +114,25 @@ class Forwarder:
         conn.write(simple_response(status, payload, content_type=ctype, close=not req.keep_alive))
         return True
 
+    def _gone(self, req: IncomingRequest, conn: ClientConnection, route: Route, rid: bytes, started: float,
+              path: str) -> bool:
+        """410 for a retired route, pointing at its successor when it has one."""
+        body = json.dumps({"error": "gone", "route": route.key, "see": route.pointer}).encode()
+        extra = [b"x-request-id: " + rid]
+        if route.pointer:
+            extra.append(b"link: <" + route.pointer.encode() + b'>; rel="alternate"')
+        conn.write(simple_response(410, body, extra=extra, close=not req.keep_alive))
+        self.telemetry.answered(route.key, "retired", 410, started, rid, req.method, path)
+        return True
+
+    def _error_response(self, conn: ClientConnection, status: int, message: str, extra: list[bytes],
+                        req: IncomingRequest) -> None:
+        close = not req.keep_alive or not req.complete
+        conn.write(simple_response(status, json.dumps({"error": message}).encode(), extra=extra, close=close))
+        if close:
+            conn.close()
+
+    # -- routing -----------------------------------------------------------------------
     async def _route(self, req: IncomingRequest, conn: ClientConnection, checked: Checked) -> bool:
         started = time.monotonic()
         method = req.method
@@ -148,74 +156,68 @@ class Forwarder:
                 body = await req.read_all()
             except BodyTooLarge:
                 return self._refuse(conn, 413, "request body too large")
-        head_only = method == "HEAD"
+        head = request_head(method, checked.target, lines,
+                            request_framing(method, body, checked.content_length, checked.chunked),
+                            len(body) if body is not None else (checked.content_length or 0))
         extra: list[bytes] = [b"x-request-id: " + rid]
         if p.set_cookie:
             extra.append(b"set-cookie: " + canary.set_cookie_header(p.set_cookie))
-        timeout = route.timeout_s if route is not None else 30.0
 
-        up: UpstreamConnection | None = None
+        up: Exchange | None = None
         served_by = LEGACY
         if p.decision is Decision.NEW:
             assert route is not None
             target = p.target
-            outcome, up = await self._ask_new(route, target, method, checked, lines, body, req, head_only, started)
+            outcome, up = await self._ask_new(route, target, head, body, req, checked, started)
             if outcome is Outcome.SERVE_NEW:
                 served_by = target
             elif outcome is not Outcome.FALL_BACK:
                 self._error_response(conn, outcome.status, f"{target} unavailable", extra, req)
-                self._done(route_key, target, outcome.status, started, rid, method, checked.path)
+                self.telemetry.answered(route_key, target, outcome.status, started, rid, method, checked.path)
                 return True
         if up is None:
+            timeout = route.timeout_s if route is not None else 30.0
             try:
-                up = await self._send(self.pools[LEGACY], method, checked, lines, body, req, head_only, timeout)
+                up = await send_request(self.pools[LEGACY], head, body, req, chunked=checked.chunked,
+                                        head_only=method == "HEAD", timeout=timeout)
             except UpstreamError as exc:
                 if req.too_large:
                     return self._refuse(conn, 413, "request body too large")
                 status = 504 if isinstance(exc, UpstreamTimeout) else 502
-                self.metrics.inc("strangler_upstream_errors_total", (("upstream", LEGACY),))
+                self.telemetry.upstream_error(LEGACY)
                 log.warning("legacy failed", extra={"request_id": rid.decode(), "error": str(exc)})
                 self._error_response(conn, status, "legacy unavailable", extra, req)
-                self._done(route_key, LEGACY, status, started, rid, method, checked.path)
+                self.telemetry.answered(route_key, LEGACY, status, started, rid, method, checked.path)
                 return True
+        if self.upstream_header:
+            extra.insert(0, b"x-strangler-upstream: " + served_by.encode())
         shadowed = p.decision is Decision.SHADOW
         capture = shadowed and body is not None
-        keep, captured = await self._relay(up, req, conn, served_by, extra, capture)
-        self._done(route_key, served_by, up.status, started, rid, method, checked.path)
+        keep, captured = await relay_response(up, req, conn, extra, self.capture_limit if capture else None)
+        self.telemetry.answered(route_key, served_by, up.status, started, rid, method, checked.path)
         if route is not None and served_by != LEGACY and route.limits.any():
             self.health.record(route.key, up.status >= 500, time.monotonic() - started)
         if capture and captured is not None and route is not None:
             self.shadow.submit(route, method, checked.target, lines, body or b"",
                                (up.status, up.headers, captured), rid)
         elif shadowed and route is not None:
-            self.metrics.inc("strangler_shadow_total", (("route", route.key), ("outcome", "skipped")))
+            self.telemetry.shadow_skipped(route.key)
         return keep
 
-    def _gone(self, req: IncomingRequest, conn: ClientConnection, route: Route, rid: bytes, started: float,
-              path: str) -> bool:
-        """410 for a retired route, pointing at its successor when it has one."""
-        body = json.dumps({"error": "gone", "route": route.key, "see": route.pointer}).encode()
-        extra = [b"x-request-id: " + rid]
-        if route.pointer:
-            extra.append(b"link: <" + route.pointer.encode() + b'>; rel="alternate"')
-        conn.write(simple_response(410, body, extra=extra, close=not req.keep_alive))
-        self._done(route.key, "retired", 410, started, rid, req.method, path)
-        return True
-
     async def _ask_new(
-        self, route: Route, service: str, method: str, checked: Checked, lines: list[bytes],
-        body: bytes | None, req: IncomingRequest, head_only: bool, started: float,
-    ) -> tuple[Outcome, UpstreamConnection | None]:
+        self, route: Route, service: str, head: bytes, body: bytes | None, req: IncomingRequest,
+        checked: Checked, started: float,
+    ) -> tuple[Outcome, Exchange | None]:
         """Ask the new service unless its breaker is open; the policy says
-        what happens next. The connection comes back only with SERVE_NEW."""
+        what happens next. The exchange comes back only with SERVE_NEW."""
         breaker = self.breakers[service]
-        up: UpstreamConnection | None = None
+        up: Exchange | None = None
         if not breaker.allow():
             attempt = Attempt.BREAKER_OPEN
         else:
             try:
-                up = await self._send(self.pools[service], method, checked, lines, body, req, head_only,
-                                      route.timeout_s)
+                up = await send_request(self.pools[service], head, body, req, chunked=checked.chunked,
+                                        head_only=req.method == "HEAD", timeout=route.timeout_s)
             except UpstreamTimeout:
                 attempt = Attempt.TIMEOUT
             except UpstreamError:
@@ -224,135 +226,15 @@ class Forwarder:
                 attempt = Attempt.STATUS_5XX if up.status >= 500 else Attempt.OK
             breaker.record(attempt is Attempt.OK)
             if attempt is not Attempt.OK:
-                self.metrics.inc("strangler_upstream_errors_total", (("upstream", service),))
-        self._set_breaker_gauge(service, breaker)
-        outcome = after_attempt(attempt, can_fall_back=can_fall_back(route, method, body is not None))
+                self.telemetry.upstream_error(service)
+        self.telemetry.breaker(service, breaker)
+        outcome = after_attempt(attempt, can_fall_back=can_fall_back(route, req.method, body is not None))
         if outcome is Outcome.SERVE_NEW:
             return outcome, up
         if up is not None:
-            up.close()  # a 5xx answer legacy replaces
+            up.close()  # a 5xx answer that legacy replaces
         if route.limits.any():
             self.health.record(route.key, True, 0.0 if attempt is Attempt.BREAKER_OPEN else time.monotonic() - started)
         if outcome is Outcome.FALL_BACK:
-            self._fallback(route, service, attempt.value)
+            self.telemetry.fallback(route.key, service, attempt.value)
         return outcome, None
-
-    def _fallback(self, route: Route, service: str, why: str) -> None:
-        self.metrics.inc("strangler_fallbacks_total", (("route", route.key), ("upstream", service), ("reason", why)))
-
-    def _set_breaker_gauge(self, service: str, breaker: CircuitBreaker) -> None:
-        self.metrics.set("strangler_breaker_state", (("upstream", service),), STATE_VALUE[breaker.state])
-
-    def _error_response(self, conn: ClientConnection, status: int, message: str, extra: list[bytes], req: IncomingRequest) -> None:
-        close = not req.keep_alive or not req.complete
-        conn.write(simple_response(status, json.dumps({"error": message}).encode(), extra=extra, close=close))
-        if close:
-            conn.close()
-
-    # -- bytes ---------------------------------------------------------------------------
-    def _request_head(self, method: str, checked: Checked, lines: list[bytes], body: bytes | None) -> bytes:
-        framing = request_framing(method, body, checked.content_length, checked.chunked)
-        length = len(body) if body is not None else (checked.content_length or 0)
-        return request_head(method, checked.target, lines, framing, length)
-
-    async def _send(
-        self, pool: UpstreamPool, method: str, checked: Checked, lines: list[bytes], body: bytes | None,
-        req: IncomingRequest, head_only: bool, timeout: float,
-    ) -> UpstreamConnection:
-        head = self._request_head(method, checked, lines, body)
-        if body is not None:
-            return await exchange(pool, head, body, head_only=head_only, timeout=timeout)
-        up = await pool.acquire()
-        up.start(head, head_only=head_only, timeout=timeout)
-        pump = asyncio.get_running_loop().create_task(self._pump(req, up, checked.chunked))
-        try:
-            await up.wait_head()
-        except BaseException:
-            pump.cancel()
-            up.abort()
-            raise
-        if not pump.done():
-            up.keep_alive = False  # answered before the body was sent: cannot reuse
-            pump.add_done_callback(lambda _t: None)
-        return up
-
-    async def _pump(self, req: IncomingRequest, up: UpstreamConnection, chunked: bool) -> None:
-        """Stream the client's body upstream as it arrives."""
-        try:
-            while True:
-                for c in req.take():
-                    up.write(encode_chunk(c) if chunked else c)
-                await up.drain()
-                if req.too_large:
-                    up._fail(UpstreamError("request body over the limit"))
-                    return
-                if req.complete:
-                    if chunked:
-                        up.write(LAST_CHUNK)
-                    return
-                await req.wait()
-        except (ConnectionError, asyncio.CancelledError):
-            up.abort()
-
-    async def _relay(
-        self, up: UpstreamConnection, req: IncomingRequest, conn: ClientConnection, served_by: str,
-        extra: list[bytes], capture: bool,
-    ) -> tuple[bool, bytes | None]:
-        """Write the upstream's answer to the client, streaming, and release
-        the upstream connection. Returns (keep client alive, captured body)."""
-        pool = self.pools[served_by]
-        lines, length, _ = response_headers(up.headers)
-        status = up.status
-        framing = response_framing(head_request=req.method == "HEAD", status=status, length=length, http11=req.http11)
-        keep = req.keep_alive and framing is not Framing.UNTIL_CLOSE
-        announce = framing_header(framing, length)
-        if announce is not None:
-            lines.append(announce)
-        if self.upstream_header:
-            lines.append(b"x-strangler-upstream: " + served_by.encode())
-        lines.extend(extra)
-        if not keep:
-            lines.append(b"connection: close")
-        head = status_line(status, up.reason or None) + b"\r\n".join(lines) + b"\r\n\r\n"
-        captured: list[bytes] | None = [] if capture else None
-        cap_size = 0
-        cap_limit = self.settings.shadow_max_body
-        first = True
-        try:
-            while True:
-                chunks = up.take()
-                if captured is not None:
-                    for c in chunks:
-                        cap_size += len(c)
-                    if cap_size > cap_limit:
-                        captured = None
-                    else:
-                        captured.extend(chunks)
-                data = encode_body(framing, chunks, up.complete)
-                if first:
-                    conn.write(head + data)
-                    first = False
-                elif data:
-                    conn.write(data)
-                if up.complete:
-                    break
-                if up.error is not None or conn.closed:
-                    up.close()
-                    conn.close()
-                    return False, None
-                await conn.drain()
-                await up.wait()
-        finally:
-            pool.release(up)
-        if framing is Framing.UNTIL_CLOSE:
-            conn.close()
-        return keep, (b"".join(captured) if captured is not None else None)
-
-
-def headers_dict(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Lower-cased str header map (last wins) for comparisons and storage."""
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
-
-
-def describe(value: Any) -> str:
-    return json.dumps(value, default=str)

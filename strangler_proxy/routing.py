@@ -342,6 +342,14 @@ class RouteTable:
         return found
 
 
+class TableHolder:
+    """The live table; replaced by one assignment so a flip is atomic for
+    every request that has not matched yet and invisible to those that did."""
+
+    def __init__(self, table: RouteTable) -> None:
+        self.table = table
+
+
 def _route_or_problem(item: Any, services: list[str], problems: list[str]) -> Route | None:
     if not isinstance(item, Mapping):
         problems.append(f"route entry {item!r} is not a mapping")

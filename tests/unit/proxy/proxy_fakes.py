@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+
+from strangler_proxy.upstream_port import Exchange, Upstream, UpstreamError
 
 
 class FakeTransport(asyncio.Transport):
@@ -100,3 +103,121 @@ def split_responses(raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:
             body, rest = rest[:n], rest[n:]
         out.append((status, headers, body))
     return out
+
+
+# -- the Upstream port, in memory ----------------------------------------------------------
+
+@dataclass
+class Sent:
+    """A request as an upstream received it."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+    body: bytes
+    streamed: bool
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    body: bytes = b'{"ok": true}'
+    headers: list[tuple[bytes, bytes]] | None = None  # default: JSON with a Content-Length
+    chunks: list[bytes] | None = None  # body delivered in these pieces (no Content-Length)
+
+    def head(self) -> list[tuple[bytes, bytes]]:
+        if self.headers is not None:
+            return list(self.headers)
+        if self.chunks is not None:
+            return [(b"content-type", b"application/octet-stream"), (b"transfer-encoding", b"chunked")]
+        return [(b"content-type", b"application/json"), (b"content-length", str(len(self.body)).encode())]
+
+
+Script = Callable[[Sent], "Answer | UpstreamError"]
+
+
+class FakeExchange(Exchange):
+    """An answer that is entirely there at once (or an error raised by
+    ``wait_head``); records what the forwarder did with it."""
+
+    def __init__(self, upstream: FakeUpstream, answer: Answer, head_only: bool) -> None:
+        self.upstream = upstream
+        self.status = answer.status
+        self.reason = b""
+        self.headers = answer.head()
+        body_chunks = answer.chunks if answer.chunks is not None else ([answer.body] if answer.body else [])
+        self._chunks = [] if head_only else list(body_chunks)
+        self.complete = True
+        self.keep_alive = True
+        self.error: UpstreamError | None = None
+        self.written = bytearray()
+        self.fate = "open"
+
+    async def wait_head(self) -> None:
+        return None
+
+    async def wait(self) -> None:
+        return None
+
+    def take(self) -> list[bytes]:
+        chunks, self._chunks = self._chunks, []
+        return chunks
+
+    async def read_all(self, limit: int) -> bytes:
+        data = b"".join(self.take())
+        if len(data) > limit:
+            raise UpstreamError("body too large to compare")
+        return data
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    async def drain(self) -> None:
+        return None
+
+    def fail(self, error: UpstreamError) -> None:
+        self.error = error
+        self.fate = "failed"
+
+    def release(self) -> None:
+        self.fate = "released"
+
+    def close(self) -> None:
+        self.fate = "closed"
+
+    def abort(self) -> None:
+        self.fate = "aborted"
+
+
+class FakeUpstream(Upstream):
+    """An upstream whose answers come from ``script`` (default: 200 JSON).
+    A script may return an ``UpstreamError`` (or ``UpstreamTimeout``) to
+    make the call fail before a response head, as a dead or slow service."""
+
+    def __init__(self, name: str, script: Script | None = None) -> None:
+        self.name = name
+        self.script: Script = script or (lambda _sent: Answer(body=b'{"from": "%s"}' % name.encode()))
+        self.sent: list[Sent] = []
+        self.exchanges: list[FakeExchange] = []
+
+    def _answer(self, head: bytes, body: bytes, head_only: bool, streamed: bool) -> FakeExchange:
+        request_line, *header_lines = head.decode("latin-1").split("\r\n\r\n", 1)[0].split("\r\n")
+        method, target, _ = request_line.split(" ")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+        sent = Sent(method, target, headers, body, streamed)
+        self.sent.append(sent)
+        answer = self.script(sent)
+        if isinstance(answer, UpstreamError):
+            raise answer
+        ex = FakeExchange(self, answer, head_only)
+        self.exchanges.append(ex)
+        return ex
+
+    async def send(self, head: bytes, body: bytes, *, head_only: bool, timeout: float) -> FakeExchange:
+        return self._answer(head, body, head_only, streamed=False)
+
+    async def open(self, head: bytes, *, head_only: bool, timeout: float) -> FakeExchange:
+        return self._answer(head, b"", head_only, streamed=True)
+
+    def close(self) -> None:
+        return None
