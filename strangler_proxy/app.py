@@ -23,7 +23,8 @@ from strangler_proxy.routing import Mode, RouteTable, TableError, TableHolder
 from strangler_proxy.server import ClientConnection, ServerLimits
 from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import Mismatch, ShadowRunner
-from strangler_proxy.store import RouteStore, Version, Unchanged
+from strangler_proxy.route_commands import AutoRollBack, RouteCommands
+from strangler_proxy.store import RouteStore, Unchanged, Version
 from strangler_proxy.upstream import UpstreamPool
 from strangler_proxy.upstream_port import Upstream
 
@@ -36,6 +37,7 @@ class ProxyApp:
         self.sock = sock
         self.services = sorted(settings.services)
         self.store = RouteStore(settings.control_database_url)
+        self.commands = RouteCommands(self.store, self.services, self.apply_version)
         self.metrics = Metrics()
         self.health = RouteHealth()
         self.holder = TableHolder(RouteTable([], 0))
@@ -96,9 +98,8 @@ class ProxyApp:
         )
         self.forwarder = Forwarder(s, self.holder, pools, breakers, self.metrics, shadow, self.health)
         self.forwarder.admin = AdminApi(
-            token=s.admin_token, store=self.store, services=self.services,
-            live_version=lambda: self.holder.table.version, apply_version=self.apply_version,
-            metrics_text=self.metrics_text, status=self.status,
+            token=s.admin_token, commands=self.commands, routes=self.store, mismatches=self.store,
+            live_version=lambda: self.holder.table.version, metrics_text=self.metrics_text, status=self.status,
         )
         loop = asyncio.get_running_loop()
         fw = self.forwarder
@@ -172,39 +173,17 @@ class ProxyApp:
                 await self._auto_rollback(route.key, route.mode, reason)
 
     async def _auto_rollback(self, key: str, mode: Mode, reason: str) -> None:
-        from strangler_proxy.routing import SAFE_MODES, set_route
-
-        async def mutate(old: Version, get: Any) -> tuple[dict[str, Any], int | None]:
-            current = RouteTable.from_spec(old.spec, self.services).find(key)
-            if current is None or current.mode != mode:
-                raise Unchanged("route already changed")
-            safe = Mode.LEGACY
-            if mode is not Mode.SHADOW:
-                v = old.version - 1
-                while v > 0 and old.version - v <= 50:
-                    prev = await get(v)
-                    r = RouteTable.from_spec(prev.spec, self.services).find(key) if prev else None
-                    if r is not None and r.mode in SAFE_MODES:
-                        safe = r.mode
-                        break
-                    if r is None:
-                        break
-                    v -= 1
-            spec = set_route(old.spec, key, mode=safe, services=self.services)
-            return RouteTable.from_spec(spec, self.services).to_spec(), None
-
+        command = AutoRollBack(key, mode, reason, actor=f"strangler-proxy/{os.getpid()} (auto-rollback)")
         try:
-            old, new = await self.store.change(mutate, actor=f"strangler-proxy/{os.getpid()} (auto-rollback)",
-                                               reason=f"auto-rollback of {key} from {mode}: {reason}",
-                                               kind="auto-rollback")
+            changed = await self.commands.handle(command)
         except (Unchanged, TableError):
             return
         except Exception:
             log.exception("auto-rollback failed", extra={"route": key})
             return
         self.metrics.inc("strangler_auto_rollbacks_total", (("route", key),))
-        log.warning("auto-rollback", extra={"route": key, "from": mode, "reason": reason, "version": new.version})
-        await self.apply_version(new)
+        log.warning("auto-rollback",
+                    extra={"route": key, "from": mode, "reason": reason, "version": changed.new.version})
 
     # -- shutdown -----------------------------------------------------------------------
     async def stop(self, grace: float = 10.0) -> None:

@@ -100,9 +100,9 @@ def test_spec_round_trip_and_keys() -> None:
 
 def test_set_route_adds_or_changes_and_diff_shows_it() -> None:
     spec = {"routes": [{"methods": ["GET"], "path": "/a/", "mode": "legacy"}]}
-    changed = set_route(spec, "GET /a/", mode="new", services=["pricing"])
+    changed = set_route(spec, "GET /a/", mode=Mode.NEW, services=["pricing"])
     assert changed["routes"][0]["service"] == "pricing"
-    added = set_route(changed, "POST /b/", mode="legacy", services=SERVICES)
+    added = set_route(changed, "POST /b/", mode=Mode.LEGACY, services=SERVICES)
     assert len(added["routes"]) == 2
     assert spec["routes"][0]["mode"] == "legacy"  # input untouched
     diff = diff_specs(spec, added)
