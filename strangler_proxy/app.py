@@ -206,7 +206,7 @@ class ProxyApp:
             for c in list(self.connections):
                 c.close()
             await fw.shadow.wait_idle(max(0.0, min(2.0, deadline - loop.time())))
-            for pool in fw.pools.values():
+            for pool in fw.upstreams.values():
                 pool.close()
         for t in self.tasks:
             t.cancel()

@@ -65,7 +65,7 @@ class Forwarder:
     ) -> None:
         self.settings = settings
         self.holder = holder
-        self.pools = upstreams
+        self.upstreams = upstreams
         self.breakers = breakers
         self.metrics = metrics
         self.telemetry = ForwardingTelemetry(metrics, access_log=settings.access_log)
@@ -178,7 +178,7 @@ class Forwarder:
         if up is None:
             timeout = route.timeout_s if route is not None else 30.0
             try:
-                up = await send_request(self.pools[LEGACY], head, body, req, chunked=checked.chunked,
+                up = await send_request(self.upstreams[LEGACY], head, body, req, chunked=checked.chunked,
                                         head_only=method == "HEAD", timeout=timeout)
             except UpstreamError as exc:
                 if req.too_large:
@@ -216,7 +216,7 @@ class Forwarder:
             attempt = Attempt.BREAKER_OPEN
         else:
             try:
-                up = await send_request(self.pools[service], head, body, req, chunked=checked.chunked,
+                up = await send_request(self.upstreams[service], head, body, req, chunked=checked.chunked,
                                         head_only=req.method == "HEAD", timeout=route.timeout_s)
             except UpstreamTimeout:
                 attempt = Attempt.TIMEOUT
