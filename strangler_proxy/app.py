@@ -1,5 +1,6 @@
 """Composition root of one proxy process: ``ProxyApp.start()`` wires the
-store, pools, breakers, shadow runner, admin API and the listening server;
+store, route commands, upstream pools, breakers, shadow runner, admin API
+and the listening server;
 ``stop()`` drains. Nothing connects at import time.
 """
 
@@ -19,11 +20,11 @@ from strangler_proxy.breaker import CircuitBreaker
 from strangler_proxy.forwarding import Forwarder
 from strangler_proxy.health import RouteHealth
 from strangler_proxy.metrics import Metrics, render
+from strangler_proxy.route_commands import AutoRollBack, RouteCommands
 from strangler_proxy.routing import Mode, RouteTable, TableError, TableHolder
 from strangler_proxy.server import ClientConnection, ServerLimits
 from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import Mismatch, ShadowRunner
-from strangler_proxy.route_commands import AutoRollBack, RouteCommands
 from strangler_proxy.store import RouteStore, Unchanged, Version
 from strangler_proxy.upstream import UpstreamPool
 from strangler_proxy.upstream_port import Upstream
