@@ -17,6 +17,10 @@ POST     /_strangler/routes/rollback      {to?: version, reason}
 GET      /_strangler/diffs                ?route=KEY&limit=N recent mismatches
 GET      /_strangler/status               breakers, shadow noise, counters
 =======  ===============================  =====================================
+
+A thin adapter: it authenticates, parses JSON, turns each change into a
+route command (``route_commands``) and maps the command's exceptions to
+HTTP statuses. The rules of a change live in ``RouteCommands``.
 """
 
 from __future__ import annotations
@@ -25,14 +29,15 @@ import hmac
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
-from strangler_proxy.routing import MODES, RouteTable, TableError, diff_specs, set_route
-from strangler_proxy.store import RouteStore, Unchanged, Version
+from strangler_proxy.route_commands import ApplyTable, RollBack, RouteCommands, SetRoute, parse_mode
+from strangler_proxy.route_repository import MismatchLog, RouteRepository, Unchanged
+from strangler_proxy.routing import TableError
 
 log = logging.getLogger("strangler_proxy.admin")
 
@@ -49,18 +54,18 @@ class AdminApi:
         self,
         *,
         token: str,
-        store: RouteStore,
-        services: list[str],
+        commands: RouteCommands,
+        routes: RouteRepository,
+        mismatches: MismatchLog,
         live_version: Callable[[], int],
-        apply_version: Callable[[Version], Awaitable[None]],
         metrics_text: Callable[[], str],
         status: Callable[[], dict[str, Any]],
     ) -> None:
         self._token = token.encode()
-        self.store = store
-        self.services = services
+        self.commands = commands
+        self.routes = routes
+        self.mismatches = mismatches
         self.live_version = live_version
-        self.apply_version = apply_version
         self.metrics_text = metrics_text
         self.status = status
 
@@ -116,72 +121,34 @@ class AdminApi:
             log.error("control database unavailable", extra={"error": str(exc).splitlines()[0] if str(exc) else ""})
             return _json(503, {"error": "control database unavailable; the live table is unchanged"})
 
-    def _validate(self, spec: Any) -> RouteTable:
-        return RouteTable.from_spec(spec, self.services)
-
-    async def _commit(self, mutate: Any, actor: str, reason: str, kind: str) -> Response:
-        if not reason.strip():
-            raise ValueError("a reason is required for every change")
-        old, new = await self.store.change(mutate, actor=actor, reason=reason, kind=kind)
-        await self.apply_version(new)
-        log.info("route table changed", extra={"version": new.version, "actor": actor, "reason": reason, "kind": kind})
-        return _json(200, {"version": new.version, "previous": old.version,
-                           "changes": diff_specs(old.spec, new.spec)})
-
     async def _dispatch(self, method: str, path: str, query: dict[str, str], data: dict[str, Any], actor: str) -> Response:
         reason = str(data.get("reason") or "")
         if path == "/_strangler/routes" and method == "GET":
-            latest = await self.store.latest()
-            table = self._validate(latest.spec)
+            latest = await self.routes.latest()
+            table = self.commands.validate(latest.spec)
             return _json(200, {"version": latest.version, "live_version": self.live_version(),
                                "routes": [r.to_spec() | {"key": r.key} for r in table.routes],
                                "spec": latest.spec})
         if path == "/_strangler/routes" and method == "PUT":
-            spec = data.get("table")
-            new_table = self._validate(spec)
-            normalised = new_table.to_spec()
             if data.get("dry_run"):
-                latest = await self.store.latest()
-                return _json(200, {"version": latest.version, "dry_run": True,
-                                   "changes": diff_specs(latest.spec, normalised)})
-
-            async def replace(old: Version, _get: Any) -> tuple[dict[str, Any], int | None]:
-                return normalised, None
-
-            return await self._commit(replace, actor, reason, "apply")
+                return _json(200, await self.commands.preview(data.get("table")))
+            changed = await self.commands.handle(ApplyTable(data.get("table"), actor, reason))
+            return _json(200, changed.to_json())
         if path == "/_strangler/routes/set" and method == "POST":
-            key = str(data.get("route") or "")
-            mode = str(data.get("mode") or "")
-            if mode not in MODES:
-                raise ValueError(f"mode must be one of {', '.join(MODES)}")
-            weight = data.get("weight")
-
-            async def setter(old: Version, _get: Any) -> tuple[dict[str, Any], int | None]:
-                spec = set_route(old.spec, key, mode=mode, weight=weight, service=data.get("service"),
-                                 services=self.services)
-                return self._validate(spec).to_spec(), None
-
-            return await self._commit(setter, actor, reason or f"set {key} to {mode}", "set")
+            command = SetRoute(str(data.get("route") or ""), parse_mode(data.get("mode")), actor, reason,
+                               weight=data.get("weight"), service=data.get("service"))
+            return _json(200, (await self.commands.handle(command)).to_json())
         if path == "/_strangler/routes/history" and method == "GET":
             limit = max(1, min(500, int(query.get("limit", "20"))))
-            versions = await self.store.history(limit)
+            versions = await self.routes.history(limit)
             return _json(200, {"live_version": self.live_version(), "versions": [v.to_json() for v in versions]})
         if path == "/_strangler/routes/rollback" and method == "POST":
             to = data.get("to")
-
-            async def rollback(old: Version, get: Any) -> tuple[dict[str, Any], int | None]:
-                wanted = int(to) if to is not None else old.version - 1
-                target = await get(wanted)
-                if target is None:
-                    raise LookupError(f"no version {wanted}")
-                return self._validate(target.spec).to_spec(), target.version
-
-            return await self._commit(rollback, actor, reason or f"rollback to {to if to is not None else 'previous'}",
-                                      "rollback")
+            return _json(200, (await self.commands.handle(RollBack(actor, reason, to))).to_json())
         if path == "/_strangler/diffs" and method == "GET":
             limit = max(1, min(200, int(query.get("limit", "20"))))
-            rows = await self.store.mismatches(query.get("route") or None, limit)
-            return _json(200, {"mismatches": rows, "counts": await self.store.mismatch_counts()})
+            rows = await self.mismatches.mismatches(query.get("route") or None, limit)
+            return _json(200, {"mismatches": rows, "counts": await self.mismatches.mismatch_counts()})
         if path == "/_strangler/status" and method == "GET":
             return _json(200, self.status())
         return _json(404, {"error": f"no admin endpoint {method} {path}"})

@@ -1,5 +1,6 @@
 """Composition root of one proxy process: ``ProxyApp.start()`` wires the
-store, pools, breakers, shadow runner, admin API and the listening server;
+store, route commands, upstream pools, breakers, shadow runner, admin API
+and the listening server;
 ``stop()`` drains. Nothing connects at import time.
 """
 
@@ -16,15 +17,17 @@ from typing import Any
 
 from strangler_proxy.admin import AdminApi
 from strangler_proxy.breaker import CircuitBreaker
-from strangler_proxy.forwarding import Forwarder, TableHolder
+from strangler_proxy.forwarding import Forwarder
 from strangler_proxy.health import RouteHealth
 from strangler_proxy.metrics import Metrics, render
-from strangler_proxy.routing import RouteTable, TableError
-from strangler_proxy.server import ClientConnection
+from strangler_proxy.route_commands import AutoRollBack, RouteCommands
+from strangler_proxy.routing import Mode, RouteTable, TableError, TableHolder
+from strangler_proxy.server import ClientConnection, ServerLimits
 from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import Mismatch, ShadowRunner
-from strangler_proxy.store import RouteStore, Version, Unchanged
+from strangler_proxy.store import RouteStore, Unchanged, Version
 from strangler_proxy.upstream import UpstreamPool
+from strangler_proxy.upstream_port import Upstream
 
 log = logging.getLogger("strangler_proxy.app")
 
@@ -35,6 +38,7 @@ class ProxyApp:
         self.sock = sock
         self.services = sorted(settings.services)
         self.store = RouteStore(settings.control_database_url)
+        self.commands = RouteCommands(self.store, self.services, self.apply_version)
         self.metrics = Metrics()
         self.health = RouteHealth()
         self.holder = TableHolder(RouteTable([], 0))
@@ -42,6 +46,7 @@ class ProxyApp:
         self.tasks: list[asyncio.Task[Any]] = []
         self.server: asyncio.AbstractServer | None = None
         self.forwarder: Forwarder | None = None
+        self.connections: set[ClientConnection] = set()
         self.ready = False
         self._apply_lock = asyncio.Lock()
         self._rolled_back: set[tuple[str, int]] = set()
@@ -84,7 +89,7 @@ class ProxyApp:
         s = self.settings
         await self.store.open()
         await self.apply_version(await self.store.latest())
-        pools = {"legacy": UpstreamPool("legacy", s.legacy_url)}
+        pools: dict[str, Upstream] = {"legacy": UpstreamPool("legacy", s.legacy_url)}
         for name, url in s.services.items():
             pools[name] = UpstreamPool(name, url)
         breakers = {name: CircuitBreaker() for name in s.services}
@@ -94,17 +99,22 @@ class ProxyApp:
         )
         self.forwarder = Forwarder(s, self.holder, pools, breakers, self.metrics, shadow, self.health)
         self.forwarder.admin = AdminApi(
-            token=s.admin_token, store=self.store, services=self.services,
-            live_version=lambda: self.holder.table.version, apply_version=self.apply_version,
-            metrics_text=self.metrics_text, status=self.status,
+            token=s.admin_token, commands=self.commands, routes=self.store, mismatches=self.store,
+            live_version=lambda: self.holder.table.version, metrics_text=self.metrics_text, status=self.status,
         )
         loop = asyncio.get_running_loop()
         fw = self.forwarder
+        limits = ServerLimits(s.max_body_bytes, s.max_header_bytes, s.max_headers)
+        connections = self.connections
+
+        def connection() -> ClientConnection:
+            return ClientConnection(fw, limits, connections)
+
         if self.sock is not None:
-            self.server = await loop.create_server(lambda: ClientConnection(fw), sock=self.sock, backlog=2048)
+            self.server = await loop.create_server(connection, sock=self.sock, backlog=2048)
         else:
             self.server = await loop.create_server(
-                lambda: ClientConnection(fw), s.host, s.port, backlog=2048, reuse_port=s.workers > 1,
+                connection, s.host, s.port, backlog=2048, reuse_port=s.workers > 1,
             )
         self.tasks.append(loop.create_task(self.store.listen(self._on_version, self.stop_event)))
         self.tasks.append(loop.create_task(self._watch_limits()))
@@ -138,7 +148,7 @@ class ProxyApp:
             "live_version": self.holder.table.version,
             "breakers": {k: b.state for k, b in fw.breakers.items()},
             "shadow_noise": {k: sorted(v) for k, v in fw.shadow.noise.items()},
-            "connections": len(fw.connections),
+            "connections": len(self.connections),
             "inflight": fw.inflight,
         }
 
@@ -163,40 +173,18 @@ class ProxyApp:
                 self._rolled_back.add(marker)
                 await self._auto_rollback(route.key, route.mode, reason)
 
-    async def _auto_rollback(self, key: str, mode: str, reason: str) -> None:
-        from strangler_proxy.routing import SAFE_MODES, set_route
-
-        async def mutate(old: Version, get: Any) -> tuple[dict[str, Any], int | None]:
-            current = RouteTable.from_spec(old.spec, self.services).find(key)
-            if current is None or current.mode != mode:
-                raise Unchanged("route already changed")
-            safe = "legacy"
-            if mode != "shadow":
-                v = old.version - 1
-                while v > 0 and old.version - v <= 50:
-                    prev = await get(v)
-                    r = RouteTable.from_spec(prev.spec, self.services).find(key) if prev else None
-                    if r is not None and r.mode in SAFE_MODES:
-                        safe = r.mode
-                        break
-                    if r is None:
-                        break
-                    v -= 1
-            spec = set_route(old.spec, key, mode=safe, services=self.services)
-            return RouteTable.from_spec(spec, self.services).to_spec(), None
-
+    async def _auto_rollback(self, key: str, mode: Mode, reason: str) -> None:
+        command = AutoRollBack(key, mode, reason, actor=f"strangler-proxy/{os.getpid()} (auto-rollback)")
         try:
-            old, new = await self.store.change(mutate, actor=f"strangler-proxy/{os.getpid()} (auto-rollback)",
-                                               reason=f"auto-rollback of {key} from {mode}: {reason}",
-                                               kind="auto-rollback")
+            changed = await self.commands.handle(command)
         except (Unchanged, TableError):
             return
         except Exception:
             log.exception("auto-rollback failed", extra={"route": key})
             return
         self.metrics.inc("strangler_auto_rollbacks_total", (("route", key),))
-        log.warning("auto-rollback", extra={"route": key, "from": mode, "reason": reason, "version": new.version})
-        await self.apply_version(new)
+        log.warning("auto-rollback",
+                    extra={"route": key, "from": mode, "reason": reason, "version": changed.new.version})
 
     # -- shutdown -----------------------------------------------------------------------
     async def stop(self, grace: float = 10.0) -> None:
@@ -210,16 +198,16 @@ class ProxyApp:
         deadline = loop.time() + grace
         if fw is not None:
             while loop.time() < deadline:
-                for c in list(fw.connections):
+                for c in list(self.connections):
                     if not c.queue:
                         c.close()
-                if fw.inflight == 0 and not any(c.queue for c in fw.connections):
+                if fw.inflight == 0 and not any(c.queue for c in self.connections):
                     break
                 await asyncio.sleep(0.02)
-            for c in list(fw.connections):
+            for c in list(self.connections):
                 c.close()
             await fw.shadow.wait_idle(max(0.0, min(2.0, deadline - loop.time())))
-            for pool in fw.pools.values():
+            for pool in fw.upstreams.values():
                 pool.close()
         for t in self.tasks:
             t.cancel()

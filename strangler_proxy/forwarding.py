@@ -1,31 +1,33 @@
-"""Request handling: validate, route, choose a side, forward, fall back.
+"""The request handler: validate, route, ask a side, fall back, relay.
 
-The per-request decision (``choose``) is separate from moving bytes
-(``_forward`` / ``_relay``) so each can be read and tested on its own.
-Nothing here blocks on the shadow call or on the database: shadow work and
-mismatch storage are scheduled after the client's answer is written.
+``Forwarder`` implements the server's ``RequestHandler``. Per request it
+asks the pure policy (``policy.plan``) who serves, talks to upstreams only
+through the ``Upstream`` port, lets ``streaming`` move the bytes and
+``telemetry`` count them. Nothing here blocks on the shadow call or on the
+database: shadow work and mismatch storage are scheduled after the client's
+answer is written.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol
 
 from strangler_proxy import canary
-from strangler_proxy.breaker import CircuitBreaker, STATE_VALUE
-from strangler_proxy.headers import (
-    Checked, Refusal, check_request, child_traceparent, forward_headers, new_request_id, response_headers,
-)
-from strangler_proxy.routing import IDEMPOTENT_METHODS, Route, RouteTable
-from strangler_proxy.server import BodyTooLarge, ClientConnection, IncomingRequest, simple_response, status_line
-from strangler_proxy.upstream import UpstreamConnection, UpstreamError, UpstreamPool, UpstreamTimeout, exchange
+from strangler_proxy.breaker import CircuitBreaker
+from strangler_proxy.headers import Checked, Refusal, check_request, child_traceparent, forward_headers, new_request_id
+from strangler_proxy.policy import LEGACY, Attempt, Decision, Outcome, after_attempt, can_fall_back, plan, wants_replay
+from strangler_proxy.routing import Route, TableHolder
+from strangler_proxy.server import BodyTooLarge, ClientConnection, IncomingRequest
+from strangler_proxy.streaming import relay_response, send_request
+from strangler_proxy.telemetry import ForwardingTelemetry
+from strangler_proxy.upstream_port import Exchange, Upstream, UpstreamError, UpstreamTimeout
+from strangler_proxy.wire import CONTINUE, request_framing, request_head, simple_response
 
 if TYPE_CHECKING:
-    from strangler_proxy.admin import AdminApi
     from strangler_proxy.health import RouteHealth
     from strangler_proxy.metrics import Metrics
     from strangler_proxy.settings import ProxySettings
@@ -37,103 +39,66 @@ REPLAY_LIMIT = 64 * 1024
 ADMIN_BODY_LIMIT = 4 * 1024 * 1024
 
 
-class TableHolder:
-    """The live table; replaced by one assignment so a flip is atomic for
-    every request that has not matched yet and invisible to those that did."""
+class AdminHandler(Protocol):
+    """The admin API as the forwarder sees it: (status, body, content type)."""
 
-    def __init__(self, table: RouteTable) -> None:
-        self.table = table
-
-
-@dataclass
-class Choice:
-    target: str  # "legacy" or a service name
-    shadow: bool = False
-    set_cookie: str | None = None
-
-
-def choose(route: Route | None, method: str, checked: Checked) -> Choice | None:
-    """Which side serves this request (None: retired)."""
-    if route is None or route.mode == "legacy":
-        return Choice("legacy")
-    mode = route.mode
-    if mode == "retired":
-        return None
-    if mode == "new":
-        return Choice(route.service or "legacy")
-    if mode == "shadow":
-        shadow_ok = method in ("GET", "HEAD") or route.shadow_unsafe
-        return Choice("legacy", shadow=shadow_ok)
-    # canary
-    auth = checked.authorization.decode("latin-1") if checked.authorization else None
-    cookie = checked.cookie.decode("latin-1") if checked.cookie else None
-    identity, new_uid = canary.identity_of(auth, cookie)
-    side = (route.service or "legacy") if canary.goes_to_new(identity, route.key, route.weight) else "legacy"
-    return Choice(side, set_cookie=new_uid)
+    async def handle(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]],
+                     body: bytes) -> tuple[int, bytes, bytes]: ...
 
 
 class Forwarder:
-    """Everything a request needs, wired by ``app.create_app``."""
+    """Everything a request needs, wired by ``app.ProxyApp.start``.
+
+    ``upstreams`` maps ``"legacy"`` and every configured service name to
+    its ``Upstream``; ``breakers`` has one breaker per service."""
 
     def __init__(
         self,
         settings: "ProxySettings",
         holder: TableHolder,
-        pools: dict[str, UpstreamPool],
+        upstreams: Mapping[str, Upstream],
         breakers: dict[str, CircuitBreaker],
         metrics: "Metrics",
         shadow: "ShadowRunner",
         health: "RouteHealth",
-        admin: "AdminApi | None" = None,
+        admin: AdminHandler | None = None,
     ) -> None:
         self.settings = settings
         self.holder = holder
-        self.pools = pools
+        self.upstreams = upstreams
         self.breakers = breakers
         self.metrics = metrics
+        self.telemetry = ForwardingTelemetry(metrics, access_log=settings.access_log)
         self.shadow = shadow
         self.health = health
         self.admin = admin
-        self.connections: set[ClientConnection] = set()
         self.inflight = 0
         self.upstream_header = settings.upstream_header
+        self.max_body = settings.max_body_bytes
+        self.capture_limit = settings.shadow_max_body
 
-    # -- bookkeeping ------------------------------------------------------------
-    def count_refusal(self, status: int, reason: str) -> None:
-        self.metrics.inc("strangler_refused_total", (("status", str(status)), ("reason", reason[:60])))
-        log.info("refused request", extra={"status": status, "reason": reason})
+    # -- RequestHandler ---------------------------------------------------------------
+    def refused(self, status: int, reason: str) -> None:
+        self.telemetry.refused(status, reason)
 
-    def _done(self, route_key: str, upstream: str, status: int, started: float, rid: bytes, method: str, path: str) -> None:
-        elapsed = time.monotonic() - started
-        m = self.metrics
-        labels = (("route", route_key), ("upstream", upstream))
-        m.inc("strangler_requests_total", labels + (("code", f"{status // 100}xx"),))
-        m.observe("strangler_request_duration_seconds", labels, elapsed)
-        if self.settings.access_log or status >= 500:
-            log.info(
-                "request",
-                extra={"request_id": rid.decode(), "method": method, "path": path, "route": route_key,
-                       "upstream": upstream, "status": status, "ms": round(elapsed * 1000, 3)},
-            )
-
-    # -- entry point ----------------------------------------------------------------
     async def handle(self, req: IncomingRequest, conn: ClientConnection) -> bool:
         """Serve one request; False means close the client connection."""
-        checked = check_request(req.method, req.target, req.headers, max_body=self.settings.max_body_bytes)
+        checked = check_request(req.method, req.target, req.headers, max_body=self.max_body)
         if isinstance(checked, Refusal):
             return self._refuse(conn, checked.status, checked.reason)
         if checked.path.startswith("/_strangler/"):
             return await self._admin(req, conn, checked)
         if checked.expect_continue and not req.complete:
-            conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            conn.write(CONTINUE)
         self.inflight += 1
         try:
             return await self._route(req, conn, checked)
         finally:
             self.inflight -= 1
 
+    # -- answers the proxy writes itself ----------------------------------------------
     def _refuse(self, conn: ClientConnection, status: int, reason: str) -> bool:
-        self.count_refusal(status, reason)
+        self.refused(status, reason)
         conn.write(simple_response(status, json.dumps({"error": reason}).encode(), close=True))
         return False
 
@@ -149,22 +114,35 @@ class Forwarder:
         conn.write(simple_response(status, payload, content_type=ctype, close=not req.keep_alive))
         return True
 
+    def _gone(self, req: IncomingRequest, conn: ClientConnection, route: Route, rid: bytes, started: float,
+              path: str) -> bool:
+        """410 for a retired route, pointing at its successor when it has one."""
+        body = json.dumps({"error": "gone", "route": route.key, "see": route.pointer}).encode()
+        extra = [b"x-request-id: " + rid]
+        if route.pointer:
+            extra.append(b"link: <" + route.pointer.encode() + b'>; rel="alternate"')
+        conn.write(simple_response(410, body, extra=extra, close=not req.keep_alive))
+        self.telemetry.answered(route.key, "retired", 410, started, rid, req.method, path)
+        return True
+
+    def _error_response(self, conn: ClientConnection, status: int, message: str, extra: list[bytes],
+                        req: IncomingRequest) -> None:
+        close = not req.keep_alive or not req.complete
+        conn.write(simple_response(status, json.dumps({"error": message}).encode(), extra=extra, close=close))
+        if close:
+            conn.close()
+
+    # -- routing -----------------------------------------------------------------------
     async def _route(self, req: IncomingRequest, conn: ClientConnection, checked: Checked) -> bool:
         started = time.monotonic()
         method = req.method
         route = self.holder.table.match(method, checked.path)
         route_key = route.key if route is not None else "default"
         rid = checked.request_id or new_request_id()
-        choice = choose(route, method, checked)
-        if choice is None:
+        p = plan(route, method, checked.authorization, checked.cookie)
+        if p.decision is Decision.RETIRED:
             assert route is not None
-            body = json.dumps({"error": "gone", "route": route.key, "see": route.pointer}).encode()
-            extra = [b"x-request-id: " + rid]
-            if route.pointer:
-                extra.append(b"link: <" + route.pointer.encode() + b'>; rel="alternate"')
-            conn.write(simple_response(410, body, extra=extra, close=not req.keep_alive))
-            self._done(route_key, "retired", 410, started, rid, method, checked.path)
-            return True
+            return self._gone(req, conn, route, rid, started, checked.path)
         lines = forward_headers(
             req.headers, checked, peer_ip=conn.peer_ip, request_id=rid,
             traceparent=child_traceparent(checked.traceparent),
@@ -172,243 +150,91 @@ class Forwarder:
         body: bytes | None = None
         if req.complete:
             body = b"".join(req.take()) if req.chunks else b""
-        target = choice.target
-        wants_replay = choice.shadow or (target != "legacy" and route is not None and route.fallback
-                                         and method in IDEMPOTENT_METHODS)
-        if wants_replay and body is None and not checked.chunked and (checked.content_length or 0) <= REPLAY_LIMIT:
+        elif (wants_replay(p, route, method) and not checked.chunked
+              and (checked.content_length or 0) <= REPLAY_LIMIT):
             try:
                 body = await req.read_all()
             except BodyTooLarge:
                 return self._refuse(conn, 413, "request body too large")
-        head_only = method == "HEAD"
+        head = request_head(method, checked.target, lines,
+                            request_framing(method, body, checked.content_length, checked.chunked),
+                            len(body) if body is not None else (checked.content_length or 0))
         extra: list[bytes] = [b"x-request-id: " + rid]
-        if choice.set_cookie:
-            extra.append(b"set-cookie: " + canary.set_cookie_header(choice.set_cookie))
-        timeout = route.timeout_s if route is not None else 30.0
+        if p.set_cookie:
+            extra.append(b"set-cookie: " + canary.set_cookie_header(p.set_cookie))
 
-        up: UpstreamConnection | None = None
-        served_by = target
-        if target != "legacy":
+        up: Exchange | None = None
+        served_by = LEGACY
+        if p.decision is Decision.NEW:
             assert route is not None
-            up, served_by = await self._try_new(route, target, method, checked, lines, body, req, head_only, started)
-            if up is None and served_by != "legacy":
-                status = 503 if served_by == "breaker-open" else (504 if served_by == "timeout" else 502)
-                self._error_response(conn, status, f"{target} unavailable", extra, req)
-                self._done(route_key, target, status, started, rid, method, checked.path)
+            target = p.target
+            outcome, up = await self._ask_new(route, target, head, body, req, checked, started)
+            if outcome is Outcome.SERVE_NEW:
+                served_by = target
+            elif outcome is not Outcome.FALL_BACK:
+                self._error_response(conn, outcome.status, f"{target} unavailable", extra, req)
+                self.telemetry.answered(route_key, target, outcome.status, started, rid, method, checked.path)
                 return True
         if up is None:
-            served_by = "legacy"
+            timeout = route.timeout_s if route is not None else 30.0
             try:
-                up = await self._send(self.pools["legacy"], method, checked, lines, body, req, head_only, timeout)
+                up = await send_request(self.upstreams[LEGACY], head, body, req, chunked=checked.chunked,
+                                        head_only=method == "HEAD", timeout=timeout)
             except UpstreamError as exc:
                 if req.too_large:
                     return self._refuse(conn, 413, "request body too large")
                 status = 504 if isinstance(exc, UpstreamTimeout) else 502
-                self.metrics.inc("strangler_upstream_errors_total", (("upstream", "legacy"),))
+                self.telemetry.upstream_error(LEGACY)
                 log.warning("legacy failed", extra={"request_id": rid.decode(), "error": str(exc)})
                 self._error_response(conn, status, "legacy unavailable", extra, req)
-                self._done(route_key, "legacy", status, started, rid, method, checked.path)
+                self.telemetry.answered(route_key, LEGACY, status, started, rid, method, checked.path)
                 return True
-        capture = choice.shadow and served_by == "legacy" and body is not None
-        keep, captured = await self._relay(up, req, conn, served_by, extra, capture)
-        self._done(route_key, served_by, up.status, started, rid, method, checked.path)
-        if route is not None and served_by != "legacy" and route.limits.any():
+        if self.upstream_header:
+            extra.insert(0, b"x-strangler-upstream: " + served_by.encode())
+        shadowed = p.decision is Decision.SHADOW
+        capture = shadowed and body is not None
+        keep, captured = await relay_response(up, req, conn, extra, self.capture_limit if capture else None)
+        self.telemetry.answered(route_key, served_by, up.status, started, rid, method, checked.path)
+        if route is not None and served_by != LEGACY and route.limits.any():
             self.health.record(route.key, up.status >= 500, time.monotonic() - started)
         if capture and captured is not None and route is not None:
             self.shadow.submit(route, method, checked.target, lines, body or b"",
                                (up.status, up.headers, captured), rid)
-        elif choice.shadow and route is not None:
-            self.metrics.inc("strangler_shadow_total", (("route", route.key), ("outcome", "skipped")))
+        elif shadowed and route is not None:
+            self.telemetry.shadow_skipped(route.key)
         return keep
 
-    async def _try_new(
-        self, route: Route, service: str, method: str, checked: Checked, lines: list[bytes],
-        body: bytes | None, req: IncomingRequest, head_only: bool, started: float,
-    ) -> tuple[UpstreamConnection | None, str]:
-        """Ask the new service. Returns (connection, service) on success, or
-        (None, "legacy") when legacy must serve instead (fallback), or
-        (None, reason) when the client gets an error."""
+    async def _ask_new(
+        self, route: Route, service: str, head: bytes, body: bytes | None, req: IncomingRequest,
+        checked: Checked, started: float,
+    ) -> tuple[Outcome, Exchange | None]:
+        """Ask the new service unless its breaker is open; the policy says
+        what happens next. The exchange comes back only with SERVE_NEW."""
         breaker = self.breakers[service]
-        can_fall_back = route.fallback and method in IDEMPOTENT_METHODS and body is not None
+        up: Exchange | None = None
         if not breaker.allow():
-            self._set_breaker_gauge(service, breaker)
-            if route.limits.any():
-                self.health.record(route.key, True, 0.0)
-            if can_fall_back:
-                self._fallback(route, service, "breaker_open")
-                return None, "legacy"
-            return None, "breaker-open"
-        try:
-            up = await self._send(self.pools[service], method, checked, lines, body, req, head_only, route.timeout_s)
-        except UpstreamError as exc:
-            breaker.record(False)
-            self._set_breaker_gauge(service, breaker)
-            self.metrics.inc("strangler_upstream_errors_total", (("upstream", service),))
-            if route.limits.any():
-                self.health.record(route.key, True, time.monotonic() - started)
-            if can_fall_back:
-                self._fallback(route, service, "timeout" if isinstance(exc, UpstreamTimeout) else "error")
-                return None, "legacy"
-            return None, "timeout" if isinstance(exc, UpstreamTimeout) else "error"
-        if up.status >= 500:
-            breaker.record(False)
-            self._set_breaker_gauge(service, breaker)
-            self.metrics.inc("strangler_upstream_errors_total", (("upstream", service),))
-            if can_fall_back:
-                up.close()
-                if route.limits.any():
-                    self.health.record(route.key, True, time.monotonic() - started)
-                self._fallback(route, service, "5xx")
-                return None, "legacy"
+            attempt = Attempt.BREAKER_OPEN
         else:
-            breaker.record(True)
-            self._set_breaker_gauge(service, breaker)
-        return up, service
-
-    def _fallback(self, route: Route, service: str, why: str) -> None:
-        self.metrics.inc("strangler_fallbacks_total", (("route", route.key), ("upstream", service), ("reason", why)))
-
-    def _set_breaker_gauge(self, service: str, breaker: CircuitBreaker) -> None:
-        self.metrics.set("strangler_breaker_state", (("upstream", service),), STATE_VALUE[breaker.state])
-
-    def _error_response(self, conn: ClientConnection, status: int, message: str, extra: list[bytes], req: IncomingRequest) -> None:
-        close = not req.keep_alive or not req.complete
-        conn.write(simple_response(status, json.dumps({"error": message}).encode(), extra=extra, close=close))
-        if close:
-            conn.close()
-
-    # -- bytes ---------------------------------------------------------------------------
-    def _request_head(self, method: str, checked: Checked, lines: list[bytes], body: bytes | None) -> bytes:
-        if body is not None:
-            if body or checked.content_length is not None or method in ("POST", "PUT", "PATCH"):
-                framing = b"content-length: %d" % len(body)
+            try:
+                up = await send_request(self.upstreams[service], head, body, req, chunked=checked.chunked,
+                                        head_only=req.method == "HEAD", timeout=route.timeout_s)
+            except UpstreamTimeout:
+                attempt = Attempt.TIMEOUT
+            except UpstreamError:
+                attempt = Attempt.ERROR
             else:
-                framing = None
-        elif checked.chunked:
-            framing = b"transfer-encoding: chunked"
-        else:
-            framing = b"content-length: %d" % (checked.content_length or 0)
-        parts = [method.encode(), b" ", checked.target, b" HTTP/1.1\r\n", b"\r\n".join(lines), b"\r\n"]
-        if framing:
-            parts.append(framing)
-            parts.append(b"\r\n")
-        parts.append(b"\r\n")
-        return b"".join(parts)
-
-    async def _send(
-        self, pool: UpstreamPool, method: str, checked: Checked, lines: list[bytes], body: bytes | None,
-        req: IncomingRequest, head_only: bool, timeout: float,
-    ) -> UpstreamConnection:
-        head = self._request_head(method, checked, lines, body)
-        if body is not None:
-            return await exchange(pool, head, body, head_only=head_only, timeout=timeout)
-        up = await pool.acquire()
-        up.start(head, head_only=head_only, timeout=timeout)
-        pump = asyncio.get_running_loop().create_task(self._pump(req, up, checked.chunked))
-        try:
-            await up.wait_head()
-        except BaseException:
-            pump.cancel()
-            up.abort()
-            raise
-        if not pump.done():
-            up.keep_alive = False  # answered before the body was sent: cannot reuse
-            pump.add_done_callback(lambda _t: None)
-        return up
-
-    async def _pump(self, req: IncomingRequest, up: UpstreamConnection, chunked: bool) -> None:
-        """Stream the client's body upstream as it arrives."""
-        try:
-            while True:
-                for c in req.take():
-                    up.write(b"%x\r\n%s\r\n" % (len(c), c) if chunked else c)
-                await up.drain()
-                if req.too_large:
-                    up._fail(UpstreamError("request body over the limit"))
-                    return
-                if req.complete:
-                    if chunked:
-                        up.write(b"0\r\n\r\n")
-                    return
-                await req.wait()
-        except (ConnectionError, asyncio.CancelledError):
-            up.abort()
-
-    async def _relay(
-        self, up: UpstreamConnection, req: IncomingRequest, conn: ClientConnection, served_by: str,
-        extra: list[bytes], capture: bool,
-    ) -> tuple[bool, bytes | None]:
-        """Write the upstream's answer to the client, streaming, and release
-        the upstream connection. Returns (keep client alive, captured body)."""
-        pool = self.pools[served_by]
-        lines, length, _ = response_headers(up.headers)
-        status = up.status
-        keep = req.keep_alive
-        if req.method == "HEAD" or status in (204, 304) or status < 200:
-            framing = 0
-            if length is not None:
-                lines.append(b"content-length: %d" % length)
-        elif length is not None:
-            framing = 1
-            lines.append(b"content-length: %d" % length)
-        elif req.http11:
-            framing = 2
-            lines.append(b"transfer-encoding: chunked")
-        else:
-            framing = 3
-            keep = False
-        if self.upstream_header:
-            lines.append(b"x-strangler-upstream: " + served_by.encode())
-        lines.extend(extra)
-        if not keep:
-            lines.append(b"connection: close")
-        head = status_line(status, up.reason or None) + b"\r\n".join(lines) + b"\r\n\r\n"
-        captured: list[bytes] | None = [] if capture else None
-        cap_size = 0
-        cap_limit = self.settings.shadow_max_body
-        first = True
-        try:
-            while True:
-                chunks = up.take()
-                if captured is not None:
-                    for c in chunks:
-                        cap_size += len(c)
-                    if cap_size > cap_limit:
-                        captured = None
-                    else:
-                        captured.extend(chunks)
-                if framing == 2:
-                    data = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks if c)
-                    if up.complete:
-                        data += b"0\r\n\r\n"
-                elif framing == 0:
-                    data = b""
-                else:
-                    data = b"".join(chunks) if len(chunks) != 1 else chunks[0]
-                if first:
-                    conn.write(head + data)
-                    first = False
-                elif data:
-                    conn.write(data)
-                if up.complete:
-                    break
-                if up.error is not None or conn.closed:
-                    up.close()
-                    conn.close()
-                    return False, None
-                await conn.drain()
-                await up.wait()
-        finally:
-            pool.release(up)
-        if framing == 3:
-            conn.close()
-        return keep, (b"".join(captured) if captured is not None else None)
-
-
-def headers_dict(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Lower-cased str header map (last wins) for comparisons and storage."""
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in headers}
-
-
-def describe(value: Any) -> str:
-    return json.dumps(value, default=str)
+                attempt = Attempt.STATUS_5XX if up.status >= 500 else Attempt.OK
+            breaker.record(attempt is Attempt.OK)
+            if attempt is not Attempt.OK:
+                self.telemetry.upstream_error(service)
+        self.telemetry.breaker(service, breaker)
+        outcome = after_attempt(attempt, can_fall_back=can_fall_back(route, req.method, body is not None))
+        if outcome is Outcome.SERVE_NEW:
+            return outcome, up
+        if up is not None:
+            up.close()  # a 5xx answer that legacy replaces
+        if route.limits.any():
+            self.health.record(route.key, True, 0.0 if attempt is Attempt.BREAKER_OPEN else time.monotonic() - started)
+        if outcome is Outcome.FALL_BACK:
+            self.telemetry.fallback(route.key, service, attempt.value)
+        return outcome, None

@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from strangler_proxy.routing import Route, RouteTable
+from strangler_proxy.routing import Mode, Route, RouteTable
 
 MAX_EVENTS = 20000
 
@@ -41,7 +41,7 @@ class RouteHealth:
     def breach(self, route: Route) -> str | None:
         """A human-readable reason if this route is over one of its limits."""
         lim = route.limits
-        if not lim.any() or route.mode in ("legacy", "retired"):
+        if not lim.any() or route.mode in (Mode.LEGACY, Mode.RETIRED):
             return None
         since = self._clock() - lim.window_s
         answers = [a for a in self.answers.get(route.key, ()) if a[0] >= since]

@@ -17,10 +17,27 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-MODES = ("legacy", "shadow", "canary", "new", "retired")
-SAFE_MODES = ("legacy", "shadow")
+
+class Mode(StrEnum):
+    """Who serves a route. A ``StrEnum`` so the table's YAML/JSON wire
+    format stays the plain lower-case word; specs always store ``.value``."""
+
+    LEGACY = "legacy"
+    SHADOW = "shadow"
+    CANARY = "canary"
+    NEW = "new"
+    RETIRED = "retired"
+
+    @property
+    def needs_service(self) -> bool:
+        return self in (Mode.SHADOW, Mode.CANARY, Mode.NEW)
+
+
+MODES = tuple(m.value for m in Mode)
+SAFE_MODES = (Mode.LEGACY, Mode.SHADOW)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -60,7 +77,7 @@ class Route:
 
     methods: frozenset[str]
     path: str
-    mode: str = "legacy"
+    mode: Mode = Mode.LEGACY
     service: str | None = None
     weight: int = 0
     fallback: bool = True
@@ -87,10 +104,10 @@ class Route:
         return tuple(2 - kind for kind, _ in self.segments) + (len(self.segments),)
 
     def to_spec(self) -> dict[str, Any]:
-        spec: dict[str, Any] = {"methods": sorted(self.methods), "path": self.path, "mode": self.mode}
+        spec: dict[str, Any] = {"methods": sorted(self.methods), "path": self.path, "mode": self.mode.value}
         if self.service:
             spec["service"] = self.service
-        if self.mode == "canary" or self.weight:
+        if self.mode is Mode.CANARY or self.weight:
             spec["weight"] = self.weight
         spec["fallback"] = self.fallback
         spec["timeout"] = self.timeout_s
@@ -192,11 +209,12 @@ def route_from_spec(spec: Mapping[str, Any], services: Iterable[str], problems: 
             segments = parse_template(path)
         except ValueError as exc:
             problems.append(f"{where}: {exc}")
-    mode = spec.get("mode", "legacy")
-    if mode not in MODES:
-        problems.append(f"{where}: mode {mode!r} is not one of {', '.join(MODES)}")
+    raw_mode = spec.get("mode", "legacy")
+    mode = Mode(raw_mode) if isinstance(raw_mode, str) and raw_mode in MODES else None
+    if mode is None:
+        problems.append(f"{where}: mode {raw_mode!r} is not one of {', '.join(MODES)}")
     service = spec.get("service")
-    if mode in ("shadow", "canary", "new") and not service:
+    if mode is not None and mode.needs_service and not service:
         problems.append(f"{where}: mode {mode} needs a service")
     if service is not None and service not in known:
         problems.append(f"{where}: unknown service {service!r} (configured: {sorted(known) or 'none'})")
@@ -230,12 +248,12 @@ def route_from_spec(spec: Mapping[str, Any], services: Iterable[str], problems: 
             window_s=_num(lim_spec.get("window_s", 30.0), "window_s", problems, where) or 30.0,
             min_requests=int(lim_spec.get("min_requests", 20)),
         )
-    if len(problems) > before:
+    if len(problems) > before or mode is None:
         return None
     return Route(
         methods=methods,
         path=str(path),
-        mode=str(mode),
+        mode=mode,
         service=service,
         weight=int(weight),
         fallback=bool(spec.get("fallback", True)),
@@ -324,6 +342,14 @@ class RouteTable:
         return found
 
 
+class TableHolder:
+    """The live table; replaced by one assignment so a flip is atomic for
+    every request that has not matched yet and invisible to those that did."""
+
+    def __init__(self, table: RouteTable) -> None:
+        self.table = table
+
+
 def _route_or_problem(item: Any, services: list[str], problems: list[str]) -> Route | None:
     if not isinstance(item, Mapping):
         problems.append(f"route entry {item!r} is not a mapping")
@@ -360,7 +386,7 @@ def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str,
     return changes
 
 
-def set_route(spec: Mapping[str, Any], key: str, *, mode: str, weight: int | None = None,
+def set_route(spec: Mapping[str, Any], key: str, *, mode: Mode, weight: int | None = None,
               service: str | None = None, services: Iterable[str] = ()) -> dict[str, Any]:
     """A copy of ``spec`` with the route named ``key`` set to ``mode``.
 
@@ -386,14 +412,14 @@ def set_route(spec: Mapping[str, Any], key: str, *, mode: str, weight: int | Non
     if target is None:
         target = {"methods": sorted(methods), "path": path}
         routes.append(target)
-    target["mode"] = mode
+    target["mode"] = Mode(mode).value
     if weight is not None:
         target["weight"] = weight
-    elif mode == "canary" and "weight" not in target:
+    elif mode is Mode.CANARY and "weight" not in target:
         target["weight"] = 0
     if service is not None:
         target["service"] = service
-    elif mode in ("shadow", "canary", "new") and not target.get("service"):
+    elif Mode(mode).needs_service and not target.get("service"):
         known = list(services)
         if len(known) == 1:
             target["service"] = known[0]

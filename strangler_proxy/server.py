@@ -9,6 +9,11 @@ nginx target. A protocol with httptools (llhttp in C) parses requests in
 (pipelining stays ordered), and bodies stream through with backpressure in
 both directions. The admin API and metrics are tiny handlers on the same
 server, under ``/_strangler/``.
+
+The server knows nothing about routing: it depends only on the small
+``RequestHandler`` Protocol below (the forwarder implements it; unit tests
+use a fake), so this module imports nothing from the rest of the proxy but
+the flow-control mixin and the wire helpers.
 """
 
 from __future__ import annotations
@@ -16,32 +21,43 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Protocol
 
 import httptools
 
 from strangler_proxy.flow import WriteFlowControl
-
-if TYPE_CHECKING:
-    from strangler_proxy.forwarding import Forwarder
+from strangler_proxy.wire import simple_response
 
 log = logging.getLogger("strangler_proxy.server")
 
 BODY_HIGH_WATER = 256 * 1024
 MAX_PIPELINED = 16
 
-REASONS = {
-    200: b"OK", 201: b"Created", 204: b"No Content", 301: b"Moved Permanently", 302: b"Found",
-    304: b"Not Modified", 400: b"Bad Request", 401: b"Unauthorized", 403: b"Forbidden",
-    404: b"Not Found", 405: b"Method Not Allowed", 409: b"Conflict", 410: b"Gone",
-    413: b"Content Too Large", 417: b"Expectation Failed", 422: b"Unprocessable Content",
-    431: b"Request Header Fields Too Large", 500: b"Internal Server Error", 501: b"Not Implemented",
-    502: b"Bad Gateway", 503: b"Service Unavailable", 504: b"Gateway Timeout",
-}
-
-
 class _HeadersTooLarge(Exception):
     pass
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """What a client may send before the parser refuses it (431/413)."""
+
+    max_body: int
+    max_header_bytes: int
+    max_headers: int
+
+
+class RequestHandler(Protocol):
+    """The server's only dependency: who answers a parsed request.
+
+    ``handle`` serves one request (requests of a connection are handed over
+    one at a time, in order) and returns False to close the connection;
+    ``refused`` is told about requests the parser refused itself, which
+    never reach ``handle`` (for metrics and logs)."""
+
+    async def handle(self, req: "IncomingRequest", conn: "ClientConnection") -> bool: ...
+
+    def refused(self, status: int, reason: str) -> None: ...
 
 
 class IncomingRequest:
@@ -127,12 +143,15 @@ class BodyTooLarge(Exception):
 class ClientConnection(WriteFlowControl, asyncio.Protocol):
     """Parses requests and runs the handler loop for one client socket."""
 
-    def __init__(self, forwarder: "Forwarder") -> None:
-        self.forwarder = forwarder
+    def __init__(self, handler: RequestHandler, limits: ServerLimits, registry: set["ClientConnection"]) -> None:
+        """``registry`` holds every open connection (the app drains them on
+        shutdown); a connection adds itself when made, removes itself when lost."""
+        self.handler = handler
+        self.registry = registry
         self.loop = asyncio.get_running_loop()
-        self.max_body = forwarder.settings.max_body_bytes
-        self.max_header_bytes = forwarder.settings.max_header_bytes
-        self.max_headers = forwarder.settings.max_headers
+        self.max_body = limits.max_body
+        self.max_header_bytes = limits.max_header_bytes
+        self.max_headers = limits.max_headers
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.peer_ip = "unknown"
@@ -156,11 +175,11 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer_ip = str(peer[0])
-        self.forwarder.connections.add(self)
+        self.registry.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self.forwarder.connections.discard(self)
+        self.registry.discard(self)
         if self.current is not None:
             self.current._wake()
         for req in self.queue:
@@ -277,7 +296,7 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
         self.pause_reading()
         while self.queue and self.queue[-1] is not self.active:
             self.queue.pop()
-        self.forwarder.count_refusal(status, reason.decode("ascii", "replace"))
+        self.handler.refused(status, reason.decode("ascii", "replace"))
         response = simple_response(status, b'{"error": "' + reason.replace(b'"', b"'") + b'"}', close=True)
         if self.active is None:
             self.write(response)
@@ -295,7 +314,7 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
                     self._next = None
                     continue
                 req = self.active = self.queue[0]
-                keep = await self.forwarder.handle(req, self)
+                keep = await self.handler.handle(req, self)
                 self.active = None
                 self.queue.popleft()
                 if self._pending_error is not None:
@@ -315,27 +334,3 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
         except Exception:  # pragma: no cover - last resort, logged
             log.exception("handler crashed")
             self.close()
-
-
-_STATUS_LINES: dict[int, bytes] = {}
-
-
-def status_line(status: int, reason: bytes | None = None) -> bytes:
-    if reason:
-        return b"HTTP/1.1 %d %s\r\n" % (status, reason)
-    line = _STATUS_LINES.get(status)
-    if line is None:
-        line = _STATUS_LINES[status] = b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Unknown"))
-    return line
-
-
-def simple_response(status: int, body: bytes, *, close: bool = False, content_type: bytes = b"application/json",
-                    extra: list[bytes] | None = None) -> bytes:
-    lines = [status_line(status), b"content-type: ", content_type, b"\r\ncontent-length: ", str(len(body)).encode(), b"\r\n"]
-    for h in extra or ():
-        lines.append(h + b"\r\n")
-    if close:
-        lines.append(b"connection: close\r\n")
-    lines.append(b"\r\n")
-    lines.append(body)
-    return b"".join(lines)

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from strangler_proxy.diff import Comparison, IgnoreRules, compare, learn_noise
 from strangler_proxy.metrics import Metrics
 from strangler_proxy.routing import SAFE_METHODS, Route
-from strangler_proxy.upstream import UpstreamError, UpstreamPool, exchange
+from strangler_proxy.upstream_port import Upstream, UpstreamError
 
 log = logging.getLogger("strangler_proxy.shadow")
 
@@ -49,7 +49,7 @@ def _hdict(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
 class ShadowRunner:
     def __init__(
         self,
-        pools: dict[str, UpstreamPool],
+        pools: Mapping[str, Upstream],
         metrics: Metrics,
         *,
         max_inflight: int,
@@ -81,17 +81,17 @@ class ShadowRunner:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _call(self, pool: UpstreamPool, method: str, target: bytes, lines: list[bytes], body: bytes,
+    async def _call(self, upstream: Upstream, method: str, target: bytes, lines: list[bytes], body: bytes,
                     timeout: float) -> Answer:
         head = b"".join([
             method.encode(), b" ", target, b" HTTP/1.1\r\n", b"\r\n".join(lines),
             b"\r\nx-strangler-shadow: 1\r\ncontent-length: %d\r\n\r\n" % len(body),
         ])
-        up = await exchange(pool, head, body, head_only=method == "HEAD", timeout=timeout)
+        up = await upstream.send(head, body, head_only=method == "HEAD", timeout=timeout)
         try:
             data = await up.read_all(self.max_body)
         finally:
-            pool.release(up)
+            up.release()
         return up.status, _hdict(up.headers), data
 
     async def _run(self, route: Route, method: str, target: bytes, lines: list[bytes], body: bytes,

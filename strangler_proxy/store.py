@@ -18,13 +18,15 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
+
+from strangler_proxy.route_repository import Mutation, Unchanged, Version
+
+__all__ = ["CHANNEL", "RouteStore", "Unchanged", "Version"]
 
 log = logging.getLogger("strangler_proxy.store")
 
@@ -59,37 +61,13 @@ CREATE INDEX IF NOT EXISTS strangler_mismatches_route ON strangler_mismatches (r
 """
 
 
-class Unchanged(Exception):
-    """The requested change would produce the table that is already live."""
-
-
-@dataclass(frozen=True)
-class Version:
-    version: int
-    spec: dict[str, Any]
-    actor: str
-    reason: str
-    kind: str
-    restored_from: int | None
-    created_at: datetime
-
-    def to_json(self, with_spec: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "version": self.version, "actor": self.actor, "reason": self.reason, "kind": self.kind,
-            "restored_from": self.restored_from, "created_at": self.created_at.isoformat(),
-            "routes": len(self.spec.get("routes", [])),
-        }
-        if with_spec:
-            out["spec"] = self.spec
-        return out
-
-
 def _version(row: dict[str, Any]) -> Version:
     return Version(row["version"], row["spec"], row["actor"], row["reason"], row["kind"], row["restored_from"], row["created_at"])
 
 
 class RouteStore:
-    """Owns one connection for writes/reads and one for LISTEN."""
+    """The PostgreSQL ``RouteRepository`` and ``MismatchLog``. Owns one
+    connection for writes/reads and one for LISTEN."""
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
@@ -143,7 +121,7 @@ class RouteStore:
 
     async def change(
         self,
-        mutate: Callable[[Version, Callable[[int], Awaitable[Version | None]]], Awaitable[tuple[dict[str, Any], int | None]]],
+        mutate: Mutation,
         *,
         actor: str,
         reason: str,

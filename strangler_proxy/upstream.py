@@ -9,6 +9,8 @@ is a deque of idle connections. Backpressure: reading pauses when the
 handler has not taken buffered body bytes.
 
 Only configured upstreams exist as pools, so nothing else can be contacted.
+``UpstreamPool`` implements the ``Upstream`` port (``upstream_port.py``) and
+``UpstreamConnection`` its ``Exchange``.
 """
 
 from __future__ import annotations
@@ -20,18 +22,12 @@ from urllib.parse import urlsplit
 import httptools
 
 from strangler_proxy.flow import WriteFlowControl
+from strangler_proxy.upstream_port import UpstreamError, UpstreamTimeout
+
+__all__ = ["UpstreamConnection", "UpstreamError", "UpstreamPool", "UpstreamTimeout"]
 
 HIGH_WATER = 256 * 1024
 SWEEP_S = 0.05
-
-
-class UpstreamError(Exception):
-    """The upstream failed before a complete response head (connect,
-    reset, protocol error): safe to fall back or retry if replayable."""
-
-
-class UpstreamTimeout(UpstreamError):
-    """No response head (or no body progress) within the timeout."""
 
 
 class UpstreamConnection(WriteFlowControl, asyncio.Protocol):
@@ -71,7 +67,7 @@ class UpstreamConnection(WriteFlowControl, asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(UpstreamError(f"bad response from {self.pool.name}: {exc}"))
+            self.fail(UpstreamError(f"bad response from {self.pool.name}: {exc}"))
             return
         self._wake()
 
@@ -136,7 +132,7 @@ class UpstreamConnection(WriteFlowControl, asyncio.Protocol):
         if w is not None and not w.done():
             w.set_result(None)
 
-    def _fail(self, error: UpstreamError) -> None:
+    def fail(self, error: UpstreamError) -> None:
         if self.error is None:
             self.error = error
         self.abort()
@@ -149,7 +145,7 @@ class UpstreamConnection(WriteFlowControl, asyncio.Protocol):
         """Called by the pool's sweep; one shared timer instead of a
         TimerHandle per request keeps the hot path cheaper."""
         if not self.complete and now - self._last >= self._timeout:
-            self._fail(UpstreamTimeout(f"{self.pool.name} timed out after {self._timeout:g}s"))
+            self.fail(UpstreamTimeout(f"{self.pool.name} timed out after {self._timeout:g}s"))
 
     def start(self, head: bytes, *, head_only: bool, timeout: float) -> None:
         """Begin an exchange: write the request head (and maybe body)."""
@@ -206,6 +202,9 @@ class UpstreamConnection(WriteFlowControl, asyncio.Protocol):
             if self.error is not None:
                 raise self.error
             await self.wait()
+
+    def release(self) -> None:
+        self.pool.release(self)
 
     def close(self) -> None:
         self._cancel_timer()
@@ -287,26 +286,30 @@ class UpstreamPool:
         while self.idle:
             self.idle.pop().close()
 
+    async def send(self, head: bytes, body: bytes, *, head_only: bool, timeout: float) -> UpstreamConnection:
+        """Send a fully buffered request and wait for the response head.
 
-async def exchange(
-    pool: UpstreamPool, head: bytes, body: bytes | None, *, head_only: bool, timeout: float
-) -> UpstreamConnection:
-    """Send a fully buffered request and wait for the response head.
-
-    A reused keep-alive connection may have been closed by the upstream
-    while idle; since the request is replayable we retry once on a fresh
-    one. Raises UpstreamError / UpstreamTimeout."""
-    for attempt in (0, 1):
-        conn = await pool.acquire() if attempt == 0 else await pool.connect()
-        conn.start(head + body if body else head, head_only=head_only, timeout=timeout)
-        try:
-            await conn.wait_head()
-            return conn
-        except UpstreamTimeout:
-            conn.close()
-            raise
-        except UpstreamError:
-            conn.close()
-            if not conn.reused or attempt == 1:
+        A reused keep-alive connection may have been closed by the upstream
+        while idle; since the request is replayable we retry once on a fresh
+        one. Raises UpstreamError / UpstreamTimeout."""
+        for attempt in (0, 1):
+            conn = await self.acquire() if attempt == 0 else await self.connect()
+            conn.start(head + body if body else head, head_only=head_only, timeout=timeout)
+            try:
+                await conn.wait_head()
+                return conn
+            except UpstreamTimeout:
+                conn.close()
                 raise
-    raise AssertionError("unreachable")
+            except UpstreamError:
+                conn.close()
+                if not conn.reused or attempt == 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def open(self, head: bytes, *, head_only: bool, timeout: float) -> UpstreamConnection:
+        """Begin a request whose body the caller streams (not replayable, so
+        no retry: a stale reused connection surfaces as UpstreamError)."""
+        conn = await self.acquire()
+        conn.start(head, head_only=head_only, timeout=timeout)
+        return conn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from strangler_proxy.routing import RouteTable, TableError, diff_specs, parse_route_key, set_route
+from strangler_proxy.routing import Mode, RouteTable, TableError, diff_specs, parse_route_key, set_route
 
 SERVICES = ["pricing", "market"]
 
@@ -100,11 +100,28 @@ def test_spec_round_trip_and_keys() -> None:
 
 def test_set_route_adds_or_changes_and_diff_shows_it() -> None:
     spec = {"routes": [{"methods": ["GET"], "path": "/a/", "mode": "legacy"}]}
-    changed = set_route(spec, "GET /a/", mode="new", services=["pricing"])
+    changed = set_route(spec, "GET /a/", mode=Mode.NEW, services=["pricing"])
     assert changed["routes"][0]["service"] == "pricing"
-    added = set_route(changed, "POST /b/", mode="legacy", services=SERVICES)
+    added = set_route(changed, "POST /b/", mode=Mode.LEGACY, services=SERVICES)
     assert len(added["routes"]) == 2
     assert spec["routes"][0]["mode"] == "legacy"  # input untouched
     diff = diff_specs(spec, added)
     assert [(d["route"], d["change"]) for d in diff] == [("GET /a/", "changed"), ("POST /b/", "added")]
     assert diff[0]["fields"]["mode"] == ["legacy", "new"]
+
+
+def test_modes_are_an_enum_and_specs_keep_plain_words() -> None:
+    import json
+
+    import yaml
+
+    t = table({"methods": ["GET"], "path": "/x/", "mode": "canary", "service": "pricing", "weight": 5})
+    assert t.routes[0].mode is Mode.CANARY
+    spec = t.to_spec()
+    assert type(spec["routes"][0]["mode"]) is str and spec["routes"][0]["mode"] == "canary"
+    assert "canary" in yaml.safe_dump(spec) and json.loads(json.dumps(spec)) == spec
+    changed = set_route(spec, "GET /x/", mode=Mode.NEW)
+    assert type(changed["routes"][0]["mode"]) is str and changed["routes"][0]["mode"] == "new"
+    with pytest.raises(TableError) as exc:
+        table({"methods": ["GET"], "path": "/x/", "mode": ["legacy"]})
+    assert "is not one of legacy, shadow, canary, new, retired" in exc.value.problems[0]

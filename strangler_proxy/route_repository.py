@@ -1,0 +1,73 @@
+"""The route repository port: versioned route tables and shadow mismatches.
+
+``store.RouteStore`` implements it on PostgreSQL (versions, audit, NOTIFY);
+unit tests use an in-memory fake. The route commands and the admin API
+depend on these Protocols only, never on psycopg.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class Unchanged(Exception):
+    """The requested change would produce the table that is already live."""
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored table: the whole spec plus its audit record."""
+
+    version: int
+    spec: dict[str, Any]
+    actor: str
+    reason: str
+    kind: str
+    restored_from: int | None
+    created_at: datetime
+
+    def to_json(self, with_spec: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "version": self.version, "actor": self.actor, "reason": self.reason, "kind": self.kind,
+            "restored_from": self.restored_from, "created_at": self.created_at.isoformat(),
+            "routes": len(self.spec.get("routes", [])),
+        }
+        if with_spec:
+            out["spec"] = self.spec
+        return out
+
+
+GetVersion = Callable[[int], Awaitable[Version | None]]
+# (latest, get) -> (new spec, version it restores or None); raise to refuse.
+Mutation = Callable[[Version, GetVersion], Awaitable[tuple[dict[str, Any], int | None]]]
+
+
+class RouteRepository(Protocol):
+    """Versioned route tables. Versions only ever get added; the rows are
+    the audit log."""
+
+    async def latest(self) -> Version: ...
+
+    async def get(self, version: int) -> Version | None: ...
+
+    async def history(self, limit: int = 20) -> list[Version]: ...
+
+    async def change(self, mutate: Mutation, *, actor: str, reason: str, kind: str) -> tuple[Version, Version]:
+        """Atomic read-modify-write: ``mutate(latest, get)`` computes the new
+        spec while no other writer can add a version. Returns (old, new);
+        raises ``Unchanged`` when the spec equals the latest one. Every
+        listening proxy learns of the new version."""
+        ...
+
+
+class MismatchLog(Protocol):
+    """Shadow comparisons that found differences, for review."""
+
+    async def record_mismatch(self, m: Any) -> None: ...
+
+    async def mismatches(self, route: str | None, limit: int = 20) -> list[dict[str, Any]]: ...
+
+    async def mismatch_counts(self) -> dict[str, int]: ...
