@@ -3,17 +3,15 @@
 ``routes`` commands reach the proxy through an ``httpx`` transport that a
 test may pass as Click's context object (``strangler_cli.clients``). Here
 that transport hands each request to the proxy's own ``AdminApi`` over an
-in-memory ``RouteStore`` (a subclass of the port, no PostgreSQL), so the CLI
+in-memory route repository (the port's fake, no PostgreSQL), so the CLI
 is tested against the real validation, diffing and error answers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -21,48 +19,13 @@ from typer.testing import CliRunner, Result
 
 from strangler_cli.main import app
 from strangler_proxy.admin import AdminApi
-from strangler_proxy.store import RouteStore, Unchanged, Version
+from strangler_proxy.memory_routes import InMemoryRouteRepository
+from strangler_proxy.route_commands import RouteCommands
+from strangler_proxy.route_repository import Version
 
 TOKEN = "unit-test-admin-token-42"
 URL = "http://proxy.test"
 WIDE = {"COLUMNS": "200", "STRANGLER_PROXY_URL": None, "STRANGLER_ADMIN_TOKEN": None}
-
-
-class MemoryRouteStore(RouteStore):
-    """The route store's port kept in a list: versions, audit, no mismatches."""
-
-    def __init__(self) -> None:
-        super().__init__("postgresql://unused")
-        now = datetime.now(timezone.utc)
-        self.versions = [Version(1, {"routes": []}, "strangler-proxy", "initial table", "init", None, now)]
-
-    async def latest(self) -> Version:
-        return self.versions[-1]
-
-    async def latest_number(self) -> int:
-        return self.versions[-1].version
-
-    async def get(self, version: int) -> Version | None:
-        return next((v for v in self.versions if v.version == version), None)
-
-    async def history(self, limit: int = 20) -> list[Version]:
-        return list(reversed(self.versions))[:limit]
-
-    async def change(self, mutate: Callable[..., Awaitable[tuple[dict[str, Any], int | None]]], *, actor: str,
-                     reason: str, kind: str) -> tuple[Version, Version]:
-        old = self.versions[-1]
-        spec, restored = await mutate(old, self.get)
-        if json.dumps(spec, sort_keys=True) == json.dumps(old.spec, sort_keys=True):
-            raise Unchanged(f"version {old.version} already is that table")
-        new = Version(old.version + 1, spec, actor, reason, kind, restored, datetime.now(timezone.utc))
-        self.versions.append(new)
-        return old, new
-
-    async def mismatches(self, route: str | None, limit: int = 20) -> list[dict[str, Any]]:
-        return []
-
-    async def mismatch_counts(self) -> dict[str, int]:
-        return {}
 
 
 @dataclass
@@ -70,15 +33,16 @@ class FakeProxy:
     """The admin API of one proxy, served in-process; counts the requests."""
 
     services: Sequence[str] = ("pricing",)
-    store: MemoryRouteStore = field(default_factory=MemoryRouteStore)
+    store: InMemoryRouteRepository = field(default_factory=InMemoryRouteRepository)
     requests: list[httpx.Request] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         async def apply_version(version: Version) -> None:
             return None
 
-        self.api = AdminApi(token=TOKEN, store=self.store, services=list(self.services),
-                            live_version=lambda: self.store.versions[-1].version, apply_version=apply_version,
+        commands = RouteCommands(self.store, list(self.services), apply_version)
+        self.api = AdminApi(token=TOKEN, commands=commands, routes=self.store, mismatches=self.store,
+                            live_version=lambda: self.store.versions[-1].version,
                             metrics_text=lambda: "", status=lambda: {})
 
     def handle(self, request: httpx.Request) -> httpx.Response:
