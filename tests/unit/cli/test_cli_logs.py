@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -9,17 +10,17 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cli_support import invoke
 from strangler_cli.exit_codes import ExitCode
+from local_stack.processes import wait_until
 from strangler_cli.logs import CHUNK, LogReader, follow, tail_start
 
 REPO = Path(__file__).resolve().parents[3]
+followed = functools.partial(wait_until, timeout=10, what="the follower's output", interval=0.01)
 
 
 @pytest.fixture
@@ -30,13 +31,6 @@ def state(tmp_path: Path) -> Path:
     (tmp_path / "logs" / "legacy.log").write_text("GET /api/items/ 200\n")
     (tmp_path / "kafka" / "kafka.log").write_text("broker up\n")
     return tmp_path
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_without_a_part_it_lists_the_logs(state: Path) -> None:
@@ -95,19 +89,19 @@ def test_follow_prints_new_lines_survives_truncation_and_stops(tmp_path: Path) -
     worker = threading.Thread(target=follow, args=(reader, seen.append, stop, 0.01))
     worker.start()
     try:
-        wait_for(lambda: seen == ["old"])
+        followed(lambda: seen == ["old"])
         with open(path, "a") as handle:
             handle.write("new 1\nnew ")
             handle.flush()
-            wait_for(lambda: seen == ["old", "new 1"])
+            followed(lambda: seen == ["old", "new 1"])
             handle.write("2\n")
-        wait_for(lambda: seen[-1] == "new 2")
+        followed(lambda: seen[-1] == "new 2")
         path.write_text("cut\n")  # truncated in place, shorter than what was read
-        wait_for(lambda: seen[-1] == "cut")
+        followed(lambda: seen[-1] == "cut")
         replacement = tmp_path / "p.log.new"
         replacement.write_text("a new file at the same path, longer than the old one\n")
         os.replace(replacement, path)
-        wait_for(lambda: seen[-1] == "a new file at the same path, longer than the old one")
+        followed(lambda: seen[-1] == "a new file at the same path, longer than the old one")
         with open(path, "a") as handle:
             handle.write("unfinished")
     finally:

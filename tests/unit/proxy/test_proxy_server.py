@@ -85,9 +85,11 @@ def test_garbage_after_a_request_in_progress_lets_it_finish_first() -> None:
     class SlowHandler(EchoHandler):
         def __init__(self) -> None:
             super().__init__()
+            self.started = asyncio.Event()
             self.release = asyncio.Event()
 
         async def handle(self, req: IncomingRequest, conn: ClientConnection) -> bool:
+            self.started.set()
             await self.release.wait()
             return await super().handle(req, conn)
 
@@ -95,7 +97,7 @@ def test_garbage_after_a_request_in_progress_lets_it_finish_first() -> None:
 
     async def scenario(conn: ClientConnection, t: FakeTransport) -> None:
         conn.data_received(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
-        await asyncio.sleep(0)  # the handler loop picks up /a and waits
+        await asyncio.wait_for(handler.started.wait(), 5)  # the handler loop picked up /a and waits
         conn.data_received(b"GET /b HTTP/1.1\r\nBad Header: x\r\n\r\n")
         assert t.written == b""  # the refusal waits for /a's answer
         handler.release.set()
