@@ -69,5 +69,11 @@ def _commit_moment(commit_ts_ms: int) -> datetime:
 def encode_event(change: Change, event: DomainEvent, subject: str | None = None) -> bytes:
     """The CloudEvent of ``event``, born from ``change``, as JSON bytes."""
     source = change.source
-    return CODEC.encode(event, id=event_id(change, event), source=SOURCE, time=_commit_moment(source.commit_ts_ms),
-                        subject=subject, extensions={"sourceposition": source.token()})
+    return CODEC.encode(
+        event,
+        id=event_id(change, event),
+        source=SOURCE,
+        time=_commit_moment(source.commit_ts_ms),
+        subject=subject,
+        extensions={"sourceposition": source.token()},
+    )

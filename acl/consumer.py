@@ -39,9 +39,15 @@ log = logging.getLogger("acl.consumer")
 class TranslatorLoop:
     """Legacy records in, domain events (or dead letters) out, over the two ports."""
 
-    def __init__(self, source: ChangeSource, publisher: EventPublisher, *, commit_interval_s: float = 0.2,
-                 process: Callable[[SourceRecord], list[Outbound]] = process_record,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        source: ChangeSource,
+        publisher: EventPublisher,
+        *,
+        commit_interval_s: float = 0.2,
+        process: Callable[[SourceRecord], list[Outbound]] = process_record,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.source, self._process = source, process
         self.committer = ThrottledCommitter(source, commit_interval_s, clock)
         self._uow = BatchUnitOfWork(publisher, self.committer)
@@ -94,14 +100,22 @@ class AclConsumer:
         from acl.kafka_io import KafkaChangeSource, make_producer
 
         servers = self.settings.bootstrap_servers
-        ensure_topics(servers, {
-            **{t: LEGACY_PARTITIONS for t in LEGACY_TOPICS},
-            **{t: DOMAIN_PARTITIONS for t in DOMAIN_TOPICS},
-            DLQ_TOPIC: 1,
-        })
+        ensure_topics(
+            servers,
+            {
+                **dict.fromkeys(LEGACY_TOPICS, LEGACY_PARTITIONS),
+                **dict.fromkeys(DOMAIN_TOPICS, DOMAIN_PARTITIONS),
+                DLQ_TOPIC: 1,
+            },
+        )
         publisher = make_producer(servers, "strangler-acl")
-        source = KafkaChangeSource(servers, list(LEGACY_TOPICS), group_id=self.settings.group_id,
-                                   client_id="strangler-acl", max_poll_records=self.settings.max_poll_records)
+        source = KafkaChangeSource(
+            servers,
+            list(LEGACY_TOPICS),
+            group_id=self.settings.group_id,
+            client_id="strangler-acl",
+            max_poll_records=self.settings.max_poll_records,
+        )
         loop = TranslatorLoop(source, publisher, commit_interval_s=self.settings.commit_interval_s)
         tune_gc()
         log.info("acl consumer started: group %s on %s", self.settings.group_id, servers)

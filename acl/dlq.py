@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from acl.ports import EventPublisher, Outbound
 from acl.topics import DLQ_TOPIC
@@ -41,7 +42,7 @@ class DeadLetter:
         return json.dumps(body, separators=(",", ":")).encode()
 
     @classmethod
-    def from_record(cls, record: Any) -> "DeadLetter":
+    def from_record(cls, record: Any) -> DeadLetter:
         body = json.loads(record.value)
         return cls(**body, dlq_partition=record.partition, dlq_offset=record.offset)
 
@@ -118,7 +119,7 @@ def replay(
         value = letter.value.encode() if letter.value is not None else None
         try:
             outputs = translate_record(key, value)
-        except Exception as exc:  # noqa: BLE001 - reported to the operator
+        except Exception as exc:
             results.append(ReplayResult(letter, 0, f"{type(exc).__name__}: {exc}"))
             continue
         for message in outputs:

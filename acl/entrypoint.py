@@ -17,8 +17,11 @@ SettingsT = TypeVar("SettingsT")
 
 
 def configure_logging() -> None:
-    logging.basicConfig(level=os.environ.get("STRANGLER_LOG_LEVEL", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("STRANGLER_LOG_LEVEL", "INFO"),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("kafka").setLevel(logging.WARNING)
 
 

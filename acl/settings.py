@@ -38,7 +38,7 @@ class DatabaseUrl:
     dbname: str
 
     @classmethod
-    def parse(cls, url: str) -> "DatabaseUrl":
+    def parse(cls, url: str) -> DatabaseUrl:
         parts = urlsplit(url)
         if parts.scheme not in {"postgres", "postgresql"}:
             raise SettingsError(f"STRANGLER_LEGACY_DATABASE_URL must be a postgresql:// URL, got {parts.scheme!r}")
@@ -71,7 +71,7 @@ class RelaySettings:
     heartbeat_interval_ms: int = 10_000
 
     @classmethod
-    def from_env(cls) -> "RelaySettings":
+    def from_env(cls) -> RelaySettings:
         url = _required("STRANGLER_LEGACY_DATABASE_URL")
         DatabaseUrl.parse(url)
         return cls(
@@ -104,7 +104,7 @@ class ConsumerSettings:
     commit_interval_s: float = 0.2
 
     @classmethod
-    def from_env(cls) -> "ConsumerSettings":
+    def from_env(cls) -> ConsumerSettings:
         return cls(
             bootstrap_servers=_required("KAFKA_BOOTSTRAP_SERVERS"),
             group_id=os.environ.get("STRANGLER_ACL_GROUP", "").strip() or "strangler-acl",

@@ -39,6 +39,6 @@ def process_record(record: SourceRecord) -> list[Outbound]:
     (keyed like the record, with the reason)."""
     try:
         return translate_record(record.key, record.value)
-    except Exception as exc:  # noqa: BLE001 - any failure of one record must not stop the stream
+    except Exception as exc:
         log.warning("dead-lettering %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc)
         return [Outbound(DLQ_TOPIC, record.key or b"", dead_letter_for(record, exc).to_json())]

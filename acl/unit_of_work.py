@@ -93,6 +93,7 @@ class BatchUnitOfWork:
             log.error("batch not published: its offsets are not committed, it is read again on restart")
         self._offsets = {}
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.rollback()

@@ -19,7 +19,7 @@ the codec keeps the plain version and the ACL plugs this one in
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -45,9 +45,11 @@ def utc_text(moment: datetime) -> str:
     """``2024-10-27T00:30:00.000000Z``, as ``payload.format_time`` writes it."""
     if moment.tzinfo is None:
         raise ValueError("refusing a naive datetime in an event")
-    u = moment if moment.tzinfo is timezone.utc else moment.astimezone(timezone.utc)
-    return (f"{_iso_date(u.toordinal())}T{_TWO_DIGITS[u.hour]}:{_TWO_DIGITS[u.minute]}:"
-            f"{_TWO_DIGITS[u.second]}.{u.microsecond:06d}Z")
+    u = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return (
+        f"{_iso_date(u.toordinal())}T{_TWO_DIGITS[u.hour]}:{_TWO_DIGITS[u.minute]}:"
+        f"{_TWO_DIGITS[u.second]}.{u.microsecond:06d}Z"
+    )
 
 
 def fast_json_default(value: Any) -> Any:

@@ -10,9 +10,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,9 +32,16 @@ class TopicCounter:
         # Few, big fetches: every fetch costs the broker far more than the
         # records in it (measured on Tansu: with librdkafka's defaults this
         # counter cost the broker ~57 us per row, more than the ACL's reads).
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-counter",
-                                  "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                                  "fetch.min.bytes": 1_000_000, "fetch.wait.max.ms": 200})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "bench-counter",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "fetch.min.bytes": 1_000_000,
+                "fetch.wait.max.ms": 200,
+            }
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             meta = self.consumer.list_topics(topic, timeout=5).topics.get(topic)
@@ -76,7 +84,7 @@ class GroupProgress:
     def committed(self) -> int:
         try:
             offsets = self.consumer.committed(self.partitions, timeout=5)
-        except Exception:  # noqa: BLE001 - the group may not exist yet
+        except Exception:
             return 0
         return sum(max(tp.offset, 0) for tp in offsets)
 
@@ -98,9 +106,12 @@ class LoadSampler:
         self.samples.append(os.getloadavg()[0])
 
     def report(self) -> dict[str, Any]:
-        return {"cpus": os.cpu_count(), "loadavg_1m_samples_max": max(self.samples, default=None),
-                "loadavg_1m_samples_mean": round(sum(self.samples) / len(self.samples), 2) if self.samples else None,
-                "loadavg_at_end": os.getloadavg()}
+        return {
+            "cpus": os.cpu_count(),
+            "loadavg_1m_samples_max": max(self.samples, default=None),
+            "loadavg_1m_samples_mean": round(sum(self.samples) / len(self.samples), 2) if self.samples else None,
+            "loadavg_at_end": os.getloadavg(),
+        }
 
 
 def cpu_seconds(pid: int | None) -> float | None:
@@ -127,8 +138,10 @@ class CpuMeter:
         for name, pid in self.pids.items():
             now, then = cpu_seconds(pid), self.start[name]
             if now is not None and then is not None:
-                out[name] = {"cpu_seconds": round(now - then, 2),
-                             "cpu_us_per_row": round((now - then) / max(rows, 1) * 1e6, 1)}
+                out[name] = {
+                    "cpu_seconds": round(now - then, 2),
+                    "cpu_us_per_row": round((now - then) / max(rows, 1) * 1e6, 1),
+                }
         return out
 
 
@@ -152,8 +165,14 @@ class Children:
 
     def start(self, module: str) -> subprocess.Popen[bytes]:
         with open(self.logs / f"{module}.log", "ab") as out:
-            proc = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=self.env, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", module],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.procs.append(proc)
         self.modules[module] = proc
         return proc
@@ -182,11 +201,21 @@ def cdc_stack(name: str) -> Iterator[tuple[str, EmbeddedKafka, Children]]:
         root = Path(tmp)
         with EmbeddedPostgres(root / "pg") as pg:
             dsn = pg.create_database("smp")
-            subprocess.run([sys.executable, "-m", "legacy_monolith.manage", "migrate", "-v0"], check=True, cwd=ROOT,
-                           env={**os.environ, "STRANGLER_LEGACY_DATABASE_URL": dsn}, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "legacy_monolith.manage", "migrate", "-v0"],
+                check=True,
+                cwd=ROOT,
+                env={**os.environ, "STRANGLER_LEGACY_DATABASE_URL": dsn},
+                capture_output=True,
+            )
             with EmbeddedKafka(root / "kafka") as kafka:
-                env = {**os.environ, "STRANGLER_LEGACY_DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                       "STRANGLER_CDC_STATE_DIR": str(root / "cdc"), "STRANGLER_LOG_LEVEL": "WARNING"}
+                env = {
+                    **os.environ,
+                    "STRANGLER_LEGACY_DATABASE_URL": dsn,
+                    "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+                    "STRANGLER_CDC_STATE_DIR": str(root / "cdc"),
+                    "STRANGLER_LOG_LEVEL": "WARNING",
+                }
                 children = Children(env, root)
                 try:
                     yield dsn, kafka, children

@@ -16,12 +16,10 @@ import argparse
 import json
 import threading
 import time
-
 from typing import Any
 
 import psycopg
 from _cdc_bench_stack import SEED_MARKET, CpuMeter, LoadSampler, TopicCounter, cdc_stack, cpu_seconds, say
-
 
 DOMAIN_TOPIC = "smp.market.v1"
 LEGACY_TOPIC = "legacy.public.smp_sale"
@@ -40,8 +38,11 @@ def windows(committed: dict[int, float], arrived: dict[int, float], rate: int) -
     out = []
     size = rate * 10
     for first in range(1, len(committed) + 1, size):
-        lags = sorted((arrived[n] - committed[n]) * 1000 for n in range(first, min(first + size, len(committed) + 1))
-                      if n in arrived)
+        lags = sorted(
+            (arrived[n] - committed[n]) * 1000
+            for n in range(first, min(first + size, len(committed) + 1))
+            if n in arrived
+        )
         out.append(round(percentile(lags, 99), 1))
     return out
 
@@ -55,8 +56,15 @@ class Reader(threading.Thread):
         super().__init__(daemon=True)
         from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-lag-reader",
-                                  "enable.auto.commit": False, "fetch.wait.max.ms": 5, "fetch.min.bytes": 1})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "bench-lag-reader",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 5,
+                "fetch.min.bytes": 1,
+            }
+        )
         partitions = []
         for topic in (DOMAIN_TOPIC, LEGACY_TOPIC):
             meta = self.consumer.list_topics(topic, timeout=10).topics[topic]
@@ -101,8 +109,10 @@ def stages(committed: dict[int, float], reader: Reader) -> dict[str, dict[str, f
             hops["capture"].append((legacy - t) * 1000)
             hops["translate"].append((domain - legacy) * 1000)
             hops["deliver"].append((reader.arrived[n] - domain) * 1000)
-    return {name: {"p50": round(percentile(sorted(v), 50), 1), "p99": round(percentile(sorted(v), 99), 1)}
-            for name, v in hops.items()}
+    return {
+        name: {"p50": round(percentile(sorted(v), 50), 1), "p99": round(percentile(sorted(v), 99), 1)}
+        for name, v in hops.items()
+    }
 
 
 class CpuWindows:
@@ -125,13 +135,16 @@ class CpuWindows:
         return [round((c1 - c0) / (t1 - t0), 2) for (t0, c0), (t1, c1) in zip(self.readings, self.readings[1:])]
 
 
-def write_sales(dsn: str, rate: int, seconds: float, committed: dict[int, float], load: LoadSampler,
-                broker_cpu: CpuWindows) -> float:
+def write_sales(
+    dsn: str, rate: int, seconds: float, committed: dict[int, float], load: LoadSampler, broker_cpu: CpuWindows
+) -> float:
     """Paced single-row transactions; returns the achieved writes/s."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET TIME ZONE 'Europe/Paris'")
-        insert = ("INSERT INTO smp_sale (id, lst_id, byr_id, sllr_id, itm_id, qty, prc_cp, tot_cp, fee_cp, sld_at)"
-                  " VALUES (%s, 1, 2, 2, 2, 1, 101, 101, 5, localtimestamp)")
+        insert = (
+            "INSERT INTO smp_sale (id, lst_id, byr_id, sllr_id, itm_id, qty, prc_cp, tot_cp, fee_cp, sld_at)"
+            " VALUES (%s, 1, 2, 2, 2, 1, 101, 101, 5, localtimestamp)"
+        )
         total = int(rate * seconds)
         start = time.monotonic()
         next_report = start + 5
@@ -195,9 +208,13 @@ def main() -> None:
             "writes": len(committed),
             "events_received": len(lags),
             "missing": len(committed) - len(lags),
-            "lag_ms": {"p50": round(percentile(lags, 50), 1), "p90": round(percentile(lags, 90), 1),
-                       "p99": round(percentile(lags, 99), 1), "max": round(lags[-1], 1) if lags else None,
-                       "min": round(lags[0], 1) if lags else None},
+            "lag_ms": {
+                "p50": round(percentile(lags, 50), 1),
+                "p90": round(percentile(lags, 90), 1),
+                "p99": round(percentile(lags, 99), 1),
+                "max": round(lags[-1], 1) if lags else None,
+                "min": round(lags[0], 1) if lags else None,
+            },
             "targets_ms": {"p50": 100, "p99": 300},
             "p99_ms_per_10s_window": windows(committed, reader.arrived, args.rate),
             "stages_ms": stages(committed, reader),

@@ -24,8 +24,7 @@ import time
 from typing import Any
 
 import psycopg
-from _cdc_bench_stack import (SEED_MARKET, Children, CpuMeter, GroupProgress, LoadSampler, TopicCounter, cdc_stack,
-                              say)
+from _cdc_bench_stack import SEED_MARKET, Children, CpuMeter, GroupProgress, LoadSampler, TopicCounter, cdc_stack, say
 
 SEED_SALES = (
     "INSERT INTO smp_sale (id, lst_id, byr_id, sllr_id, itm_id, qty, prc_cp, tot_cp, fee_cp, sld_at)"
@@ -46,8 +45,15 @@ def seed(dsn: str, rows: int) -> float:
     return time.monotonic() - t
 
 
-def wait_for_acl(progress: GroupProgress, rows: int, children: Children, load: LoadSampler,
-                 tail: TopicCounter | None, deadline: float, started: float) -> tuple[float | None, int]:
+def wait_for_acl(
+    progress: GroupProgress,
+    rows: int,
+    children: Children,
+    load: LoadSampler,
+    tail: TopicCounter | None,
+    deadline: float,
+    started: float,
+) -> tuple[float | None, int]:
     """Until the ACL committed every sale; returns (first progress time, committed)."""
     first_at, done, last_report = None, 0, 0.0
     while time.monotonic() < deadline:

@@ -41,8 +41,14 @@ def log(message: str) -> None:
 
 def manage(env: dict[str, str], *args: str) -> str:
     """Run a management command; its stderr (progress bars) passes through."""
-    result = subprocess.run([sys.executable, "-m", "legacy_monolith.manage", *args], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "legacy_monolith.manage", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
     return result.stdout
 
 
@@ -60,12 +66,25 @@ def seed(env: dict[str, str], dsn: str, args: argparse.Namespace) -> dict[str, f
     mode = ["--force"] if have else []
     log(f"seeding {args.sales} sales, {args.players} players, {args.items} items")
     started = time.monotonic()
-    out = manage(env, "seed_market", "--sales", str(args.sales), "--players", str(args.players),
-                 "--items", str(args.items), *mode)
+    out = manage(
+        env,
+        "seed_market",
+        "--sales",
+        str(args.sales),
+        "--players",
+        str(args.players),
+        "--items",
+        str(args.items),
+        *mode,
+    )
     wall = time.monotonic() - started
     summary = json.loads(out.strip().splitlines()[-1])
-    return {"seed_seconds": round(summary["seconds"], 1), "seed_wall_seconds": round(wall, 1),
-            "seed_rows_per_second": summary["sales_per_second"], "reused": False}
+    return {
+        "seed_seconds": round(summary["seconds"], 1),
+        "seed_wall_seconds": round(wall, 1),
+        "seed_rows_per_second": summary["sales_per_second"],
+        "reused": False,
+    }
 
 
 def sold_items(dsn: str) -> list[int]:
@@ -75,9 +94,21 @@ def sold_items(dsn: str) -> list[int]:
 
 def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "legacy_monolith.smp.wsgi:application", "-w", str(workers),
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning"],
-        env=env, cwd=ROOT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "legacy_monolith.smp.wsgi:application",
+            "-w",
+            str(workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
     )
 
 
@@ -143,24 +174,28 @@ def main() -> None:
             server = start_gunicorn(env, port, args.workers)
             try:
                 wait_ready(base, server)
-                log(f"gunicorn -w {args.workers} on {base}; {args.requests} sequential requests over {len(items)} items")
+                log(
+                    f"gunicorn -w {args.workers} on {base}; {args.requests} sequential requests over {len(items)} items"
+                )
                 started = time.monotonic()
                 latencies = measure(base, items, args.requests, args.warmup)
                 seconds = time.monotonic() - started
             finally:
                 os.killpg(server.pid, signal.SIGTERM)
                 server.wait(10)
-            result.update({
-                "endpoint": "GET /api/items/{id}/rate/",
-                "requests": len(latencies),
-                "p50_ms": percentile(latencies, 0.50),
-                "p95_ms": percentile(latencies, 0.95),
-                "p99_ms": percentile(latencies, 0.99),
-                "mean_ms": round(statistics.fmean(latencies), 2),
-                "max_ms": round(max(latencies), 2),
-                "requests_per_second_sequential": round((args.warmup + args.requests) / seconds, 1),
-                "gunicorn_workers": args.workers,
-            })
+            result.update(
+                {
+                    "endpoint": "GET /api/items/{id}/rate/",
+                    "requests": len(latencies),
+                    "p50_ms": percentile(latencies, 0.50),
+                    "p95_ms": percentile(latencies, 0.95),
+                    "p99_ms": percentile(latencies, 0.99),
+                    "mean_ms": round(statistics.fmean(latencies), 2),
+                    "max_ms": round(max(latencies), 2),
+                    "requests_per_second_sequential": round((args.warmup + args.requests) / seconds, 1),
+                    "gunicorn_workers": args.workers,
+                }
+            )
             print(json.dumps(result))
     finally:
         if temp is not None:

@@ -61,6 +61,7 @@ from _cdc_bench_stack import LoadSampler, cpu_seconds, say  # noqa: E402
 from _http1_client import Answer, Http1Client  # noqa: E402
 from bench_cdc_lag import percentile  # noqa: E402
 from bench_proxy import _ms  # noqa: E402
+
 from local_stack.net import free_port  # noqa: E402
 
 ENDPOINTS = {
@@ -69,8 +70,14 @@ ENDPOINTS = {
 }
 # Variables that would make ``strangler up`` use existing servers instead of
 # its embedded parts, or point the admin client elsewhere.
-FOREIGN_ENV = ("STRANGLER_LEGACY_DATABASE_URL", "STRANGLER_CONTROL_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS",
-               "STRANGLER_PRICING_DATABASE_URL", "STRANGLER_PROXY_URL", "STRANGLER_ADMIN_TOKEN")
+FOREIGN_ENV = (
+    "STRANGLER_LEGACY_DATABASE_URL",
+    "STRANGLER_CONTROL_DATABASE_URL",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "STRANGLER_PRICING_DATABASE_URL",
+    "STRANGLER_PROXY_URL",
+    "STRANGLER_ADMIN_TOKEN",
+)
 
 
 def _exit_on_sigterm(*_: Any) -> None:
@@ -81,9 +88,13 @@ def stats(values_ms: list[float]) -> dict[str, float | None]:
     ordered = sorted(values_ms)
     if not ordered:
         return {"p50_ms": None, "p90_ms": None, "p99_ms": None, "max_ms": None, "mean_ms": None}
-    return {"p50_ms": round(percentile(ordered, 50), 3), "p90_ms": round(percentile(ordered, 90), 3),
-            "p99_ms": round(percentile(ordered, 99), 3), "max_ms": round(ordered[-1], 3),
-            "mean_ms": round(sum(ordered) / len(ordered), 3)}
+    return {
+        "p50_ms": round(percentile(ordered, 50), 3),
+        "p90_ms": round(percentile(ordered, 90), 3),
+        "p99_ms": round(percentile(ordered, 99), 3),
+        "max_ms": round(ordered[-1], 3),
+        "mean_ms": round(sum(ordered) / len(ordered), 3),
+    }
 
 
 # -- the stack ------------------------------------------------------------------
@@ -103,7 +114,11 @@ class Stack:
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "strangler_cli", "up", "--state-dir", str(state), "--seed-sales", str(sales)],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             start_new_session=True,
         )
         for stream, name in ((self.proc.stdout, "out"), (self.proc.stderr, "err")):
@@ -283,8 +298,9 @@ def measure_build(stack: Stack, sales: int, args: argparse.Namespace) -> dict[st
 # -- reads ----------------------------------------------------------------------
 
 
-def interleaved(targets: dict[str, tuple[str, str | None]], items: list[int], suffix: str, requests: int,
-                warmup: int) -> dict[str, dict[str, Any]]:
+def interleaved(
+    targets: dict[str, tuple[str, str | None]], items: list[int], suffix: str, requests: int, warmup: int
+) -> dict[str, dict[str, Any]]:
     """Keep-alive requests one at a time, one client per target, taking turns
     (same item for every target in a round, rotating who goes first): the
     targets see the same moment of a shared, noisy machine, so their ratio
@@ -295,8 +311,8 @@ def interleaved(targets: dict[str, tuple[str, str | None]], items: list[int], su
     names = list(targets)
     clients = {name: Http1Client(base, headers={"accept": "application/json"}) for name, (base, _) in targets.items()}
     latencies: dict[str, list[float]] = {name: [] for name in names}
-    errors = {name: 0 for name in names}
-    wrong_side = {name: 0 for name in names}
+    errors = dict.fromkeys(names, 0)
+    wrong_side = dict.fromkeys(names, 0)
     statuses: dict[str, dict[str, int]] = {name: {} for name in names}
     try:
         for index in range(warmup + requests):
@@ -317,8 +333,11 @@ def interleaved(targets: dict[str, tuple[str, str | None]], items: list[int], su
                 if status != 200:
                     errors[name] += 1
                     statuses[name][str(status)] = statuses[name].get(str(status), 0) + 1
-                elif expected is not None and response is not None \
-                        and response.headers.get("x-strangler-upstream") != expected:
+                elif (
+                    expected is not None
+                    and response is not None
+                    and response.headers.get("x-strangler-upstream") != expected
+                ):
                     wrong_side[name] += 1
     finally:
         for client in clients.values():
@@ -339,8 +358,8 @@ def wrk_script(state: Path, items: list[int], suffix: str, name: str) -> Path:
         "local ids = {" + ",".join(map(str, items)) + "}\n"
         "math.randomseed(42)\n"
         "request = function()\n"
-        f"  return wrk.format(\"GET\", \"/api/items/\" .. ids[math.random(#ids)] .. \"{suffix}\","
-        " {[\"Accept\"] = \"application/json\"})\n"
+        f'  return wrk.format("GET", "/api/items/" .. ids[math.random(#ids)] .. "{suffix}",'
+        ' {["Accept"] = "application/json"})\n'
         "end\n"
     )
     return path
@@ -348,9 +367,21 @@ def wrk_script(state: Path, items: list[int], suffix: str, name: str) -> Path:
 
 def wrk(base: str, script: Path, connections: int, seconds: int) -> dict[str, Any]:
     run = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "--latency", "-s", str(script),
-         base + "/"],
-        capture_output=True, text=True, timeout=seconds + 60,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+            str(script),
+            base + "/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
     )
     out = run.stdout
     if run.returncode != 0 or "Requests/sec" not in out:
@@ -359,12 +390,16 @@ def wrk(base: str, script: Path, connections: int, seconds: int) -> dict[str, An
     pct = {p: _ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M)}
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {"connections": connections, "seconds": seconds,
-            "requests": int(requests.group(1)) if requests else None,
-            "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-            "p50_ms": pct.get("50"), "p99_ms": pct.get("99"),
-            "errors_non2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": sum(map(int, sock.groups())) if sock else 0}
+    return {
+        "connections": connections,
+        "seconds": seconds,
+        "requests": int(requests.group(1)) if requests else None,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": pct.get("50"),
+        "p99_ms": pct.get("99"),
+        "errors_non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(map(int, sock.groups())) if sock else 0,
+    }
 
 
 class Admin:
@@ -373,8 +408,12 @@ class Admin:
         self.headers = {"authorization": f"Bearer {token}", "x-strangler-actor": "bench_pricing"}
 
     def set(self, route: str, mode: str, service: str | None) -> int:
-        r = httpx.post(f"{self.proxy}/_strangler/routes/set", headers=self.headers, timeout=15,
-                       json={"route": route, "mode": mode, "service": service, "reason": "bench_pricing"})
+        r = httpx.post(
+            f"{self.proxy}/_strangler/routes/set",
+            headers=self.headers,
+            timeout=15,
+            json={"route": route, "mode": mode, "service": service, "reason": "bench_pricing"},
+        )
         if r.status_code != 200:
             raise SystemExit(f"could not set {route} to {mode}: {r.status_code} {r.text}")
         return int(r.json()["version"])
@@ -403,8 +442,9 @@ def pricing_breakdown(endpoints: dict[str, Any], token: str, items: list[int], r
     from new_services.pricing.service_layer import reads
     from new_services.pricing.settings import PricingSettings
 
-    settings = PricingSettings.from_env({"STRANGLER_PRICING_DATABASE_URL": endpoints["databases"]["pricing"],
-                                         "STRANGLER_ADMIN_TOKEN": token})
+    settings = PricingSettings.from_env(
+        {"STRANGLER_PRICING_DATABASE_URL": endpoints["databases"]["pricing"], "STRANGLER_ADMIN_TOKEN": token}
+    )
     captured: list[tuple[str, dict[str, Any], int]] = []
     original_run = reads.run
 
@@ -417,8 +457,9 @@ def pricing_breakdown(endpoints: dict[str, Any], token: str, items: list[int], r
         pool, clock, rng = service.read_pool, service.clock, random.Random(42)
         calls = {
             "rate": lambda conn, item: reads.rate_facts(conn, item_id=item, as_of=clock.now()),
-            "history": lambda conn, item: reads.history_facts(conn, item_id=item, interval="1h", days=7,
-                                                              until=clock.now()),
+            "history": lambda conn, item: reads.history_facts(
+                conn, item_id=item, interval="1h", days=7, until=clock.now()
+            ),
         }
         out: dict[str, Any] = {}
         await pool.open()
@@ -451,11 +492,13 @@ def pricing_breakdown(endpoints: dict[str, Any], token: str, items: list[int], r
                         planning.append(plan[0]["Planning Time"])
                         execution.append(plan[0]["Execution Time"])
                 parts = sorted(n for _, _, n in captured)
-                out[name] = {"uncached_read_in_process": stats(timings),
-                             "server_planning_ms_p50": round(percentile(sorted(planning), 50), 3),
-                             "server_execution_ms_p50": round(percentile(sorted(execution), 50), 3),
-                             "server_execution_ms_p99": round(percentile(sorted(execution), 99), 3),
-                             "union_parts_p50": parts[len(parts) // 2] if parts else None}
+                out[name] = {
+                    "uncached_read_in_process": stats(timings),
+                    "server_planning_ms_p50": round(percentile(sorted(planning), 50), 3),
+                    "server_execution_ms_p50": round(percentile(sorted(execution), 50), 3),
+                    "server_execution_ms_p99": round(percentile(sorted(execution), 99), 3),
+                    "union_parts_p50": parts[len(parts) // 2] if parts else None,
+                }
         finally:
             await pool.close()
             await service.engine.dispose()
@@ -485,9 +528,16 @@ def measure_reads(stack: Stack, endpoints: dict[str, Any], args: argparse.Namesp
     scripts = {name: wrk_script(stack.state, items, suffix, name) for name, (_, suffix) in ENDPOINTS.items()}
     admin = Admin(proxy, (stack.state / "admin-token").read_text().strip())
     c = f"c{args.connections}"
-    reads: dict[str, Any] = {name: {"route": route, "path": f"/api/items/{{id}}{suffix}", "items": len(items),
-                                    "direct_legacy": {}, "direct_pricing": {}}
-                             for name, (route, suffix) in ENDPOINTS.items()}
+    reads: dict[str, Any] = {
+        name: {
+            "route": route,
+            "path": f"/api/items/{{id}}{suffix}",
+            "items": len(items),
+            "direct_legacy": {},
+            "direct_pricing": {},
+        }
+        for name, (route, suffix) in ENDPOINTS.items()
+    }
 
     def load_test(name: str, label: str, base: str) -> dict[str, Any]:
         say(f"  {name} / {label}: wrk -c{args.connections} for {args.wrk_seconds}s")
@@ -497,8 +547,13 @@ def measure_reads(stack: Stack, endpoints: dict[str, Any], args: argparse.Namesp
     say("phase 1: route in legacy mode (no route: everything goes to legacy)")
     for name, (_, suffix) in ENDPOINTS.items():
         say(f"  {name}: {args.requests} rounds of sequential requests: proxy (-> legacy), monolith, pricing")
-        c1 = interleaved({"proxy": (proxy, "legacy"), "direct_legacy": (legacy, None),
-                          "direct_pricing": (pricing, None)}, items, suffix, args.requests, args.warmup)
+        c1 = interleaved(
+            {"proxy": (proxy, "legacy"), "direct_legacy": (legacy, None), "direct_pricing": (pricing, None)},
+            items,
+            suffix,
+            args.requests,
+            args.warmup,
+        )
         reads[name]["legacy"] = {"c1": c1["proxy"], c: load_test(name, "legacy", proxy)}
         reads[name]["direct_legacy"]["c1"] = c1["direct_legacy"]
         reads[name]["direct_pricing"]["c1_during_phase_1"] = c1["direct_pricing"]
@@ -508,8 +563,9 @@ def measure_reads(stack: Stack, endpoints: dict[str, Any], args: argparse.Namesp
     say(f"phase 2: routes flipped to new (service pricing), table v{version}")
     for name, (_, suffix) in ENDPOINTS.items():
         say(f"  {name}: {args.requests} rounds of sequential requests: proxy (-> pricing), pricing")
-        c1 = interleaved({"proxy": (proxy, "pricing"), "direct_pricing": (pricing, None)},
-                         items, suffix, args.requests, args.warmup)
+        c1 = interleaved(
+            {"proxy": (proxy, "pricing"), "direct_pricing": (pricing, None)}, items, suffix, args.requests, args.warmup
+        )
         reads[name]["new"] = {"c1": c1["proxy"], c: load_test(name, "new", proxy)}
         reads[name]["direct_pricing"]["c1"] = c1["direct_pricing"]
         reads[name]["direct_pricing"][c] = load_test(name, "direct pricing", pricing)
@@ -542,9 +598,13 @@ def measure_reads(stack: Stack, endpoints: dict[str, Any], args: argparse.Namesp
             "union_parts_p50": breakdown[name]["union_parts_p50"],
         }
         r["errors_total"] = sum(
-            v.get("errors", 0) + v.get("answered_by_other_upstream", 0)
-            + v.get("errors_non2xx", 0) + v.get("socket_errors", 0)
-            for part in (r["legacy"], r["new"], r["direct_legacy"], r["direct_pricing"]) for v in part.values())
+            v.get("errors", 0)
+            + v.get("answered_by_other_upstream", 0)
+            + v.get("errors_non2xx", 0)
+            + v.get("socket_errors", 0)
+            for part in (r["legacy"], r["new"], r["direct_legacy"], r["direct_pricing"])
+            for v in part.values()
+        )
     return reads
 
 
@@ -598,9 +658,15 @@ class StageReader(threading.Thread):
         super().__init__(daemon=True)
         from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-pricing-stages",
-                                  "enable.auto.commit": False, "fetch.wait.max.ms": 500,
-                                  "fetch.min.bytes": 1_000_000})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": "bench-pricing-stages",
+                "enable.auto.commit": False,
+                "fetch.wait.max.ms": 500,
+                "fetch.min.bytes": 1_000_000,
+            }
+        )
         partitions = []
         for topic in ("smp.market.v1", "legacy.public.smp_sale"):
             meta = self.consumer.list_topics(topic, timeout=10).topics[topic]
@@ -634,8 +700,10 @@ def measure_lag(endpoints: dict[str, Any], args: argparse.Namespace, load: LoadS
     watcher = Visibility(pricing_dsn, args.poll_ms / 1000)
     watcher.floor = base
     watcher.start()
-    insert = ("INSERT INTO smp_sale (lst_id, byr_id, sllr_id, itm_id, qty, prc_cp, tot_cp, fee_cp, sld_at)"
-              " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, localtimestamp) RETURNING id")
+    insert = (
+        "INSERT INTO smp_sale (lst_id, byr_id, sllr_id, itm_id, qty, prc_cp, tot_cp, fee_cp, sld_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, localtimestamp) RETURNING id"
+    )
     total = int(rate * seconds)
     committed: dict[int, float] = {}
     commit_ms: list[float] = []
@@ -661,18 +729,21 @@ def measure_lag(endpoints: dict[str, Any], args: argparse.Namespace, load: LoadS
                     qty = rng.randint(1, 5)
                     total_cp = qty * price
                     began = time.perf_counter()
-                    row = conn.execute(insert, (listing, buyer, seller, item, qty, price, total_cp,
-                                                total_cp * 5 // 100), prepare=True).fetchone()
+                    row = conn.execute(
+                        insert, (listing, buyer, seller, item, qty, price, total_cp, total_cp * 5 // 100), prepare=True
+                    ).fetchone()
                     committed[row[0]] = time.time()  # autocommit: COMMIT has returned
                     commit_ms.append((time.perf_counter() - began) * 1000)
                     watcher.committed(row[0])
                     written[0] += 1
                     last_commit[0] = max(last_commit[0], time.monotonic())
-        except Exception as exc:  # noqa: BLE001 - reported in the result
+        except Exception as exc:
             failures.append(f"writer {k}: {exc}")
 
-    say(f"lag: {rate} sales/s for {seconds:.0f}s into smp_sale from {writers} connections; "
-        f"polling pricing's sales every {args.poll_ms:g} ms")
+    say(
+        f"lag: {rate} sales/s for {seconds:.0f}s into smp_sale from {writers} connections; "
+        f"polling pricing's sales every {args.poll_ms:g} ms"
+    )
     stages = StageReader(endpoints["kafka"]) if args.lag_stages else None
     if stages is not None:
         stages.start()
@@ -686,11 +757,14 @@ def measure_lag(endpoints: dict[str, Any], args: argparse.Namespace, load: LoadS
         while thread.is_alive():
             thread.join(5)
             load.sample()
-            say(f"  {written[0]}/{total} writes, {len(watcher.visible)} visible in pricing, "
-                f"load {load.samples[-1]:.2f}")
+            say(
+                f"  {written[0]}/{total} writes, {len(watcher.visible)} visible in pricing, load {load.samples[-1]:.2f}"
+            )
     achieved = written[0] / max(last_commit[0] - start, 1e-9)
-    cpu_share = {k: round(((cpu_seconds(v) or 0) - (cpu_before[k] or 0)) / (time.monotonic() - cpu_began), 2)
-                 for k, v in pids.items()}
+    cpu_share = {
+        k: round(((cpu_seconds(v) or 0) - (cpu_before[k] or 0)) / (time.monotonic() - cpu_began), 2)
+        for k, v in pids.items()
+    }
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and watcher.pending:
         time.sleep(0.1)
@@ -707,15 +781,20 @@ def measure_lag(endpoints: dict[str, Any], args: argparse.Namespace, load: LoadS
                 hops["capture"].append((stages.legacy[i] - t) * 1000)
                 hops["translate"].append((stages.domain[i] - stages.legacy[i]) * 1000)
                 hops["project"].append((watcher.visible[i] - stages.domain[i]) * 1000)
-        split = {"sales_traced": len(hops["capture"]),
-                 **{name: {"p50": round(percentile(sorted(v), 50), 1), "p99": round(percentile(sorted(v), 99), 1)}
-                    for name, v in hops.items()}}
+        split = {
+            "sales_traced": len(hops["capture"]),
+            **{
+                name: {"p50": round(percentile(sorted(v), 50), 1), "p99": round(percentile(sorted(v), 99), 1)}
+                for name, v in hops.items()
+            },
+        }
     ids = sorted(committed)
     lags = sorted((watcher.visible[i] - committed[i]) * 1000 for i in ids if i in watcher.visible)
     per_window = []
     for first in range(0, len(ids), rate * 10):
-        chunk = sorted((watcher.visible[i] - committed[i]) * 1000 for i in ids[first:first + rate * 10]
-                       if i in watcher.visible)
+        chunk = sorted(
+            (watcher.visible[i] - committed[i]) * 1000 for i in ids[first : first + rate * 10] if i in watcher.visible
+        )
         per_window.append(round(percentile(chunk, 99), 1) if chunk else None)
     return {
         "path": "smp_sale INSERT commit -> Debezium relay -> ACL -> SaleRecorded -> pricing projector -> sales row",
@@ -730,9 +809,13 @@ def measure_lag(endpoints: dict[str, Any], args: argparse.Namespace, load: LoadS
         "insert_commit_ms": {k.replace("_ms", ""): v for k, v in stats(commit_ms).items()},
         "poll_interval_ms": args.poll_ms,
         "polls": watcher.polls,
-        "lag_ms": {"p50": round(percentile(lags, 50), 1), "p90": round(percentile(lags, 90), 1),
-                   "p99": round(percentile(lags, 99), 1), "max": round(lags[-1], 1) if lags else None,
-                   "min": round(lags[0], 1) if lags else None},
+        "lag_ms": {
+            "p50": round(percentile(lags, 50), 1),
+            "p90": round(percentile(lags, 90), 1),
+            "p99": round(percentile(lags, 99), 1),
+            "max": round(lags[-1], 1) if lags else None,
+            "min": round(lags[0], 1) if lags else None,
+        },
         "p99_ms_per_10s_window": per_window,
         "stages_ms": split if split is not None else "not measured (--lag-stages)",
         "cpu_share_while_writing": cpu_share,
@@ -760,15 +843,24 @@ def main() -> None:
     parser.add_argument("--wrk-seconds", type=int, default=10)
     parser.add_argument("--lag-rate", type=int, default=500, help="sales written per second")
     parser.add_argument("--lag-seconds", type=float, default=30)
-    parser.add_argument("--writers", type=int, default=8,
-                        help="connections writing the paced sales (one commit per sale on each)")
+    parser.add_argument(
+        "--writers", type=int, default=8, help="connections writing the paced sales (one commit per sale on each)"
+    )
     parser.add_argument("--poll-ms", type=float, default=5)
-    parser.add_argument("--no-lag-stages", dest="lag_stages", action="store_false",
-                        help="do not read the producers' CreateTimes off the topics to split the lag")
+    parser.add_argument(
+        "--no-lag-stages",
+        dest="lag_stages",
+        action="store_false",
+        help="do not read the producers' CreateTimes off the topics to split the lag",
+    )
     parser.add_argument("--build-timeout", type=float, default=None, help="default: 900 s + 2.5 ms per sale")
     parser.add_argument("--stall-seconds", type=float, default=300)
-    parser.add_argument("--stall-rate", type=float, default=100,
-                        help="give the build up if it gains fewer events/s than this over --stall-seconds")
+    parser.add_argument(
+        "--stall-rate",
+        type=float,
+        default=100,
+        help="give the build up if it gains fewer events/s than this over --stall-seconds",
+    )
     parser.add_argument("--keep-state", action="store_true", help="keep the temporary state dir (logs)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -785,8 +877,10 @@ def main() -> None:
         if build["completed"]:
             say(f"read model built in {build['seconds']}s ({build['sales_per_second']} sales/s)")
         else:
-            say(f"read model NOT built ({build['gave_up']}): {build['sales_in_read_model']} of {args.sales} sales in "
-                "it; measuring the reads anyway, on the partial read model")
+            say(
+                f"read model NOT built ({build['gave_up']}): {build['sales_in_read_model']} of {args.sales} sales in "
+                "it; measuring the reads anyway, on the partial read model"
+            )
         endpoints = stack.endpoints()
         assert endpoints is not None
         reads = measure_reads(stack, endpoints, args)
@@ -795,19 +889,25 @@ def main() -> None:
         if build["completed"] or behind < args.lag_rate * 10:
             lag = measure_lag(endpoints, args, load)
         else:
-            lag = {"skipped": f"the projector is {behind} events behind the stream (build not completed): a new "
-                              "sale would queue behind them, so commit-to-visible lag here is the backlog's drain "
-                              "time, not the pipeline's latency"}
+            lag = {
+                "skipped": f"the projector is {behind} events behind the stream (build not completed): a new "
+                "sale would queue behind them, so commit-to-visible lag here is the backlog's drain "
+                "time, not the pipeline's latency"
+            }
         stack.check_alive()
         result = {
             "bench": "pricing",
             "sales": args.sales,
             "build": build,
-            "reads": reads if build["completed"] else {
+            "reads": reads
+            if build["completed"]
+            else {
                 "read_model_complete": False,
                 "warning": f"pricing held {build['sales_in_read_model']} of {args.sales} sales when these were "
-                           "measured (its queries are index range scans bounded per item and window, but the "
-                           "answers are over less data than legacy's)", **reads},
+                "measured (its queries are index range scans bounded per item and window, but the "
+                "answers are over less data than legacy's)",
+                **reads,
+            },
             "lag": lag,
             "machine": {"cpus": os.cpu_count(), "load_avg": os.getloadavg(), **load.report()},
             "notes": [

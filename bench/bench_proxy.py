@@ -44,7 +44,11 @@ def free_port() -> int:
 
 
 def ensure_tools() -> None:
-    missing = [p for p, b in (("nginx", "nginx"), ("wrk", "wrk")) if shutil.which(b) is None and not Path(f"/usr/sbin/{b}").exists()]
+    missing = [
+        p
+        for p, b in (("nginx", "nginx"), ("wrk", "wrk"))
+        if shutil.which(b) is None and not Path(f"/usr/sbin/{b}").exists()
+    ]
     if not missing:
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
@@ -75,7 +79,9 @@ http {{
     {server_block}
 }}
 """)
-    return subprocess.Popen([nginx_bin(), "-c", str(conf), "-p", str(d)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [nginx_bin(), "-c", str(conf), "-p", str(d)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def wait_http(url: str, timeout: float = 20.0) -> None:
@@ -102,14 +108,21 @@ def _ms(text: str) -> float:
 def wrk(url: str, connections: int) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{DURATION}", "--latency", url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     pct = {p: _ms(v) for p, v in re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock_err = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50_ms": pct["50"], "p99_ms": pct["99"],
-            "non2xx": int(errors.group(1)) if errors else 0, "socket_errors": sock_err.group(1) if sock_err else ""}
+    return {
+        "rps": rps,
+        "p50_ms": pct["50"],
+        "p99_ms": pct["99"],
+        "non2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": sock_err.group(1) if sock_err else "",
+    }
 
 
 def main() -> None:
@@ -120,12 +133,24 @@ def main() -> None:
     try:
         up_port, ngx_port, our_port = free_port(), free_port(), free_port()
         body = '{"item":"42","rate":117,"currency":"copper"}'
-        procs.append(start_nginx(work, "upstream", f"""
-    server {{ listen 127.0.0.1:{up_port}; location / {{ default_type application/json; return 200 '{body}'; }} }}"""))
-        procs.append(start_nginx(work, "rproxy", f"""
+        procs.append(
+            start_nginx(
+                work,
+                "upstream",
+                f"""
+    server {{ listen 127.0.0.1:{up_port}; location / {{ default_type application/json; return 200 '{body}'; }} }}""",
+            )
+        )
+        procs.append(
+            start_nginx(
+                work,
+                "rproxy",
+                f"""
     upstream app {{ server 127.0.0.1:{up_port}; keepalive 128; }}
     server {{ listen 127.0.0.1:{ngx_port};
-      location / {{ proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}"""))
+      location / {{ proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}""",
+            )
+        )
         dsn = os.environ.get("STRANGLER_CONTROL_DATABASE_URL")
         if not dsn:
             from local_stack.postgres import EmbeddedPostgres
@@ -133,12 +158,24 @@ def main() -> None:
             pg = EmbeddedPostgres(work / "pg")
             pg.start()
             dsn = pg.create_database("bench_proxy")
-        env = dict(os.environ, STRANGLER_PROXY_PORT=str(our_port), STRANGLER_PROXY_WORKERS="1",
-                   STRANGLER_LEGACY_URL=f"http://127.0.0.1:{up_port}",
-                   STRANGLER_SERVICES=json.dumps({"pricing": f"http://127.0.0.1:{up_port}"}),
-                   STRANGLER_CONTROL_DATABASE_URL=dsn, STRANGLER_ADMIN_TOKEN=TOKEN)
-        procs.append(subprocess.Popen([sys.executable, "-m", "strangler_proxy"], env=env, cwd=ROOT,
-                                      stdout=subprocess.DEVNULL, stderr=open(work / "proxy.log", "wb")))
+        env = dict(
+            os.environ,
+            STRANGLER_PROXY_PORT=str(our_port),
+            STRANGLER_PROXY_WORKERS="1",
+            STRANGLER_LEGACY_URL=f"http://127.0.0.1:{up_port}",
+            STRANGLER_SERVICES=json.dumps({"pricing": f"http://127.0.0.1:{up_port}"}),
+            STRANGLER_CONTROL_DATABASE_URL=dsn,
+            STRANGLER_ADMIN_TOKEN=TOKEN,
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "strangler_proxy"],
+                env=env,
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=open(work / "proxy.log", "wb"),
+            )
+        )
         direct = f"http://127.0.0.1:{up_port}/api/items/42/rate/"
         nginx = f"http://127.0.0.1:{ngx_port}/api/items/42/rate/"
         ours = f"http://127.0.0.1:{our_port}/api/items/42/rate/"
@@ -146,9 +183,11 @@ def main() -> None:
         for url in (direct, nginx):
             wait_http(url)
         wait_http(f"http://127.0.0.1:{our_port}/_strangler/health")
-        r = httpx.post(f"http://127.0.0.1:{our_port}/_strangler/routes/set",
-                       headers={"authorization": f"Bearer {TOKEN}"},
-                       json={"route": "GET /shadowed/{id}/", "mode": "shadow", "service": "pricing", "reason": "bench"})
+        r = httpx.post(
+            f"http://127.0.0.1:{our_port}/_strangler/routes/set",
+            headers={"authorization": f"Bearer {TOKEN}"},
+            json={"route": "GET /shadowed/{id}/", "mode": "shadow", "service": "pricing", "reason": "bench"},
+        )
         if r.status_code not in (200, 409):
             raise RuntimeError(f"could not set the shadow route: {r.status_code} {r.text}")
         for url in (direct, nginx, ours, ours_shadow):  # warm up pools

@@ -129,7 +129,7 @@ class EmbeddedKafka:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
-    def start(self, timeout: float = 20.0) -> "EmbeddedKafka":
+    def start(self, timeout: float = 20.0) -> EmbeddedKafka:
         """Spawn the broker and return once it answers a metadata request."""
         if port_in_use(self.port, HOST):
             raise KafkaStartError(
@@ -143,10 +143,14 @@ class EmbeddedKafka:
                 [
                     broker_binary(),
                     "broker",
-                    "--cluster-id", self.cluster_id,
-                    "--listener-url", url,
-                    "--advertised-listener-url", url,
-                    "--storage-engine", "memory://tansu/",
+                    "--cluster-id",
+                    self.cluster_id,
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -163,7 +167,7 @@ class EmbeddedKafka:
         if process is not None:
             stop_child(process, signal.SIGTERM, timeout)
 
-    def __enter__(self) -> "EmbeddedKafka":
+    def __enter__(self) -> EmbeddedKafka:
         return self.start()
 
     def __exit__(

@@ -59,7 +59,7 @@ class _RunAs:
     gid: int | None
 
     @classmethod
-    def for_current_process(cls) -> "_RunAs":
+    def for_current_process(cls) -> _RunAs:
         if os.geteuid() != 0:
             return cls(None, None)
         entry = _ensure_system_user(SYSTEM_USER)
@@ -124,7 +124,7 @@ class EmbeddedPostgres:
 
     # -- lifecycle -----------------------------------------------------
 
-    def start(self, timeout: float = 30.0) -> "EmbeddedPostgres":
+    def start(self, timeout: float = 30.0) -> EmbeddedPostgres:
         if port_in_use(self.port, self.host):
             raise PostgresStartError(f"port {self.host}:{self.port} is already in use")
         self._init_cluster()
@@ -143,7 +143,7 @@ class EmbeddedPostgres:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
-    def __enter__(self) -> "EmbeddedPostgres":
+    def __enter__(self) -> EmbeddedPostgres:
         return self.start()
 
     def __exit__(
@@ -196,8 +196,10 @@ class EmbeddedPostgres:
         result = subprocess.run(
             [
                 str(_bin_dir() / "initdb"),
-                "-D", str(self.data_dir),
-                "-U", SUPERUSER,
+                "-D",
+                str(self.data_dir),
+                "-U",
+                SUPERUSER,
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--locale=C",

@@ -60,7 +60,7 @@ class ManagedProcess:
         self.cwd = cwd
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "ManagedProcess":
+    def start(self) -> ManagedProcess:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             self._process = subprocess.Popen(
@@ -105,9 +105,7 @@ class ManagedProcess:
         return log_tail(self.log_file, chars)
 
 
-def stop_child(
-    process: "subprocess.Popen[bytes]", sig: signal.Signals, timeout: float, *, group: bool = False
-) -> None:
+def stop_child(process: subprocess.Popen[bytes], sig: signal.Signals, timeout: float, *, group: bool = False) -> None:
     """Send ``sig`` (to the process group if ``group``), wait up to
     ``timeout``, then SIGKILL. A no-op for a process that already exited."""
     if process.poll() is not None:

@@ -31,6 +31,4 @@ class ServiceSpec:
         return f"{self.env_prefix}DATABASE_URL"
 
 
-NEW_SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("pricing", "new_services.pricing", 8010),
-)
+NEW_SERVICES: tuple[ServiceSpec, ...] = (ServiceSpec("pricing", "new_services.pricing", 8010),)

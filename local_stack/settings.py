@@ -60,9 +60,7 @@ class StackSettings:
     external_service_database_urls: dict[str, str]
 
     @classmethod
-    def from_env(
-        cls, *, state_dir: Path, seed_sales: int = 0, env: Mapping[str, str] | None = None
-    ) -> "StackSettings":
+    def from_env(cls, *, state_dir: Path, seed_sales: int = 0, env: Mapping[str, str] | None = None) -> StackSettings:
         env = os.environ if env is None else env
         if seed_sales < 0:
             raise SettingsError(f"--seed-sales must be >= 0, got {seed_sales}")

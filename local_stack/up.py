@@ -178,12 +178,18 @@ class LocalStack:
         self._manage("migrate", "--noinput")
         self._manage("collectstatic", "--noinput")
         self.state.secret("admin-password")  # generated once, 0600
-        self._manage("ensure_superuser", "--username", "admin", "--password-file", str(self.state.path / "admin-password"))
+        self._manage(
+            "ensure_superuser", "--username", "admin", "--password-file", str(self.state.path / "admin-password")
+        )
         if self.settings.seed_sales:
             self.say(f"seeding the market with {self.settings.seed_sales:,} sales (skipped if already seeded)")
             self._manage(
-                "seed_market", "--sales", str(self.settings.seed_sales), "--if-empty",
-                "--token-file", str(self.state.path / "demo-token"),
+                "seed_market",
+                "--sales",
+                str(self.settings.seed_sales),
+                "--if-empty",
+                "--token-file",
+                str(self.state.path / "demo-token"),
                 show_output=True,
             )
 
@@ -194,12 +200,22 @@ class LocalStack:
         legacy = self._spawn(
             "legacy",
             [
-                sys.executable, "-m", "gunicorn", "legacy_monolith.smp.wsgi:application",
-                "--bind", f"{host}:{port}",
-                "--workers", str(self.settings.legacy_workers),
-                "--worker-class", "gthread", "--threads", "4",
-                "--access-logfile", "-",
-                "--graceful-timeout", "5",
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "legacy_monolith.smp.wsgi:application",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                str(self.settings.legacy_workers),
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+                "--graceful-timeout",
+                "5",
             ],
             env=self._legacy_env(),
         )
@@ -242,7 +258,7 @@ class LocalStack:
         assert self.endpoints.kafka is not None
         try:
             return set(DOMAIN_TOPICS) <= existing_topics(self.endpoints.kafka)
-        except Exception:  # noqa: BLE001 - broker busy or not answering yet: ask again
+        except Exception:
             return False
 
     def _relay_running(self) -> bool:
@@ -267,8 +283,9 @@ class LocalStack:
         for spec in NEW_SERVICES:
             env = self._service_env(spec)
             self.say(f"migrating the {spec.name} database")
-            migrate = subprocess.run([sys.executable, "-m", spec.module, "migrate"], env=env,
-                                     capture_output=True, text=True)
+            migrate = subprocess.run(
+                [sys.executable, "-m", spec.module, "migrate"], env=env, capture_output=True, text=True
+            )
             if migrate.returncode != 0:
                 tail = (migrate.stdout + migrate.stderr).strip().splitlines()[-1:] or ["no output"]
                 raise StackError(f"{spec.name}: migration failed (exit {migrate.returncode}): {tail[0]}")
@@ -346,4 +363,4 @@ class LocalStack:
         self.state.release()
 
 
-__all__ = ["LocalStack", "StackError", "ChildFailed", "Endpoints"]
+__all__ = ["ChildFailed", "Endpoints", "LocalStack", "StackError"]

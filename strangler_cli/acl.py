@@ -14,7 +14,6 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.table import Table
@@ -31,15 +30,18 @@ acl_app.add_typer(dlq_app, name="dlq")
 BootstrapOpt = typer.Option(None, "--bootstrap", help="Kafka bootstrap servers (else env, else the state dir).")
 
 
-def _bootstrap(explicit: Optional[str], state_dir: Path) -> str:
+def _bootstrap(explicit: str | None, state_dir: Path) -> str:
     if explicit:
         return explicit
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     kafka = (endpoints_or_none(state_dir) or {}).get("kafka")
     if not kafka:
-        fail(f"no broker: pass --bootstrap, set KAFKA_BOOTSTRAP_SERVERS or run `strangler up` "
-             f"({state_dir / 'endpoints.json'} has none)", ExitCode.UNREACHABLE)
+        fail(
+            f"no broker: pass --bootstrap, set KAFKA_BOOTSTRAP_SERVERS or run `strangler up` "
+            f"({state_dir / 'endpoints.json'} has none)",
+            ExitCode.UNREACHABLE,
+        )
     return str(kafka)
 
 
@@ -59,7 +61,7 @@ def _broker(servers: str) -> Iterator[None]:
 
 
 @dlq_app.command("list", epilog=examples("strangler acl dlq list", "strangler acl dlq list --json"))
-def list_letters(state_dir: Path = StateOpt, bootstrap: Optional[str] = BootstrapOpt, as_json: bool = JsonOpt) -> None:
+def list_letters(state_dir: Path = StateOpt, bootstrap: str | None = BootstrapOpt, as_json: bool = JsonOpt) -> None:
     """Every dead letter: where it came from and why it failed."""
     from acl.dlq import read_dead_letters
 
@@ -71,17 +73,25 @@ def list_letters(state_dir: Path = StateOpt, bootstrap: Optional[str] = Bootstra
         return
     table = Table("dlq offset", "source", "key", "reason")
     for lt in letters:
-        table.add_row(*cells(f"{lt.dlq_partition}:{lt.dlq_offset}", f"{lt.topic}[{lt.partition}]@{lt.offset}",
-                             lt.key or "-", lt.reason))
+        table.add_row(
+            *cells(
+                f"{lt.dlq_partition}:{lt.dlq_offset}",
+                f"{lt.topic}[{lt.partition}]@{lt.offset}",
+                lt.key or "-",
+                lt.reason,
+            )
+        )
     console.print(table)
     say(f"{len(letters)} dead letter(s)", stderr=True)
 
 
-@dlq_app.command("replay", epilog=examples("strangler acl dlq replay", "strangler acl dlq replay --offset 3 --offset 4 --json"))
+@dlq_app.command(
+    "replay", epilog=examples("strangler acl dlq replay", "strangler acl dlq replay --offset 3 --offset 4 --json")
+)
 def replay_letters(
     offsets: list[int] = typer.Option([], "--offset", help="DLQ offset(s) to replay (repeatable); default: all."),
     state_dir: Path = StateOpt,
-    bootstrap: Optional[str] = BootstrapOpt,
+    bootstrap: str | None = BootstrapOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Translate dead letters again and publish the events that now succeed."""
@@ -97,8 +107,15 @@ def replay_letters(
         results = replay(letters, translate_record, producer)
     finally:
         producer.close(5)
-    rows = [{"dlq_offset": r.letter.dlq_offset, "source": f"{r.letter.topic}[{r.letter.partition}]@{r.letter.offset}",
-             "published": r.published, "error": r.error} for r in results]
+    rows = [
+        {
+            "dlq_offset": r.letter.dlq_offset,
+            "source": f"{r.letter.topic}[{r.letter.partition}]@{r.letter.offset}",
+            "published": r.published,
+            "error": r.error,
+        }
+        for r in results
+    ]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
     else:

@@ -12,7 +12,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -25,7 +25,7 @@ from strangler_cli.state import JsonOpt, StateOpt
 cdc_app = typer.Typer(help="Change data capture from the legacy database.", no_args_is_help=True)
 
 
-def _legacy_dsn(state_dir: Path) -> Optional[str]:
+def _legacy_dsn(state_dir: Path) -> str | None:
     try:
         endpoints = json.loads((state_dir / "endpoints.json").read_text())
         dsn = endpoints.get("databases", {}).get("legacy")
@@ -36,7 +36,7 @@ def _legacy_dsn(state_dir: Path) -> Optional[str]:
     return os.environ.get("STRANGLER_LEGACY_DATABASE_URL") or None
 
 
-def _lsn(value: Optional[int]) -> Optional[str]:
+def _lsn(value: int | None) -> str | None:
     """PostgreSQL's ``X/Y`` notation for a numeric LSN."""
     return None if value is None else f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
 
@@ -52,7 +52,13 @@ def slot_info(dsn: str, slot: str) -> dict[str, Any]:
         ).fetchone()
     if row is None:
         return {"name": slot, "exists": False}
-    return {"name": slot, "exists": True, "active": row[0], "confirmed_flush_lsn": row[1], "retained_wal_bytes": int(row[2])}
+    return {
+        "name": slot,
+        "exists": True,
+        "active": row[0],
+        "confirmed_flush_lsn": row[1],
+        "retained_wal_bytes": int(row[2]),
+    }
 
 
 def collect(state_dir: Path) -> dict[str, Any]:
@@ -61,25 +67,33 @@ def collect(state_dir: Path) -> dict[str, Any]:
 
     status = read_status(state_dir / "cdc")
     if status is None:
-        fail(f"no relay status in {state_dir / 'cdc'}: is the stack (`strangler up`) or `python -m acl.relay` running?",
-             ExitCode.UNREACHABLE)
+        fail(
+            f"no relay status in {state_dir / 'cdc'}: is the stack (`strangler up`) or `python -m acl.relay` running?",
+            ExitCode.UNREACHABLE,
+        )
     now_ms = int(time.time() * 1000)
     tables = {}
     for name, entry in status["tables"].items():
         ts = entry.get("last_source_ts_ms")
-        tables[name] = {**entry, "last_lsn_text": _lsn(entry.get("last_lsn")),
-                        "lag_ms": None if ts is None else max(0, now_ms - int(ts))}
+        tables[name] = {
+            **entry,
+            "last_lsn_text": _lsn(entry.get("last_lsn")),
+            "lag_ms": None if ts is None else max(0, now_ms - int(ts)),
+        }
     relay = status["relay"]
-    result: dict[str, Any] = {"relay": {**relay, "status_age_ms": now_ms - int(relay["updated_at_ms"])}, "tables": tables}
+    result: dict[str, Any] = {
+        "relay": {**relay, "status_age_ms": now_ms - int(relay["updated_at_ms"])},
+        "tables": tables,
+    }
     dsn = _legacy_dsn(state_dir)
     try:
         result["slot"] = slot_info(dsn, relay["slot"]) if dsn else {"name": relay["slot"], "error": "no legacy DSN"}
-    except Exception as exc:  # noqa: BLE001 - the status must still print
+    except Exception as exc:
         result["slot"] = {"name": relay["slot"], "error": str(exc)}
     return result
 
 
-def _human_ms(ms: Optional[int]) -> str:
+def _human_ms(ms: int | None) -> str:
     if ms is None:
         return "-"
     return f"{ms} ms" if ms < 10_000 else f"{ms / 1000:.0f} s"
@@ -93,16 +107,25 @@ def status(state_dir: Path = StateOpt, as_json: bool = JsonOpt) -> None:
         typer.echo(json.dumps(data, indent=2))
         return
     relay, slot = data["relay"], data["slot"]
-    console.print(Text(f"relay pid {relay['pid']} ") + Text(str(relay["state"]), style="bold")
-                  + Text(f", {relay['events_relayed']} records relayed, status {_human_ms(relay['status_age_ms'])} old, "
-                         f"re-snapshots {relay['resnapshots']}"), highlight=False)
+    console.print(
+        Text(f"relay pid {relay['pid']} ")
+        + Text(str(relay["state"]), style="bold")
+        + Text(
+            f", {relay['events_relayed']} records relayed, status {_human_ms(relay['status_age_ms'])} old, "
+            f"re-snapshots {relay['resnapshots']}"
+        ),
+        highlight=False,
+    )
     if slot.get("exists"):
-        say(f"slot {slot['name']}: active={slot['active']}, confirmed {slot['confirmed_flush_lsn']}, "
-            f"retained WAL {slot['retained_wal_bytes'] / 1024:.0f} KiB")
+        say(
+            f"slot {slot['name']}: active={slot['active']}, confirmed {slot['confirmed_flush_lsn']}, "
+            f"retained WAL {slot['retained_wal_bytes'] / 1024:.0f} KiB"
+        )
     else:
         say(f"slot {slot['name']}: {slot.get('error') or 'missing'}")
     table = Table("table", "snapshot", "last LSN", "events", "lag")
     for name, entry in data["tables"].items():
-        table.add_row(*cells(name, entry["snapshot"], entry["last_lsn_text"] or "-", entry["events"],
-                             _human_ms(entry["lag_ms"])))
+        table.add_row(
+            *cells(name, entry["snapshot"], entry["last_lsn_text"] or "-", entry["events"], _human_ms(entry["lag_ms"]))
+        )
     console.print(table)

@@ -28,7 +28,7 @@ def http_client(transport: httpx.BaseTransport | None = None, timeout: float = 1
 
 
 def tcp_open(host: str, port: int, timeout: float) -> str:
-    """"" if ``host:port`` accepts a TCP connection, else why not."""
+    """ "" if ``host:port`` accepts a TCP connection, else why not."""
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return ""
@@ -37,7 +37,7 @@ def tcp_open(host: str, port: int, timeout: float) -> str:
 
 
 def bootstrap_unreachable(bootstrap: str, timeout: float) -> str:
-    """"" if any of the Kafka bootstrap servers (``host:port,...``) accepts a
+    """ "" if any of the Kafka bootstrap servers (``host:port,...``) accepts a
     connection, else why none does. A port check, not a Kafka handshake: it
     fails in milliseconds where a Kafka client retries for half a minute."""
     errors = []

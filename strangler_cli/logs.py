@@ -18,11 +18,11 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import chain
 from pathlib import Path
 from types import FrameType
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -153,7 +153,7 @@ def _list_logs(files: dict[str, Path], as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     for part, path in files.items():
         stat = path.stat()
-        modified = datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(timespec="seconds")
+        modified = datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds")
         rows.append({"part": part, "path": str(path), "bytes": stat.st_size, "modified": modified})
     if as_json:
         print_json(rows)
@@ -187,14 +187,17 @@ def _print_log(reader: LogReader, emit: Emit, *, follow_: bool) -> None:
 
 
 def logs(
-    part: Optional[str] = typer.Argument(None, autocompletion=_complete_part,
-                                         help="proxy, legacy, postgres, kafka, cdc-relay, acl, pricing, ...; "
-                                              "none: list the logs."),
+    part: str | None = typer.Argument(
+        None,
+        autocompletion=_complete_part,
+        help="proxy, legacy, postgres, kafka, cdc-relay, acl, pricing, ...; none: list the logs.",
+    ),
     follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until Ctrl-C."),
     tail: int = typer.Option(-1, "--tail", "-n", help="Only the last N lines (-1: all)."),
     state_dir: Path = StateOpt,
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per line ({part, line}); with no PART, "
-                                                       "the list of logs as JSON."),
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON object per line ({part, line}); with no PART, the list of logs as JSON."
+    ),
 ) -> None:
     """Print (or follow) the log of one part of the local stack."""
     files = log_files(state_dir)
@@ -214,5 +217,9 @@ def logs(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-LOGS_EXAMPLES = examples("strangler logs", "strangler logs proxy --tail 50", "strangler logs pricing -f",
-                         "strangler logs proxy --json | jq -r .line")
+LOGS_EXAMPLES = examples(
+    "strangler logs",
+    "strangler logs proxy --tail 50",
+    "strangler logs pricing -f",
+    "strangler logs proxy --json | jq -r .line",
+)

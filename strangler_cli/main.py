@@ -22,8 +22,7 @@ DISTRIBUTION = "strangler-toolkit"
 app = typer.Typer(
     name="strangler",
     help="Strangler-fig migration toolkit: proxy, CDC + anti-corruption layer, new services, plan.",
-    epilog=exit_codes_help() + "\n\nEvery command has examples in its --help; "
-    "tables for people, --json for scripts.",
+    epilog=exit_codes_help() + "\n\nEvery command has examples in its --help; tables for people, --json for scripts.",
     no_args_is_help=True,
     add_completion=True,
 )
@@ -45,17 +44,19 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    show_version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
-                                      help="Print the version and exit."),
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Migrate the SMP monolith one endpoint at a time."""
 
 
-app.command("up", epilog=examples("strangler up", "strangler up --seed-sales 100000",
-                                  "strangler up --state-dir /tmp/stack"))(up)
+app.command(
+    "up", epilog=examples("strangler up", "strangler up --seed-sales 100000", "strangler up --state-dir /tmp/stack")
+)(up)
 
-from strangler_cli.status import STATUS_EXAMPLES, status  # noqa: E402
 from strangler_cli.logs import LOGS_EXAMPLES, logs  # noqa: E402
+from strangler_cli.status import STATUS_EXAMPLES, status  # noqa: E402
 
 app.command("status", epilog=STATUS_EXAMPLES)(status)
 app.command("logs", epilog=LOGS_EXAMPLES)(logs)
@@ -64,8 +65,8 @@ from strangler_cli.routes import routes_app  # noqa: E402
 
 app.add_typer(routes_app, name="routes")
 
-from strangler_cli.cdc import cdc_app  # noqa: E402
 from strangler_cli.acl import acl_app  # noqa: E402
+from strangler_cli.cdc import cdc_app  # noqa: E402
 
 app.add_typer(cdc_app, name="cdc")
 app.add_typer(acl_app, name="acl")

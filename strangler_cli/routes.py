@@ -20,7 +20,7 @@ import socket
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import httpx
 import typer
@@ -58,7 +58,7 @@ class Admin:
     """A small client of the admin API; exits with a clear message and a
     distinct exit code on errors. The token is sent, never printed."""
 
-    def __init__(self, ctx: typer.Context, url: Optional[str], token: Optional[str], state_dir: Path) -> None:
+    def __init__(self, ctx: typer.Context, url: str | None, token: str | None, state_dir: Path) -> None:
         self.url = (url or os.environ.get("STRANGLER_PROXY_URL") or self._from_state(state_dir)).rstrip("/")
         self._token = admin_token(token, state_dir)
         self._transport = transport_of(ctx)
@@ -68,8 +68,11 @@ class Admin:
     def _from_state(state_dir: Path) -> str:
         url = (endpoints_or_none(state_dir) or {}).get("proxy")
         if not url:
-            fail(f"no proxy URL: pass --url, set STRANGLER_PROXY_URL, or run `strangler up` "
-                 f"({state_dir / 'endpoints.json'} has none)", ExitCode.UNREACHABLE)
+            fail(
+                f"no proxy URL: pass --url, set STRANGLER_PROXY_URL, or run `strangler up` "
+                f"({state_dir / 'endpoints.json'} has none)",
+                ExitCode.UNREACHABLE,
+            )
         return str(url)
 
     def call(self, method: str, path: str, *, body: Any = None, params: dict[str, Any] | None = None) -> Any:
@@ -99,7 +102,7 @@ def _error_text(status: int, data: Any, raw: str) -> str:
     return text
 
 
-def admin_token(token: Optional[str], state_dir: Path) -> str:
+def admin_token(token: str | None, state_dir: Path) -> str:
     """The stack's admin token: ``--token``, else ``STRANGLER_ADMIN_TOKEN``,
     else the state dir's 0600 file (shared by every command that needs it)."""
     found = token or os.environ.get("STRANGLER_ADMIN_TOKEN")
@@ -109,8 +112,10 @@ def admin_token(token: Optional[str], state_dir: Path) -> str:
     try:
         return path.read_text().strip()
     except OSError:
-        fail(f"no admin token: pass --token, set STRANGLER_ADMIN_TOKEN, or run `strangler up` ({path} missing)",
-             ExitCode.UNAUTHORISED)
+        fail(
+            f"no admin token: pass --token, set STRANGLER_ADMIN_TOKEN, or run `strangler up` ({path} missing)",
+            ExitCode.UNAUTHORISED,
+        )
 
 
 def _changes_table(changes: list[dict[str, Any]], title: str) -> Table:
@@ -124,9 +129,16 @@ def _changes_table(changes: list[dict[str, Any]], title: str) -> Table:
     return table
 
 
-@routes_app.command("list", epilog=examples("strangler routes list", "strangler routes list --json | jq '.routes[].key'"))
-def list_routes(ctx: typer.Context, url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt,
-                state_dir: Path = StateOpt, as_json: bool = JsonOpt) -> None:
+@routes_app.command(
+    "list", epilog=examples("strangler routes list", "strangler routes list --json | jq '.routes[].key'")
+)
+def list_routes(
+    ctx: typer.Context,
+    url: str | None = UrlOpt,
+    token: str | None = TokenOpt,
+    state_dir: Path = StateOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Show the live route table (anything not listed goes to legacy)."""
     data = Admin(ctx, url, token, state_dir).call("GET", "/_strangler/routes")
     if as_json:
@@ -136,26 +148,39 @@ def list_routes(ctx: typer.Context, url: Optional[str] = UrlOpt, token: Optional
     for col in ("route", "mode", "service", "weight", "fallback", "timeout"):
         table.add_column(col)
     for r in data["routes"]:
-        table.add_row(*cells(r["key"], r["mode"], r.get("service") or "-",
-                             r.get("weight", "-") if r["mode"] == "canary" else "-",
-                             "yes" if r.get("fallback") else "no", f"{r.get('timeout')}s"))
+        table.add_row(
+            *cells(
+                r["key"],
+                r["mode"],
+                r.get("service") or "-",
+                r.get("weight", "-") if r["mode"] == "canary" else "-",
+                "yes" if r.get("fallback") else "no",
+                f"{r.get('timeout')}s",
+            )
+        )
     table.add_row(*cells("(everything else)", "legacy", "-", "-", "-", "-"))
     console.print(table)
 
 
-@routes_app.command("set", epilog=examples(
-    f'strangler routes set {RATE} --mode shadow --service pricing --reason "compare"',
-    f"strangler routes set {RATE} --mode canary --weight 10",
-    f'strangler routes set {RATE} --mode legacy --reason "back"',
-))
+@routes_app.command(
+    "set",
+    epilog=examples(
+        f'strangler routes set {RATE} --mode shadow --service pricing --reason "compare"',
+        f"strangler routes set {RATE} --mode canary --weight 10",
+        f'strangler routes set {RATE} --mode legacy --reason "back"',
+    ),
+)
 def set_route(
     ctx: typer.Context,
     route: str = RouteArg,
     mode: Mode = typer.Option(..., "--mode", help="How the proxy serves the route.", case_sensitive=False),
-    weight: Optional[int] = typer.Option(None, "--weight", min=0, max=100, help="canary percentage"),
-    service: Optional[str] = typer.Option(None, "--service", help="target new service"),
+    weight: int | None = typer.Option(None, "--weight", min=0, max=100, help="canary percentage"),
+    service: str | None = typer.Option(None, "--service", help="target new service"),
     reason: str = typer.Option("", "--reason", help="why (recorded in the audit log)"),
-    url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt, state_dir: Path = StateOpt, as_json: bool = JsonOpt,
+    url: str | None = UrlOpt,
+    token: str | None = TokenOpt,
+    state_dir: Path = StateOpt,
+    as_json: bool = JsonOpt,
 ) -> None:
     """Flip one route (refused whole if the resulting table is invalid)."""
     body = {"route": route, "mode": mode.value, "weight": weight, "service": service, "reason": reason}
@@ -167,9 +192,14 @@ def set_route(
 
 
 @routes_app.command("history", epilog=examples("strangler routes history", "strangler routes history --limit 5 --json"))
-def history(ctx: typer.Context, limit: int = typer.Option(20, "--limit", min=1, max=500),
-            url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt, state_dir: Path = StateOpt,
-            as_json: bool = JsonOpt) -> None:
+def history(
+    ctx: typer.Context,
+    limit: int = typer.Option(20, "--limit", min=1, max=500),
+    url: str | None = UrlOpt,
+    token: str | None = TokenOpt,
+    state_dir: Path = StateOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Every version of the table: who changed it, when and why."""
     data = Admin(ctx, url, token, state_dir).call("GET", "/_strangler/routes/history", params={"limit": limit})
     if as_json:
@@ -184,14 +214,22 @@ def history(ctx: typer.Context, limit: int = typer.Option(20, "--limit", min=1, 
     console.print(table)
 
 
-@routes_app.command("rollback", epilog=examples('strangler routes rollback --reason "errors"',
-                                                "strangler routes rollback --to 3"))
-def rollback(ctx: typer.Context,
-             to: Optional[int] = typer.Option(None, "--to", help="version to restore (default: the previous one)"),
-             reason: str = typer.Option("", "--reason"), url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt,
-             state_dir: Path = StateOpt, as_json: bool = JsonOpt) -> None:
+@routes_app.command(
+    "rollback", epilog=examples('strangler routes rollback --reason "errors"', "strangler routes rollback --to 3")
+)
+def rollback(
+    ctx: typer.Context,
+    to: int | None = typer.Option(None, "--to", help="version to restore (default: the previous one)"),
+    reason: str = typer.Option("", "--reason"),
+    url: str | None = UrlOpt,
+    token: str | None = TokenOpt,
+    state_dir: Path = StateOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Restore an earlier version as a new version (history is never rewritten)."""
-    data = Admin(ctx, url, token, state_dir).call("POST", "/_strangler/routes/rollback", body={"to": to, "reason": reason})
+    data = Admin(ctx, url, token, state_dir).call(
+        "POST", "/_strangler/routes/rollback", body={"to": to, "reason": reason}
+    )
     if as_json:
         print_json(data)
         return
@@ -199,9 +237,15 @@ def rollback(ctx: typer.Context,
 
 
 @routes_app.command("diffs", epilog=examples(f"strangler routes diffs {RATE}", f"strangler routes diffs {RATE} --json"))
-def diffs(ctx: typer.Context, route: str = RouteArg,
-          limit: int = typer.Option(20, "--limit", min=1, max=200), url: Optional[str] = UrlOpt,
-          token: Optional[str] = TokenOpt, state_dir: Path = StateOpt, as_json: bool = JsonOpt) -> None:
+def diffs(
+    ctx: typer.Context,
+    route: str = RouteArg,
+    limit: int = typer.Option(20, "--limit", min=1, max=200),
+    url: str | None = UrlOpt,
+    token: str | None = TokenOpt,
+    state_dir: Path = StateOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Recent shadow mismatches of one route, field by field."""
     data = Admin(ctx, url, token, state_dir).call("GET", "/_strangler/diffs", params={"route": route, "limit": limit})
     if as_json:
@@ -212,9 +256,16 @@ def diffs(ctx: typer.Context, route: str = RouteArg,
         table.add_column(col)
     for m in data["mismatches"]:
         for d in m["differences"] or [{"path": "-", "legacy": "", "new": ""}]:
-            table.add_row(*cells(m["created_at"][:19], f"{m['method']} {m['target']}",
-                                 f"{m['legacy_status']}/{m['new_status']}",
-                                 d["path"], json.dumps(d["legacy"]), json.dumps(d["new"])))
+            table.add_row(
+                *cells(
+                    m["created_at"][:19],
+                    f"{m['method']} {m['target']}",
+                    f"{m['legacy_status']}/{m['new_status']}",
+                    d["path"],
+                    json.dumps(d["legacy"]),
+                    json.dumps(d["new"]),
+                )
+            )
     console.print(table)
 
 
@@ -231,8 +282,7 @@ def _confirm(as_json: bool, count: int) -> None:
 
     No answer at all (stdin closed, as in CI) is the same as --json: exit 6
     saying to pass --yes. A "no" or Ctrl-C at a terminal is exit 1."""
-    needs_yes = (f"{count} change(s) need confirmation: pass --yes to apply them "
-                 "(or --dry-run to only show them)")
+    needs_yes = f"{count} change(s) need confirmation: pass --yes to apply them (or --dry-run to only show them)"
     if as_json:
         fail(needs_yes, ExitCode.NEEDS_CONFIRMATION)
     try:
@@ -245,18 +295,25 @@ def _confirm(as_json: bool, count: int) -> None:
         fail("not applied", ExitCode.FAILURE)
 
 
-@routes_app.command("apply", epilog=examples(
-    "strangler routes apply routes.example.yaml",
-    'strangler routes apply routes.yaml --yes --reason "release 42" --json',
-    "strangler routes apply routes.yaml --dry-run --json",
-))
-def apply(ctx: typer.Context,
-          file: Path = typer.Argument(..., exists=True, dir_okay=False, help="YAML route table"),
-          reason: str = typer.Option("", "--reason"),
-          yes: bool = typer.Option(False, "--yes", "-y", help="apply without asking (required with --json)"),
-          dry_run: bool = typer.Option(False, "--dry-run", help="only show the changes"),
-          url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt, state_dir: Path = StateOpt,
-          as_json: bool = JsonOpt) -> None:
+@routes_app.command(
+    "apply",
+    epilog=examples(
+        "strangler routes apply routes.example.yaml",
+        'strangler routes apply routes.yaml --yes --reason "release 42" --json',
+        "strangler routes apply routes.yaml --dry-run --json",
+    ),
+)
+def apply(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="YAML route table"),
+    reason: str = typer.Option("", "--reason"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="apply without asking (required with --json)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="only show the changes"),
+    url: str | None = UrlOpt,
+    token: str | None = TokenOpt,
+    state_dir: Path = StateOpt,
+    as_json: bool = JsonOpt,
+) -> None:
     """Validate a YAML table, show the diff against the live one, then apply it.
 
     With --json, or when nobody can answer (stdin closed), nothing is asked:
@@ -292,13 +349,23 @@ def live_table(data: dict[str, Any]) -> dict[str, Any]:
     return {"routes": [{k: v for k, v in r.items() if k != "key"} for r in routes]}
 
 
-@routes_app.command("export", epilog=examples("strangler routes export > routes.yaml",
-                                              "strangler routes export -o routes.yaml && strangler routes apply routes.yaml"))
-def export(ctx: typer.Context,
-           output: Optional[Path] = typer.Option(None, "--output", "-o", dir_okay=False,
-                                                 help="Write to this file instead of stdout."),
-           url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt, state_dir: Path = StateOpt,
-           as_json: bool = typer.Option(False, "--json", help="Write JSON instead of YAML (apply reads both).")) -> None:
+@routes_app.command(
+    "export",
+    epilog=examples(
+        "strangler routes export > routes.yaml",
+        "strangler routes export -o routes.yaml && strangler routes apply routes.yaml",
+    ),
+)
+def export(
+    ctx: typer.Context,
+    output: Path | None = typer.Option(
+        None, "--output", "-o", dir_okay=False, help="Write to this file instead of stdout."
+    ),
+    url: str | None = UrlOpt,
+    token: str | None = TokenOpt,
+    state_dir: Path = StateOpt,
+    as_json: bool = typer.Option(False, "--json", help="Write JSON instead of YAML (apply reads both)."),
+) -> None:
     """Write the live route table as YAML that `routes apply` takes back."""
     admin = Admin(ctx, url, token, state_dir)
     data = admin.call("GET", "/_strangler/routes")
@@ -306,8 +373,10 @@ def export(ctx: typer.Context,
     if as_json:
         text = json.dumps(table, indent=2) + "\n"
     else:
-        header = (f"# strangler route table, version {data['version']}, exported from {admin.url}\n"
-                  "# apply it with: strangler routes apply FILE\n")
+        header = (
+            f"# strangler route table, version {data['version']}, exported from {admin.url}\n"
+            "# apply it with: strangler routes apply FILE\n"
+        )
         text = header + yaml.safe_dump(table, sort_keys=False, default_flow_style=False)
     if output is None:
         sys.stdout.write(text)
@@ -333,12 +402,20 @@ def _default_services() -> list[str]:
     return [spec.name for spec in NEW_SERVICES]
 
 
-@routes_app.command("validate", epilog=examples("strangler routes validate routes.example.yaml",
-                                                "strangler routes validate routes.yaml --service pricing --json"))
-def validate(file: Path = typer.Argument(..., exists=True, dir_okay=False, help="YAML route table"),
-             services: list[str] = typer.Option([], "--service", help="A service the table may name (repeatable; "
-                                                "default: the services this toolkit ships)."),
-             as_json: bool = JsonOpt) -> None:
+@routes_app.command(
+    "validate",
+    epilog=examples(
+        "strangler routes validate routes.example.yaml",
+        "strangler routes validate routes.yaml --service pricing --json",
+    ),
+)
+def validate(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="YAML route table"),
+    services: list[str] = typer.Option(
+        [], "--service", help="A service the table may name (repeatable; default: the services this toolkit ships)."
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
     """Check a route table offline, exactly as the proxy would (for CI).
 
     Exits 0 if the proxy would accept it, 5 (every problem listed) if not.
@@ -353,14 +430,17 @@ def validate(file: Path = typer.Argument(..., exists=True, dir_okay=False, help=
     else:
         routes, problems = check_table(spec, known)
     if as_json:
-        print_json({"file": str(file), "valid": not problems, "services": known, "routes": routes,
-                    "problems": problems})
+        print_json(
+            {"file": str(file), "valid": not problems, "services": known, "routes": routes, "problems": problems}
+        )
     elif not problems:
         table = Table(title=Text(f"{file}: valid, {len(routes)} route(s)"))
         for col in ("route", "mode", "service", "weight"):
             table.add_column(col)
         for r in routes:
-            table.add_row(*cells(r["key"], r["mode"], r.get("service"), r.get("weight") if r["mode"] == "canary" else None))
+            table.add_row(
+                *cells(r["key"], r["mode"], r.get("service"), r.get("weight") if r["mode"] == "canary" else None)
+            )
         console.print(table)
     if problems:
         if not as_json:

@@ -16,7 +16,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import httpx
 import typer
@@ -55,8 +55,10 @@ def readiness(url: str, timeout: float = 5.0, transport: httpx.BaseTransport | N
 def list_services(ctx: typer.Context, state_dir: Path = StateOpt, as_json: bool = JsonOpt) -> None:
     """Show every new service: URL, ready, lag and events applied."""
     transport = transport_of(ctx)
-    rows = [{"name": name, "url": url, **readiness(url, transport=transport)}
-            for name, url in sorted(_services(state_dir).items())]
+    rows = [
+        {"name": name, "url": url, **readiness(url, transport=transport)}
+        for name, url in sorted(_services(state_dir).items())
+    ]
     if as_json:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
@@ -66,19 +68,30 @@ def list_services(ctx: typer.Context, state_dir: Path = StateOpt, as_json: bool 
     for row in rows:
         lag = (row.get("lag") or {}).get("events")
         ready = "yes" if row.get("ready") else ("unreachable" if not row["reachable"] else "no")
-        table.add_row(*cells(row["name"], row["url"], ready, "-" if lag is None else f"{lag:,}",
-                             f"{row.get('events_applied', 0):,}", f"{row.get('events_ignored', 0):,}",
-                             f"{row.get('events_skipped', 0):,}", row.get("last_event_time") or "-"))
+        table.add_row(
+            *cells(
+                row["name"],
+                row["url"],
+                ready,
+                "-" if lag is None else f"{lag:,}",
+                f"{row.get('events_applied', 0):,}",
+                f"{row.get('events_ignored', 0):,}",
+                f"{row.get('events_skipped', 0):,}",
+                row.get("last_event_time") or "-",
+            )
+        )
     console.print(table)
 
 
-@services_app.command("rebuild", epilog=examples("strangler services rebuild pricing",
-                                                  "strangler services rebuild pricing --timeout 600 --json"))
+@services_app.command(
+    "rebuild",
+    epilog=examples("strangler services rebuild pricing", "strangler services rebuild pricing --timeout 600 --json"),
+)
 def rebuild(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="The service, e.g. pricing."),
     state_dir: Path = StateOpt,
-    token: Optional[str] = TokenOpt,
+    token: str | None = TokenOpt,
     timeout: float = typer.Option(1800.0, "--timeout", help="Give up waiting for ready after this many seconds."),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -98,19 +111,27 @@ def rebuild(
     except httpx.HTTPError as exc:
         fail(f"cannot reach {name} at {url}: {exc}", ExitCode.UNREACHABLE)
     if response.status_code != 200:
-        fail(f"{name} refused the rebuild: {response.status_code} {response.text}", for_http_status(response.status_code))
+        fail(
+            f"{name} refused the rebuild: {response.status_code} {response.text}", for_http_status(response.status_code)
+        )
     began = time.monotonic()
     status = _wait_ready(name, url, began + timeout, show=not as_json, transport=transport_of(ctx))
-    result = {"service": name, "ready": True, "seconds": round(time.monotonic() - began, 1),
-              "events_applied": status.get("events_applied"), "generation": status.get("generation")}
+    result = {
+        "service": name,
+        "ready": True,
+        "seconds": round(time.monotonic() - began, 1),
+        "events_applied": status.get("events_applied"),
+        "generation": status.get("generation"),
+    }
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
     else:
         say(f"{name} rebuilt: {result['events_applied']:,} events applied in {result['seconds']}s, ready")
 
 
-def _wait_ready(name: str, url: str, deadline: float, *, show: bool,
-                transport: httpx.BaseTransport | None = None) -> dict[str, Any]:
+def _wait_ready(
+    name: str, url: str, deadline: float, *, show: bool, transport: httpx.BaseTransport | None = None
+) -> dict[str, Any]:
     columns = (TextColumn(f"rebuilding {name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, disable=not show) as progress:
         task = progress.add_task(name, total=None)

@@ -33,6 +33,8 @@ def read_endpoints(state_dir: Path) -> dict[str, Any]:
     """``endpoints.json``, or exit 3 saying how to get one."""
     data = endpoints_or_none(state_dir)
     if data is None:
-        fail(f"no running stack: {state_dir / 'endpoints.json'} not found "
-             "(run `strangler up`, or pass --state-dir)", ExitCode.UNREACHABLE)
+        fail(
+            f"no running stack: {state_dir / 'endpoints.json'} not found (run `strangler up`, or pass --state-dir)",
+            ExitCode.UNREACHABLE,
+        )
     return data

@@ -164,8 +164,12 @@ def _table(results: list[Probe], state_dir: Path, boss: dict[str, Any]) -> Table
     return table
 
 
-def status(ctx: typer.Context, state_dir: Path = StateOpt, as_json: bool = JsonOpt,
-           timeout: float = typer.Option(3.0, "--timeout", min=0.1, help="Seconds to wait for each part.")) -> None:
+def status(
+    ctx: typer.Context,
+    state_dir: Path = StateOpt,
+    as_json: bool = JsonOpt,
+    timeout: float = typer.Option(3.0, "--timeout", min=0.1, help="Seconds to wait for each part."),
+) -> None:
     """Every part of the running stack: up, not ready or down."""
     endpoints = read_endpoints(state_dir)
     results = collect(endpoints, timeout, transport_of(ctx))
@@ -179,5 +183,8 @@ def status(ctx: typer.Context, state_dir: Path = StateOpt, as_json: bool = JsonO
         raise typer.Exit(int(ExitCode.UNREACHABLE))
 
 
-STATUS_EXAMPLES = examples("strangler status", "strangler status --json | jq '.parts[] | select(.state != \"up\")'",
-                           "strangler status --state-dir /tmp/stack --timeout 1")
+STATUS_EXAMPLES = examples(
+    "strangler status",
+    "strangler status --json | jq '.parts[] | select(.state != \"up\")'",
+    "strangler status --state-dir /tmp/stack --timeout 1",
+)

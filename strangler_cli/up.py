@@ -70,7 +70,10 @@ def _endpoints_table(endpoints: Endpoints, state_dir: Path) -> Table:
     if endpoints.dashboard:
         rows.append(("dashboard", endpoints.dashboard))
     rows += [(f"database {name}", _without_password(dsn)) for name, dsn in endpoints.databases.items()]
-    rows += [("endpoints file", str(state_dir / "endpoints.json")), ("proxy admin token", str(state_dir / "admin-token"))]
+    rows += [
+        ("endpoints file", str(state_dir / "endpoints.json")),
+        ("proxy admin token", str(state_dir / "admin-token")),
+    ]
     if (state_dir / "demo-token").exists():
         rows.append(("demo player API token", str(state_dir / "demo-token")))
     for part, address in rows:

@@ -121,22 +121,36 @@ class AdminApi:
             log.error("control database unavailable", extra={"error": str(exc).splitlines()[0] if str(exc) else ""})
             return _json(503, {"error": "control database unavailable; the live table is unchanged"})
 
-    async def _dispatch(self, method: str, path: str, query: dict[str, str], data: dict[str, Any], actor: str) -> Response:
+    async def _dispatch(
+        self, method: str, path: str, query: dict[str, str], data: dict[str, Any], actor: str
+    ) -> Response:
         reason = str(data.get("reason") or "")
         if path == "/_strangler/routes" and method == "GET":
             latest = await self.routes.latest()
             table = self.commands.validate(latest.spec)
-            return _json(200, {"version": latest.version, "live_version": self.live_version(),
-                               "routes": [r.to_spec() | {"key": r.key} for r in table.routes],
-                               "spec": latest.spec})
+            return _json(
+                200,
+                {
+                    "version": latest.version,
+                    "live_version": self.live_version(),
+                    "routes": [r.to_spec() | {"key": r.key} for r in table.routes],
+                    "spec": latest.spec,
+                },
+            )
         if path == "/_strangler/routes" and method == "PUT":
             if data.get("dry_run"):
                 return _json(200, await self.commands.preview(data.get("table")))
             changed = await self.commands.handle(ApplyTable(data.get("table"), actor, reason))
             return _json(200, changed.to_json())
         if path == "/_strangler/routes/set" and method == "POST":
-            command = SetRoute(str(data.get("route") or ""), parse_mode(data.get("mode")), actor, reason,
-                               weight=data.get("weight"), service=data.get("service"))
+            command = SetRoute(
+                str(data.get("route") or ""),
+                parse_mode(data.get("mode")),
+                actor,
+                reason,
+                weight=data.get("weight"),
+                service=data.get("service"),
+            )
             return _json(200, (await self.commands.handle(command)).to_json())
         if path == "/_strangler/routes/history" and method == "GET":
             limit = max(1, min(500, int(query.get("limit", "20"))))

@@ -66,8 +66,10 @@ class ProxyApp:
                 if version.version == self._refused_version:
                     return
                 self._refused_version = version.version
-                log.error("stored route table refused; keeping the live one",
-                          extra={"version": version.version, "problems": exc.problems})
+                log.error(
+                    "stored route table refused; keeping the live one",
+                    extra={"version": version.version, "problems": exc.problems},
+                )
                 return
             old = self.holder.table
             self.holder.table = table
@@ -94,13 +96,22 @@ class ProxyApp:
             pools[name] = UpstreamPool(name, url)
         breakers = {name: CircuitBreaker() for name in s.services}
         shadow = ShadowRunner(
-            pools, self.metrics, max_inflight=s.shadow_max_inflight, max_body=s.shadow_max_body,
-            on_mismatch=self._store_mismatch, on_result=self.health.record_shadow,
+            pools,
+            self.metrics,
+            max_inflight=s.shadow_max_inflight,
+            max_body=s.shadow_max_body,
+            on_mismatch=self._store_mismatch,
+            on_result=self.health.record_shadow,
         )
         self.forwarder = Forwarder(s, self.holder, pools, breakers, self.metrics, shadow, self.health)
         self.forwarder.admin = AdminApi(
-            token=s.admin_token, commands=self.commands, routes=self.store, mismatches=self.store,
-            live_version=lambda: self.holder.table.version, metrics_text=self.metrics_text, status=self.status,
+            token=s.admin_token,
+            commands=self.commands,
+            routes=self.store,
+            mismatches=self.store,
+            live_version=lambda: self.holder.table.version,
+            metrics_text=self.metrics_text,
+            status=self.status,
         )
         loop = asyncio.get_running_loop()
         fw = self.forwarder
@@ -114,15 +125,27 @@ class ProxyApp:
             self.server = await loop.create_server(connection, sock=self.sock, backlog=2048)
         else:
             self.server = await loop.create_server(
-                connection, s.host, s.port, backlog=2048, reuse_port=s.workers > 1,
+                connection,
+                s.host,
+                s.port,
+                backlog=2048,
+                reuse_port=s.workers > 1,
             )
         self.tasks.append(loop.create_task(self.store.listen(self._on_version, self.stop_event)))
         self.tasks.append(loop.create_task(self._watch_limits()))
         if s.metrics_dir:
             self.tasks.append(loop.create_task(self._write_metrics()))
         self.ready = True
-        log.info("proxy listening", extra={"host": s.host, "port": s.port, "legacy": s.legacy_url,
-                                           "services": s.services, "version": self.holder.table.version})
+        log.info(
+            "proxy listening",
+            extra={
+                "host": s.host,
+                "port": s.port,
+                "legacy": s.legacy_url,
+                "services": s.services,
+                "version": self.holder.table.version,
+            },
+        )
 
     async def _store_mismatch(self, m: Mismatch) -> None:
         await self.store.record_mismatch(m)
@@ -183,8 +206,9 @@ class ProxyApp:
             log.exception("auto-rollback failed", extra={"route": key})
             return
         self.metrics.inc("strangler_auto_rollbacks_total", (("route", key),))
-        log.warning("auto-rollback",
-                    extra={"route": key, "from": mode, "reason": reason, "version": changed.new.version})
+        log.warning(
+            "auto-rollback", extra={"route": key, "from": mode, "reason": reason, "version": changed.new.version}
+        )
 
     # -- shutdown -----------------------------------------------------------------------
     async def stop(self, grace: float = 10.0) -> None:

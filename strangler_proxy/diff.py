@@ -46,7 +46,13 @@ def json_diff(a: Any, b: Any, path: str = "$") -> list[Difference]:
         return out
     if type(a) is type(b) and a == b:
         return []
-    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool) and not isinstance(b, bool) and a == b:
+    if (
+        isinstance(a, (int, float))
+        and isinstance(b, (int, float))
+        and not isinstance(a, bool)
+        and not isinstance(b, bool)
+        and a == b
+    ):
         return []
     return [Difference(path, a, b)]
 

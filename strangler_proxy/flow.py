@@ -17,7 +17,7 @@ class WriteFlowControl:
     loop: asyncio.AbstractEventLoop
     closed: bool
     _write_paused: bool = False
-    _drain: "asyncio.Future[None] | None" = None
+    _drain: asyncio.Future[None] | None = None
 
     def pause_writing(self) -> None:
         self._write_paused = True

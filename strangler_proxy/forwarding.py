@@ -42,8 +42,9 @@ ADMIN_BODY_LIMIT = 4 * 1024 * 1024
 class AdminHandler(Protocol):
     """The admin API as the forwarder sees it: (status, body, content type)."""
 
-    async def handle(self, method: str, target: bytes, headers: list[tuple[bytes, bytes]],
-                     body: bytes) -> tuple[int, bytes, bytes]: ...
+    async def handle(
+        self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> tuple[int, bytes, bytes]: ...
 
 
 class Forwarder:
@@ -54,13 +55,13 @@ class Forwarder:
 
     def __init__(
         self,
-        settings: "ProxySettings",
+        settings: ProxySettings,
         holder: TableHolder,
         upstreams: Mapping[str, Upstream],
         breakers: dict[str, CircuitBreaker],
-        metrics: "Metrics",
-        shadow: "ShadowRunner",
-        health: "RouteHealth",
+        metrics: Metrics,
+        shadow: ShadowRunner,
+        health: RouteHealth,
         admin: AdminHandler | None = None,
     ) -> None:
         self.settings = settings
@@ -114,8 +115,9 @@ class Forwarder:
         conn.write(simple_response(status, payload, content_type=ctype, close=not req.keep_alive))
         return True
 
-    def _gone(self, req: IncomingRequest, conn: ClientConnection, route: Route, rid: bytes, started: float,
-              path: str) -> bool:
+    def _gone(
+        self, req: IncomingRequest, conn: ClientConnection, route: Route, rid: bytes, started: float, path: str
+    ) -> bool:
         """410 for a retired route, pointing at its successor when it has one."""
         body = json.dumps({"error": "gone", "route": route.key, "see": route.pointer}).encode()
         extra = [b"x-request-id: " + rid]
@@ -125,8 +127,9 @@ class Forwarder:
         self.telemetry.answered(route.key, "retired", 410, started, rid, req.method, path)
         return True
 
-    def _error_response(self, conn: ClientConnection, status: int, message: str, extra: list[bytes],
-                        req: IncomingRequest) -> None:
+    def _error_response(
+        self, conn: ClientConnection, status: int, message: str, extra: list[bytes], req: IncomingRequest
+    ) -> None:
         close = not req.keep_alive or not req.complete
         conn.write(simple_response(status, json.dumps({"error": message}).encode(), extra=extra, close=close))
         if close:
@@ -144,21 +147,27 @@ class Forwarder:
             assert route is not None
             return self._gone(req, conn, route, rid, started, checked.path)
         lines = forward_headers(
-            req.headers, checked, peer_ip=conn.peer_ip, request_id=rid,
+            req.headers,
+            checked,
+            peer_ip=conn.peer_ip,
+            request_id=rid,
             traceparent=child_traceparent(checked.traceparent),
         )
         body: bytes | None = None
         if req.complete:
             body = b"".join(req.take()) if req.chunks else b""
-        elif (wants_replay(p, route, method) and not checked.chunked
-              and (checked.content_length or 0) <= REPLAY_LIMIT):
+        elif wants_replay(p, route, method) and not checked.chunked and (checked.content_length or 0) <= REPLAY_LIMIT:
             try:
                 body = await req.read_all()
             except BodyTooLarge:
                 return self._refuse(conn, 413, "request body too large")
-        head = request_head(method, checked.target, lines,
-                            request_framing(method, body, checked.content_length, checked.chunked),
-                            len(body) if body is not None else (checked.content_length or 0))
+        head = request_head(
+            method,
+            checked.target,
+            lines,
+            request_framing(method, body, checked.content_length, checked.chunked),
+            len(body) if body is not None else (checked.content_length or 0),
+        )
         extra: list[bytes] = [b"x-request-id: " + rid]
         if p.set_cookie:
             extra.append(b"set-cookie: " + canary.set_cookie_header(p.set_cookie))
@@ -178,8 +187,15 @@ class Forwarder:
         if up is None:
             timeout = route.timeout_s if route is not None else 30.0
             try:
-                up = await send_request(self.upstreams[LEGACY], head, body, req, chunked=checked.chunked,
-                                        head_only=method == "HEAD", timeout=timeout)
+                up = await send_request(
+                    self.upstreams[LEGACY],
+                    head,
+                    body,
+                    req,
+                    chunked=checked.chunked,
+                    head_only=method == "HEAD",
+                    timeout=timeout,
+                )
             except UpstreamError as exc:
                 if req.too_large:
                     return self._refuse(conn, 413, "request body too large")
@@ -198,15 +214,22 @@ class Forwarder:
         if route is not None and served_by != LEGACY and route.limits.any():
             self.health.record(route.key, up.status >= 500, time.monotonic() - started)
         if capture and captured is not None and route is not None:
-            self.shadow.submit(route, method, checked.target, lines, body or b"",
-                               (up.status, up.headers, captured), rid)
+            self.shadow.submit(
+                route, method, checked.target, lines, body or b"", (up.status, up.headers, captured), rid
+            )
         elif shadowed and route is not None:
             self.telemetry.shadow_skipped(route.key)
         return keep
 
     async def _ask_new(
-        self, route: Route, service: str, head: bytes, body: bytes | None, req: IncomingRequest,
-        checked: Checked, started: float,
+        self,
+        route: Route,
+        service: str,
+        head: bytes,
+        body: bytes | None,
+        req: IncomingRequest,
+        checked: Checked,
+        started: float,
     ) -> tuple[Outcome, Exchange | None]:
         """Ask the new service unless its breaker is open; the policy says
         what happens next. The exchange comes back only with SERVE_NEW."""
@@ -216,8 +239,15 @@ class Forwarder:
             attempt = Attempt.BREAKER_OPEN
         else:
             try:
-                up = await send_request(self.upstreams[service], head, body, req, chunked=checked.chunked,
-                                        head_only=req.method == "HEAD", timeout=route.timeout_s)
+                up = await send_request(
+                    self.upstreams[service],
+                    head,
+                    body,
+                    req,
+                    chunked=checked.chunked,
+                    head_only=req.method == "HEAD",
+                    timeout=route.timeout_s,
+                )
             except UpstreamTimeout:
                 attempt = Attempt.TIMEOUT
             except UpstreamError:

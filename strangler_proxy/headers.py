@@ -20,24 +20,41 @@ which are rebuilt from the real peer.
 from __future__ import annotations
 
 import re
-from random import getrandbits
 from dataclasses import dataclass
+from random import getrandbits
 
 HOP_BY_HOP = frozenset(
     {
-        b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
-        b"transfer-encoding", b"upgrade", b"proxy-authorization", b"proxy-authenticate",
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-authorization",
+        b"proxy-authenticate",
     }
 )
 _REWRITTEN = frozenset(
     {
-        b"content-length", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
-        b"x-forwarded-port", b"forwarded", b"x-real-ip", b"x-request-id", b"traceparent", b"expect",
+        b"content-length",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-forwarded-port",
+        b"forwarded",
+        b"x-real-ip",
+        b"x-request-id",
+        b"traceparent",
+        b"expect",
     }
 )
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 _TRACEPARENT = re.compile(rb"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
-_BAD_PATH = re.compile(rb"//|\\|%2[fFeE]|%5[cC]|%00|%[46][1-9a-fA-F]|%[57][0-9aA]|%3[0-9]|%2[dD]|%5[fF]|%7[eE]|[\x00-\x20\x7f-\xff#]")
+_BAD_PATH = re.compile(
+    rb"//|\\|%2[fFeE]|%5[cC]|%00|%[46][1-9a-fA-F]|%[57][0-9aA]|%3[0-9]|%2[dD]|%5[fF]|%7[eE]|[\x00-\x20\x7f-\xff#]"
+)
 
 
 @dataclass(frozen=True)

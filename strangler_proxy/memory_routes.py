@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from strangler_proxy.route_repository import MismatchLog, Mutation, RouteRepository, Unchanged, Version
@@ -18,8 +18,17 @@ class InMemoryRouteRepository(RouteRepository, MismatchLog):
     initial table. ``down`` makes every call fail as a lost database does."""
 
     def __init__(self) -> None:
-        self.versions = [Version(1, {"routes": []}, "strangler-proxy", "initial table: everything to legacy", "init",
-                                 None, datetime(2026, 1, 1, tzinfo=timezone.utc))]
+        self.versions = [
+            Version(
+                1,
+                {"routes": []},
+                "strangler-proxy",
+                "initial table: everything to legacy",
+                "init",
+                None,
+                datetime(2026, 1, 1, tzinfo=UTC),
+            )
+        ]
         self.recorded: list[Any] = []
         self.down = False
         self._lock = asyncio.Lock()
@@ -47,7 +56,7 @@ class InMemoryRouteRepository(RouteRepository, MismatchLog):
             spec, restored = await mutate(old, self.get)
             if json.dumps(spec, sort_keys=True) == json.dumps(old.spec, sort_keys=True):
                 raise Unchanged(f"version {old.version} already is that table")
-            new = Version(old.version + 1, spec, actor, reason, kind, restored, datetime.now(timezone.utc))
+            new = Version(old.version + 1, spec, actor, reason, kind, restored, datetime.now(UTC))
             self.versions.append(new)
             return old, new
 

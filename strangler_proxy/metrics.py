@@ -21,10 +21,19 @@ BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 HELP = {
     "strangler_requests_total": ("counter", "Requests answered, by route, upstream and status class."),
     "strangler_upstream_errors_total": ("counter", "Upstream failures (connect, timeout, 5xx) by upstream."),
-    "strangler_request_duration_seconds": ("histogram", "Time from request head to response end, by route and upstream."),
+    "strangler_request_duration_seconds": (
+        "histogram",
+        "Time from request head to response end, by route and upstream.",
+    ),
     "strangler_refused_total": ("counter", "Requests refused before any upstream, by reason."),
-    "strangler_shadow_total": ("counter", "Shadow comparisons by route and outcome (match, mismatch, noise, error, skipped)."),
-    "strangler_fallbacks_total": ("counter", "Requests served by legacy after the new service failed or its breaker was open."),
+    "strangler_shadow_total": (
+        "counter",
+        "Shadow comparisons by route and outcome (match, mismatch, noise, error, skipped).",
+    ),
+    "strangler_fallbacks_total": (
+        "counter",
+        "Requests served by legacy after the new service failed or its breaker was open.",
+    ),
     "strangler_breaker_state": ("gauge", "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open."),
     "strangler_route_table_version": ("gauge", "Version of the live route table in this process."),
     "strangler_auto_rollbacks_total": ("counter", "Routes flipped back automatically after a limit was breached."),

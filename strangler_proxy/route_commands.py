@@ -81,16 +81,20 @@ class Changed:
     new: Version
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": self.new.version, "previous": self.old.version,
-                "changes": diff_specs(self.old.spec, self.new.spec)}
+        return {
+            "version": self.new.version,
+            "previous": self.old.version,
+            "changes": diff_specs(self.old.spec, self.new.spec),
+        }
 
 
 class RouteCommands:
     """Handles route-table commands; ``on_changed`` makes a new version live
     in this process (``ProxyApp.apply_version``)."""
 
-    def __init__(self, repository: RouteRepository, services: Sequence[str],
-                 on_changed: Callable[[Version], Awaitable[None]]) -> None:
+    def __init__(
+        self, repository: RouteRepository, services: Sequence[str], on_changed: Callable[[Version], Awaitable[None]]
+    ) -> None:
         self.repository = repository
         self.services = list(services)
         self.on_changed = on_changed
@@ -116,22 +120,27 @@ class RouteCommands:
             default = f"rollback to {command.to if command.to is not None else 'previous'}"
             mutate, reason, kind = self._rollback(command), command.reason or default, "rollback"
         else:
-            mutate, reason, kind = (self._auto_rollback(command),
-                                    f"auto-rollback of {command.route} from {command.from_mode}: {command.why}",
-                                    "auto-rollback")
+            mutate, reason, kind = (
+                self._auto_rollback(command),
+                f"auto-rollback of {command.route} from {command.from_mode}: {command.why}",
+                "auto-rollback",
+            )
         if not reason.strip():
             raise ValueError("a reason is required for every change")
         old, new = await self.repository.change(mutate, actor=command.actor, reason=reason, kind=kind)
         await self.on_changed(new)
-        log.info("route table changed",
-                 extra={"version": new.version, "actor": command.actor, "reason": reason, "kind": kind})
+        log.info(
+            "route table changed",
+            extra={"version": new.version, "actor": command.actor, "reason": reason, "kind": kind},
+        )
         return Changed(old, new)
 
     # -- one mutation per command ------------------------------------------------------
     def _set(self, cmd: SetRoute) -> Mutation:
         async def mutate(old: Version, _get: GetVersion) -> tuple[dict[str, Any], int | None]:
-            spec = set_route(old.spec, cmd.route, mode=cmd.mode, weight=cmd.weight, service=cmd.service,
-                             services=self.services)
+            spec = set_route(
+                old.spec, cmd.route, mode=cmd.mode, weight=cmd.weight, service=cmd.service, services=self.services
+            )
             return self.validate(spec).to_spec(), None
 
         return mutate

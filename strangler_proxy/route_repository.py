@@ -31,8 +31,12 @@ class Version:
 
     def to_json(self, with_spec: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "version": self.version, "actor": self.actor, "reason": self.reason, "kind": self.kind,
-            "restored_from": self.restored_from, "created_at": self.created_at.isoformat(),
+            "version": self.version,
+            "actor": self.actor,
+            "reason": self.reason,
+            "kind": self.kind,
+            "restored_from": self.restored_from,
+            "created_at": self.created_at.isoformat(),
             "routes": len(self.spec.get("routes", [])),
         }
         if with_spec:

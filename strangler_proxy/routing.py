@@ -189,8 +189,19 @@ def route_from_spec(spec: Mapping[str, Any], services: Iterable[str], problems: 
     where = f"route {spec.get('methods')} {spec.get('path')}"
     known = set(services)
     unknown_keys = set(spec) - {
-        "methods", "path", "mode", "service", "weight", "fallback", "timeout",
-        "shadow_unsafe", "ignore", "compare_headers", "pointer", "limits", "name",
+        "methods",
+        "path",
+        "mode",
+        "service",
+        "weight",
+        "fallback",
+        "timeout",
+        "shadow_unsafe",
+        "ignore",
+        "compare_headers",
+        "pointer",
+        "limits",
+        "name",
     }
     if unknown_keys:
         problems.append(f"{where}: unknown keys {sorted(unknown_keys)}")
@@ -291,7 +302,7 @@ class RouteTable:
         self._cache: dict[tuple[str, str], Route | None] = {}
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any] | None, services: Iterable[str], version: int = 0) -> "RouteTable":
+    def from_spec(cls, spec: Mapping[str, Any] | None, services: Iterable[str], version: int = 0) -> RouteTable:
         """Validate a whole table; any problem refuses all of it."""
         problems: list[str] = []
         raw = (spec or {}).get("routes", []) if isinstance(spec, Mapping) else None
@@ -379,15 +390,25 @@ def diff_specs(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str,
         elif key not in a:
             changes.append({"route": key, "change": "added", "fields": {k: [None, v] for k, v in b[key].items()}})
         else:
-            fields = {k: [a[key].get(k), b[key].get(k)] for k in sorted(set(a[key]) | set(b[key]))
-                      if a[key].get(k) != b[key].get(k)}
+            fields = {
+                k: [a[key].get(k), b[key].get(k)]
+                for k in sorted(set(a[key]) | set(b[key]))
+                if a[key].get(k) != b[key].get(k)
+            }
             if fields:
                 changes.append({"route": key, "change": "changed", "fields": fields})
     return changes
 
 
-def set_route(spec: Mapping[str, Any], key: str, *, mode: Mode, weight: int | None = None,
-              service: str | None = None, services: Iterable[str] = ()) -> dict[str, Any]:
+def set_route(
+    spec: Mapping[str, Any],
+    key: str,
+    *,
+    mode: Mode,
+    weight: int | None = None,
+    service: str | None = None,
+    services: Iterable[str] = (),
+) -> dict[str, Any]:
     """A copy of ``spec`` with the route named ``key`` set to ``mode``.
 
     The route is found by path and method set (or a route whose methods

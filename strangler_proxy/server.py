@@ -34,6 +34,7 @@ log = logging.getLogger("strangler_proxy.server")
 BODY_HIGH_WATER = 256 * 1024
 MAX_PIPELINED = 16
 
+
 class _HeadersTooLarge(Exception):
     pass
 
@@ -55,7 +56,7 @@ class RequestHandler(Protocol):
     ``refused`` is told about requests the parser refused itself, which
     never reach ``handle`` (for metrics and logs)."""
 
-    async def handle(self, req: "IncomingRequest", conn: "ClientConnection") -> bool: ...
+    async def handle(self, req: IncomingRequest, conn: ClientConnection) -> bool: ...
 
     def refused(self, status: int, reason: str) -> None: ...
 
@@ -64,12 +65,30 @@ class IncomingRequest:
     """A parsed request head plus its body as it arrives."""
 
     __slots__ = (
-        "method", "target", "headers", "http11", "keep_alive", "chunks", "buffered",
-        "received", "complete", "too_large", "waiter", "conn", "started",
+        "buffered",
+        "chunks",
+        "complete",
+        "conn",
+        "headers",
+        "http11",
+        "keep_alive",
+        "method",
+        "received",
+        "started",
+        "target",
+        "too_large",
+        "waiter",
     )
 
-    def __init__(self, conn: "ClientConnection", method: str, target: bytes,
-                 headers: list[tuple[bytes, bytes]], http11: bool, keep_alive: bool) -> None:
+    def __init__(
+        self,
+        conn: ClientConnection,
+        method: str,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        http11: bool,
+        keep_alive: bool,
+    ) -> None:
         self.conn = conn
         self.method = method
         self.target = target
@@ -143,7 +162,7 @@ class BodyTooLarge(Exception):
 class ClientConnection(WriteFlowControl, asyncio.Protocol):
     """Parses requests and runs the handler loop for one client socket."""
 
-    def __init__(self, handler: RequestHandler, limits: ServerLimits, registry: set["ClientConnection"]) -> None:
+    def __init__(self, handler: RequestHandler, limits: ServerLimits, registry: set[ClientConnection]) -> None:
         """``registry`` holds every open connection (the app drains them on
         shutdown); a connection adds itself when made, removes itself when lost."""
         self.handler = handler
@@ -225,8 +244,12 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
     def on_headers_complete(self) -> None:
         p = self.parser
         req = IncomingRequest(
-            self, p.get_method().decode("ascii", "replace"), self._url, self._headers,
-            p.get_http_version() == "1.1", p.should_keep_alive(),
+            self,
+            p.get_method().decode("ascii", "replace"),
+            self._url,
+            self._headers,
+            p.get_http_version() == "1.1",
+            p.should_keep_alive(),
         )
         self.current = req
         self.queue.append(req)

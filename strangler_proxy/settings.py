@@ -78,7 +78,7 @@ class ProxySettings:
     metrics_dir: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "ProxySettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ProxySettings:
         env = os.environ if env is None else env
         services_raw = env.get("STRANGLER_SERVICES", "{}") or "{}"
         try:

@@ -70,8 +70,16 @@ class ShadowRunner:
     def _count(self, route: str, outcome: str) -> None:
         self.metrics.inc("strangler_shadow_total", (("route", route), ("outcome", outcome)))
 
-    def submit(self, route: Route, method: str, target: bytes, lines: list[bytes], body: bytes,
-               legacy: tuple[int, list[tuple[bytes, bytes]], bytes], request_id: bytes) -> None:
+    def submit(
+        self,
+        route: Route,
+        method: str,
+        target: bytes,
+        lines: list[bytes],
+        body: bytes,
+        legacy: tuple[int, list[tuple[bytes, bytes]], bytes],
+        request_id: bytes,
+    ) -> None:
         if len(self.tasks) >= self.max_inflight or route.service not in self.pools:
             self._count(route.key, "skipped")
             return
@@ -81,12 +89,19 @@ class ShadowRunner:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _call(self, upstream: Upstream, method: str, target: bytes, lines: list[bytes], body: bytes,
-                    timeout: float) -> Answer:
-        head = b"".join([
-            method.encode(), b" ", target, b" HTTP/1.1\r\n", b"\r\n".join(lines),
-            b"\r\nx-strangler-shadow: 1\r\ncontent-length: %d\r\n\r\n" % len(body),
-        ])
+    async def _call(
+        self, upstream: Upstream, method: str, target: bytes, lines: list[bytes], body: bytes, timeout: float
+    ) -> Answer:
+        head = b"".join(
+            [
+                method.encode(),
+                b" ",
+                target,
+                b" HTTP/1.1\r\n",
+                b"\r\n".join(lines),
+                b"\r\nx-strangler-shadow: 1\r\ncontent-length: %d\r\n\r\n" % len(body),
+            ]
+        )
         up = await upstream.send(head, body, head_only=method == "HEAD", timeout=timeout)
         try:
             data = await up.read_all(self.max_body)
@@ -94,8 +109,16 @@ class ShadowRunner:
             up.release()
         return up.status, _hdict(up.headers), data
 
-    async def _run(self, route: Route, method: str, target: bytes, lines: list[bytes], body: bytes,
-                   legacy_raw: tuple[int, list[tuple[bytes, bytes]], bytes], request_id: str) -> None:
+    async def _run(
+        self,
+        route: Route,
+        method: str,
+        target: bytes,
+        lines: list[bytes],
+        body: bytes,
+        legacy_raw: tuple[int, list[tuple[bytes, bytes]], bytes],
+        request_id: str,
+    ) -> None:
         key = route.key
         legacy: Answer = (legacy_raw[0], _hdict(legacy_raw[1]), legacy_raw[2])
         try:
@@ -105,8 +128,10 @@ class ShadowRunner:
             self.on_result(key, True)
             log.info("shadow call failed", extra={"request_id": request_id, "route": key, "error": str(exc)})
             return
-        if legacy[0] == new[0] and legacy[2] == new[2] and all(
-            legacy[1].get(h) == new[1].get(h) for h in route.compare_headers
+        if (
+            legacy[0] == new[0]
+            and legacy[2] == new[2]
+            and all(legacy[1].get(h) == new[1].get(h) for h in route.compare_headers)
         ):
             # Byte-identical answers: skip decoding and walking the JSON.
             self._count(key, "match")
@@ -131,12 +156,19 @@ class ShadowRunner:
             self._count(key, "mismatch")
             self.on_result(key, True)
             mismatch = Mismatch(
-                route=key, request_id=request_id, method=method, target=target.decode("latin-1"),
-                legacy=legacy, new=new, differences=[d.to_json() for d in result.differences],
+                route=key,
+                request_id=request_id,
+                method=method,
+                target=target.decode("latin-1"),
+                legacy=legacy,
+                new=new,
+                differences=[d.to_json() for d in result.differences],
                 noise=sorted({d.path for d in result.noise}),
             )
-            log.info("shadow mismatch", extra={"request_id": request_id, "route": key,
-                                               "fields": [d.path for d in result.differences][:20]})
+            log.info(
+                "shadow mismatch",
+                extra={"request_id": request_id, "route": key, "fields": [d.path for d in result.differences][:20]},
+            )
             try:
                 await self.on_mismatch(mismatch)
             except Exception:  # storage trouble must not kill shadowing

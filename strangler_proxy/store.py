@@ -62,7 +62,9 @@ CREATE INDEX IF NOT EXISTS strangler_mismatches_route ON strangler_mismatches (r
 
 
 def _version(row: dict[str, Any]) -> Version:
-    return Version(row["version"], row["spec"], row["actor"], row["reason"], row["kind"], row["restored_from"], row["created_at"])
+    return Version(
+        row["version"], row["spec"], row["actor"], row["reason"], row["kind"], row["restored_from"], row["created_at"]
+    )
 
 
 class RouteStore:
@@ -158,15 +160,25 @@ class RouteStore:
         await self._fetch(
             "INSERT INTO strangler_mismatches (route, request_id, method, target, legacy_status, new_status,"
             " legacy_body, new_body, differences, noise) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) RETURNING id",
-            (m.route, m.request_id, m.method, m.target, m.legacy[0], m.new[0],
-             m.legacy[2].decode("utf-8", "replace"), m.new[2].decode("utf-8", "replace"),
-             Jsonb(m.differences), Jsonb(m.noise)),
+            (
+                m.route,
+                m.request_id,
+                m.method,
+                m.target,
+                m.legacy[0],
+                m.new[0],
+                m.legacy[2].decode("utf-8", "replace"),
+                m.new[2].decode("utf-8", "replace"),
+                Jsonb(m.differences),
+                Jsonb(m.noise),
+            ),
         )
 
     async def mismatches(self, route: str | None, limit: int = 20) -> list[dict[str, Any]]:
         if route:
             rows = await self._fetch(
-                "SELECT * FROM strangler_mismatches WHERE route = %s ORDER BY id DESC LIMIT %s", (route, limit))
+                "SELECT * FROM strangler_mismatches WHERE route = %s ORDER BY id DESC LIMIT %s", (route, limit)
+            )
         else:
             rows = await self._fetch("SELECT * FROM strangler_mismatches ORDER BY id DESC LIMIT %s", (limit,))
         for r in rows:
@@ -208,6 +220,6 @@ class RouteStore:
                 log.warning("route listener lost its connection; retrying", extra={"error": str(exc)})
                 try:
                     await asyncio.wait_for(stop.wait(), backoff)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 backoff = min(backoff * 2, 2.0)

@@ -15,13 +15,25 @@ from strangler_proxy.headers import response_headers
 from strangler_proxy.server import ClientConnection, IncomingRequest
 from strangler_proxy.upstream_port import Exchange, Upstream, UpstreamError
 from strangler_proxy.wire import (
-    LAST_CHUNK, Framing, encode_body, encode_chunk, framing_header, response_framing, status_line,
+    LAST_CHUNK,
+    Framing,
+    encode_body,
+    encode_chunk,
+    framing_header,
+    response_framing,
+    status_line,
 )
 
 
 async def send_request(
-    upstream: Upstream, head: bytes, body: bytes | None, req: IncomingRequest, *,
-    chunked: bool, head_only: bool, timeout: float,
+    upstream: Upstream,
+    head: bytes,
+    body: bytes | None,
+    req: IncomingRequest,
+    *,
+    chunked: bool,
+    head_only: bool,
+    timeout: float,
 ) -> Exchange:
     """Send the request and wait for the response head.
 
@@ -66,7 +78,11 @@ async def pump_body(req: IncomingRequest, up: Exchange, chunked: bool) -> None:
 
 
 async def relay_response(
-    up: Exchange, req: IncomingRequest, conn: ClientConnection, extra: list[bytes], capture_limit: int | None,
+    up: Exchange,
+    req: IncomingRequest,
+    conn: ClientConnection,
+    extra: list[bytes],
+    capture_limit: int | None,
 ) -> tuple[bool, bytes | None]:
     """Write the upstream's answer to the client, streaming, then release
     the exchange. ``extra`` header lines follow the upstream's own; with a

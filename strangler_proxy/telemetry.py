@@ -26,8 +26,9 @@ class ForwardingTelemetry:
         self.metrics.inc("strangler_refused_total", (("status", str(status)), ("reason", reason[:60])))
         log.info("refused request", extra={"status": status, "reason": reason})
 
-    def answered(self, route_key: str, upstream: str, status: int, started: float, rid: bytes, method: str,
-                 path: str) -> None:
+    def answered(
+        self, route_key: str, upstream: str, status: int, started: float, rid: bytes, method: str, path: str
+    ) -> None:
         """One answer written: count, time, and log it (always for 5xx)."""
         elapsed = time.monotonic() - started
         m = self.metrics
@@ -37,8 +38,15 @@ class ForwardingTelemetry:
         if self.access_log or status >= 500:
             log.info(
                 "request",
-                extra={"request_id": rid.decode(), "method": method, "path": path, "route": route_key,
-                       "upstream": upstream, "status": status, "ms": round(elapsed * 1000, 3)},
+                extra={
+                    "request_id": rid.decode(),
+                    "method": method,
+                    "path": path,
+                    "route": route_key,
+                    "upstream": upstream,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 3),
+                },
             )
 
     def upstream_error(self, upstream: str) -> None:

@@ -33,7 +33,7 @@ SWEEP_S = 0.05
 class UpstreamConnection(WriteFlowControl, asyncio.Protocol):
     """One keep-alive connection; serves one exchange at a time."""
 
-    def __init__(self, pool: "UpstreamPool") -> None:
+    def __init__(self, pool: UpstreamPool) -> None:
         self.pool = pool
         self.loop = pool.loop
         self.transport: asyncio.Transport | None = None
@@ -261,7 +261,7 @@ class UpstreamPool:
                 self.loop.create_connection(lambda: UpstreamConnection(self), self.host, self.port),
                 self.connect_timeout,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise UpstreamTimeout(f"connect to {self.name} timed out") from None
         except OSError as exc:
             raise UpstreamError(f"cannot connect to {self.name}: {exc.strerror or exc}") from None
@@ -277,7 +277,13 @@ class UpstreamPool:
         return await self.connect()
 
     def release(self, conn: UpstreamConnection) -> None:
-        if conn.complete and conn.keep_alive and not conn.closed and conn.error is None and len(self.idle) < self.max_idle:
+        if (
+            conn.complete
+            and conn.keep_alive
+            and not conn.closed
+            and conn.error is None
+            and len(self.idle) < self.max_idle
+        ):
             self.idle.append(conn)
         else:
             conn.close()

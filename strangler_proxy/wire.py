@@ -13,12 +13,28 @@ from collections.abc import Sequence
 from enum import Enum
 
 REASONS = {
-    200: b"OK", 201: b"Created", 204: b"No Content", 301: b"Moved Permanently", 302: b"Found",
-    304: b"Not Modified", 400: b"Bad Request", 401: b"Unauthorized", 403: b"Forbidden",
-    404: b"Not Found", 405: b"Method Not Allowed", 409: b"Conflict", 410: b"Gone",
-    413: b"Content Too Large", 417: b"Expectation Failed", 422: b"Unprocessable Content",
-    431: b"Request Header Fields Too Large", 500: b"Internal Server Error", 501: b"Not Implemented",
-    502: b"Bad Gateway", 503: b"Service Unavailable", 504: b"Gateway Timeout",
+    200: b"OK",
+    201: b"Created",
+    204: b"No Content",
+    301: b"Moved Permanently",
+    302: b"Found",
+    304: b"Not Modified",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    409: b"Conflict",
+    410: b"Gone",
+    413: b"Content Too Large",
+    417: b"Expectation Failed",
+    422: b"Unprocessable Content",
+    431: b"Request Header Fields Too Large",
+    500: b"Internal Server Error",
+    501: b"Not Implemented",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
+    504: b"Gateway Timeout",
 }
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -48,10 +64,23 @@ def status_line(status: int, reason: bytes | None = None) -> bytes:
     return line
 
 
-def simple_response(status: int, body: bytes, *, close: bool = False, content_type: bytes = b"application/json",
-                    extra: Sequence[bytes] | None = None) -> bytes:
+def simple_response(
+    status: int,
+    body: bytes,
+    *,
+    close: bool = False,
+    content_type: bytes = b"application/json",
+    extra: Sequence[bytes] | None = None,
+) -> bytes:
     """A complete answer the proxy writes itself (errors, admin API, 410)."""
-    lines = [status_line(status), b"content-type: ", content_type, b"\r\ncontent-length: ", str(len(body)).encode(), b"\r\n"]
+    lines = [
+        status_line(status),
+        b"content-type: ",
+        content_type,
+        b"\r\ncontent-length: ",
+        str(len(body)).encode(),
+        b"\r\n",
+    ]
     for h in extra or ():
         lines.append(h + b"\r\n")
     if close:

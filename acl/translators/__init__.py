@@ -8,7 +8,7 @@ consumer dead-letters it and goes on.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from acl.envelope import Change
 from acl.translators import catalog, market, players

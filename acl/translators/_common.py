@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from new_services.contracts.values import Money
@@ -83,17 +84,17 @@ def legacy_time(row: Mapping[str, Any], name: str, commit_ts_ms: int | None = No
         second = _UTC_EPOCH + _MICROSECOND * (raw - offsets[1])
     else:
         wall = _EPOCH + timedelta(microseconds=raw)
-        first = wall.replace(tzinfo=LEGACY_ZONE, fold=0).astimezone(timezone.utc)
-        second = wall.replace(tzinfo=LEGACY_ZONE, fold=1).astimezone(timezone.utc)
+        first = wall.replace(tzinfo=LEGACY_ZONE, fold=0).astimezone(UTC)
+        second = wall.replace(tzinfo=LEGACY_ZONE, fold=1).astimezone(UTC)
     if first == second or commit_ts_ms is None:
         return first
-    commit = datetime.fromtimestamp(commit_ts_ms / 1000, tz=timezone.utc)
+    commit = datetime.fromtimestamp(commit_ts_ms / 1000, tz=UTC)
     closest = min((first, second), key=lambda candidate: abs(candidate - commit))
     return closest if abs(closest - commit) <= _NOW_WINDOW else first
 
 
 _HOUR_US = 3_600_000_000
-_UTC_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 #: Since 1980 every Europe/Paris offset change happens on a whole wall-clock
 #: hour, so one wall hour has one offset per fold; earlier readings (LMT, war
@@ -110,7 +111,10 @@ def _hour_offsets(wall_hour: int) -> tuple[int, int] | None:
     end = start + timedelta(microseconds=_HOUR_US - 1)
     result = []
     for fold in (0, 1):
-        a, b = start.replace(tzinfo=LEGACY_ZONE, fold=fold).utcoffset(), end.replace(tzinfo=LEGACY_ZONE, fold=fold).utcoffset()
+        a, b = (
+            start.replace(tzinfo=LEGACY_ZONE, fold=fold).utcoffset(),
+            end.replace(tzinfo=LEGACY_ZONE, fold=fold).utcoffset(),
+        )
         if a is None or a != b:
             return None
         result.append(a // timedelta(microseconds=1))
@@ -126,7 +130,7 @@ def money(copper: int) -> Money:
 
 
 def commit_time(commit_ts_ms: int) -> datetime:
-    return datetime.fromtimestamp(commit_ts_ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(commit_ts_ms / 1000, tz=UTC)
 
 
 def json_text(row: Mapping[str, Any], name: str) -> dict[str, Any]:

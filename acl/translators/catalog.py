@@ -3,18 +3,28 @@ Spec: legacy_monolith/catalog/models.py docstring."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from acl.envelope import Change
 from acl.translators._common import TranslationError, code, column, json_text, legacy_time, optional_of
 from new_services.contracts.events import (
-    DomainEvent, ItemAttributes, ItemCatalogued, ItemDeactivated, ItemReactivated, ItemRemoved, ItemRevised,
+    DomainEvent,
+    ItemAttributes,
+    ItemCatalogued,
+    ItemDeactivated,
+    ItemReactivated,
+    ItemRemoved,
+    ItemRevised,
 )
 from new_services.contracts.values import ItemCategory, Rarity
 
 CATEGORY = {
-    "WP": ItemCategory.WEAPON, "AR": ItemCategory.ARMOUR, "CS": ItemCategory.CONSUMABLE,
-    "MT": ItemCategory.MATERIAL, "MS": ItemCategory.MISC,
+    "WP": ItemCategory.WEAPON,
+    "AR": ItemCategory.ARMOUR,
+    "CS": ItemCategory.CONSUMABLE,
+    "MT": ItemCategory.MATERIAL,
+    "MS": ItemCategory.MISC,
 }
 RARITY = {0: Rarity.COMMON, 1: Rarity.UNCOMMON, 2: Rarity.RARE, 3: Rarity.EPIC, 4: Rarity.LEGENDARY}
 LISTABLE = {"Y": True, "N": False}
@@ -49,20 +59,33 @@ def item(change: Change) -> list[DomainEvent]:
     row = change.row
     item_id = column(row, "id", int)
     if change.op in ("c", "r"):
-        return [ItemCatalogued(
-            item_id=item_id, sku=column(row, "sku", str), name=column(row, "nm", str),
-            category=code(row, "cat", CATEGORY), rarity=code(row, "rar", RARITY), listable=_listable(row),
-            catalogued_at=legacy_time(row, "crt_dt", change.source.commit_ts_ms), attributes=attributes(row),
-        )]
+        return [
+            ItemCatalogued(
+                item_id=item_id,
+                sku=column(row, "sku", str),
+                name=column(row, "nm", str),
+                category=code(row, "cat", CATEGORY),
+                rarity=code(row, "rar", RARITY),
+                listable=_listable(row),
+                catalogued_at=legacy_time(row, "crt_dt", change.source.commit_ts_ms),
+                attributes=attributes(row),
+            )
+        ]
     if change.op == "d":
         return [ItemRemoved(item_id=item_id)]
     before = change.before or {}
     events: list[DomainEvent] = []
     if not before or any(before.get(k) != row.get(k) for k in _REVISABLE):
-        events.append(ItemRevised(
-            item_id=item_id, sku=column(row, "sku", str), name=column(row, "nm", str),
-            category=code(row, "cat", CATEGORY), rarity=code(row, "rar", RARITY), attributes=attributes(row),
-        ))
+        events.append(
+            ItemRevised(
+                item_id=item_id,
+                sku=column(row, "sku", str),
+                name=column(row, "nm", str),
+                category=code(row, "cat", CATEGORY),
+                rarity=code(row, "rar", RARITY),
+                attributes=attributes(row),
+            )
+        )
     listable = _listable(row)
     if before.get("act") != row.get("act"):
         events.append(ItemReactivated(item_id=item_id) if listable else ItemDeactivated(item_id=item_id))

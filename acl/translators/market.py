@@ -3,14 +3,23 @@ Spec: legacy_monolith/market/models.py docstring."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from acl.envelope import Change
 from acl.translators._common import TranslationError, code, column, legacy_time, money, non_negative
 from new_services.contracts.events import (
-    DomainEvent, ListingAmended, ListingCancelled, ListingExpired, ListingFilled, ListingOpened, ListingRemoved,
-    SaleCorrected, SaleRecorded, SaleVoided,
+    DomainEvent,
+    ListingAmended,
+    ListingCancelled,
+    ListingExpired,
+    ListingFilled,
+    ListingOpened,
+    ListingRemoved,
+    SaleCorrected,
+    SaleRecorded,
+    SaleVoided,
 )
 from new_services.contracts.values import ListingStatus
 
@@ -42,22 +51,37 @@ def listing(change: Change) -> list[DomainEvent]:
     price = money(non_negative(row, "prc_cp"))
     updated_at = legacy_time(row, "upd_dt", ts)
     if change.op in ("c", "r"):
-        events: list[DomainEvent] = [ListingOpened(
-            listing_id=listing_id, seller_id=column(row, "sllr_id", int), item_id=column(row, "itm_id", int),
-            quantity=quantity, quantity_remaining=remaining, unit_price=price,
-            opened_at=legacy_time(row, "crt_dt", ts),
-        )]
+        events: list[DomainEvent] = [
+            ListingOpened(
+                listing_id=listing_id,
+                seller_id=column(row, "sllr_id", int),
+                item_id=column(row, "itm_id", int),
+                quantity=quantity,
+                quantity_remaining=remaining,
+                unit_price=price,
+                opened_at=legacy_time(row, "crt_dt", ts),
+            )
+        ]
         closing = _closing_event(row, status, updated_at)
         return events + ([closing] if closing else [])
     before = change.before or {}
     events = []
     if not before or before.get("qty_rem") != row.get("qty_rem") or before.get("prc_cp") != row.get("prc_cp"):
-        events.append(ListingAmended(listing_id=listing_id, status=status, quantity_remaining=remaining,
-                                     unit_price=price, amended_at=updated_at))
+        events.append(
+            ListingAmended(
+                listing_id=listing_id,
+                status=status,
+                quantity_remaining=remaining,
+                unit_price=price,
+                amended_at=updated_at,
+            )
+        )
     if before.get("sts") != row.get("sts"):
         closing = _closing_event(row, status, updated_at)
         if closing is None:
-            raise TranslationError(f"listing {listing_id} re-opened from {before.get('sts')!r}: not a legacy transition")
+            raise TranslationError(
+                f"listing {listing_id} re-opened from {before.get('sts')!r}: not a legacy transition"
+            )
         events.append(closing)
     return events
 
@@ -74,10 +98,17 @@ def _sale(kind: type[SaleRecorded] | type[SaleCorrected], row: Mapping[str, Any]
     if fee > total:
         raise TranslationError(f"fee_cp {fee} exceeds tot_cp {total}")
     return kind(
-        sale_id=column(row, "id", int), listing_id=column(row, "lst_id", int), buyer_id=column(row, "byr_id", int),
-        seller_id=column(row, "sllr_id", int), item_id=column(row, "itm_id", int), quantity=quantity,
-        unit_price=money(unit), total=money(total), fee=money(fee),
-        seller_proceeds=money(total - fee), sold_at=legacy_time(row, "sld_at", commit_ts_ms),
+        sale_id=column(row, "id", int),
+        listing_id=column(row, "lst_id", int),
+        buyer_id=column(row, "byr_id", int),
+        seller_id=column(row, "sllr_id", int),
+        item_id=column(row, "itm_id", int),
+        quantity=quantity,
+        unit_price=money(unit),
+        total=money(total),
+        fee=money(fee),
+        seller_proceeds=money(total - fee),
+        sold_at=legacy_time(row, "sld_at", commit_ts_ms),
     )
 
 
@@ -87,5 +118,7 @@ def sale(change: Change) -> list[DomainEvent]:
     if change.op == "d":
         row = change.row
         listing_id = row.get("lst_id")
-        return [SaleVoided(sale_id=column(row, "id", int), listing_id=listing_id if isinstance(listing_id, int) else None)]
+        return [
+            SaleVoided(sale_id=column(row, "id", int), listing_id=listing_id if isinstance(listing_id, int) else None)
+        ]
     return [_sale(SaleCorrected, change.row, change.source.commit_ts_ms)]

@@ -3,15 +3,33 @@ and inventory events. Spec: legacy_monolith/players/models.py docstring."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from acl.envelope import Change
 from acl.translators._common import (
-    TranslationError, code, column, json_text, legacy_time, money, non_negative, optional_of,
+    TranslationError,
+    code,
+    column,
+    json_text,
+    legacy_time,
+    money,
+    non_negative,
+    optional_of,
 )
 from new_services.contracts.events import (
-    DomainEvent, InventoryAdjusted, PlayerBanned, PlayerDeleted, PlayerProfile, PlayerProfileChanged,
-    PlayerRegistered, PlayerReinstated, WalletClosed, WalletCredited, WalletDebited, WalletOpened,
+    DomainEvent,
+    InventoryAdjusted,
+    PlayerBanned,
+    PlayerDeleted,
+    PlayerProfile,
+    PlayerProfileChanged,
+    PlayerRegistered,
+    PlayerReinstated,
+    WalletClosed,
+    WalletCredited,
+    WalletDebited,
+    WalletOpened,
 )
 from new_services.contracts.values import PlayerStatus
 
@@ -72,8 +90,11 @@ def player(change: Change) -> list[DomainEvent]:
     new_status = code(after, "sts", STATUS)
     old_status = STATUS.get(before.get("sts")) if before else None
     if any(before.get(k) != after.get(k) for k in ("nm", "eml", "xtr")) or not before:
-        events.append(PlayerProfileChanged(player_id=player_id, name=column(after, "nm", str),
-                                           email=_email(after), profile=profile(after)))
+        events.append(
+            PlayerProfileChanged(
+                player_id=player_id, name=column(after, "nm", str), email=_email(after), profile=profile(after)
+            )
+        )
     if new_status is not old_status and (before or new_status is not PlayerStatus.ACTIVE):
         events.append(_status_event(player_id, old_status, new_status))
     return events
@@ -84,8 +105,11 @@ def wallet(change: Change) -> list[DomainEvent]:
     row = change.row
     player_id = column(row, "plyr_id", int)
     if change.op in ("c", "r"):
-        return [WalletOpened(player_id=player_id, balance=money(non_negative(row, "bal_cp")),
-                             as_of=legacy_time(row, "upd_dt", ts))]
+        return [
+            WalletOpened(
+                player_id=player_id, balance=money(non_negative(row, "bal_cp")), as_of=legacy_time(row, "upd_dt", ts)
+            )
+        ]
     if change.op == "d":
         return [WalletClosed(player_id=player_id, final_balance=money(non_negative(row, "bal_cp")))]
     if change.before is None or "bal_cp" not in change.before:
@@ -94,16 +118,29 @@ def wallet(change: Change) -> list[DomainEvent]:
     if old == new:
         return []
     kind = WalletCredited if new > old else WalletDebited
-    return [kind(player_id=player_id, amount=money(abs(new - old)), balance=money(new),
-                 occurred_at=legacy_time(row, "upd_dt", ts))]
+    return [
+        kind(
+            player_id=player_id,
+            amount=money(abs(new - old)),
+            balance=money(new),
+            occurred_at=legacy_time(row, "upd_dt", ts),
+        )
+    ]
 
 
 def inventory(change: Change) -> list[DomainEvent]:
     row = change.row
     player_id, item_id = column(row, "plyr_id", int), column(row, "itm_id", int)
     if change.op == "r":
-        return [InventoryAdjusted(player_id=player_id, item_id=item_id, quantity=non_negative(row, "qty"),
-                                  previous_quantity=None, delta=None)]
+        return [
+            InventoryAdjusted(
+                player_id=player_id,
+                item_id=item_id,
+                quantity=non_negative(row, "qty"),
+                previous_quantity=None,
+                delta=None,
+            )
+        ]
     if change.op == "c":
         qty = non_negative(row, "qty")
         return [InventoryAdjusted(player_id=player_id, item_id=item_id, quantity=qty, previous_quantity=0, delta=qty)]
@@ -113,6 +150,6 @@ def inventory(change: Change) -> list[DomainEvent]:
     new = 0 if change.op == "d" else non_negative(row, "qty")
     if change.op == "u" and old == new:
         return []
-    return [InventoryAdjusted(player_id=player_id, item_id=item_id, quantity=new, previous_quantity=old, delta=new - old)]
-
-
+    return [
+        InventoryAdjusted(player_id=player_id, item_id=item_id, quantity=new, previous_quantity=old, delta=new - old)
+    ]

@@ -46,9 +46,11 @@ class ItemListApi(APIView):
         active = serializers.BooleanField(required=False, default=None, allow_null=True)
         search = serializers.CharField(required=False, max_length=64)
 
-    @extend_schema(parameters=[FilterSerializer],
-                   responses={200: ItemOutputSerializer(many=True), **error_responses(400, 401)},
-                   operation_id="items_list")
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: ItemOutputSerializer(many=True), **error_responses(400, 401)},
+        operation_id="items_list",
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)

@@ -11,8 +11,9 @@ from legacy_monolith.catalog.models import Item
 from legacy_monolith.smp.exceptions import NotFound
 
 
-def item_list(*, category: str | None = None, rarity: int | None = None, active: bool | None = None,
-              search: str | None = None) -> QuerySet[Item]:
+def item_list(
+    *, category: str | None = None, rarity: int | None = None, active: bool | None = None, search: str | None = None
+) -> QuerySet[Item]:
     """Items ordered by id, optionally filtered; ``search`` matches the sku
     or the name, case-insensitively."""
     items = Item.objects.order_by("id")

@@ -31,8 +31,8 @@ from legacy_monolith.market.selectors import (
 from legacy_monolith.market.services import listing_cancel, listing_create, sale_record
 from legacy_monolith.players.selectors import player_for_user
 from legacy_monolith.smp.api import MONEY_SCHEMA, LegacyLimitOffsetPagination, MoneyField, paginated_response
-from legacy_monolith.smp.openapi import error_responses
 from legacy_monolith.smp.money import money_json
+from legacy_monolith.smp.openapi import error_responses
 
 MAX_PRICE_COPPER = 10**12  # 100 million gold: more than the whole economy
 MAX_QUANTITY = 1_000_000
@@ -82,18 +82,24 @@ class ListingListCreateApi(APIView):
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
         unit_price_copper = serializers.IntegerField(min_value=1, max_value=MAX_PRICE_COPPER)
 
-    @extend_schema(parameters=[FilterSerializer],
-                   responses={200: ListingOutputSerializer(many=True), **error_responses(400, 401)},
-                   operation_id="listings_list")
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: ListingOutputSerializer(many=True), **error_responses(400, 401)},
+        operation_id="listings_list",
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         listings = listing_list(**filters.validated_data)
-        return paginated_response(serializer_class=ListingOutputSerializer, queryset=listings, request=request, view=self)
+        return paginated_response(
+            serializer_class=ListingOutputSerializer, queryset=listings, request=request, view=self
+        )
 
-    @extend_schema(request=InputSerializer,
-                   responses={201: ListingOutputSerializer, **error_responses(400, 401, 403, 409, 415)},
-                   operation_id="listings_create")
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: ListingOutputSerializer, **error_responses(400, 401, 403, 409, 415)},
+        operation_id="listings_create",
+    )
     def post(self, request: Request) -> Response:
         seller = player_for_user(user=request.user)
         serializer = self.InputSerializer(data=request.data)
@@ -105,8 +111,11 @@ class ListingListCreateApi(APIView):
 class ListingCancelApi(APIView):
     """``POST /api/listings/{id}/cancel/``: only the seller, only while open."""
 
-    @extend_schema(request=None, responses={200: ListingOutputSerializer, **error_responses(401, 403, 404, 409)},
-                   operation_id="listings_cancel")
+    @extend_schema(
+        request=None,
+        responses={200: ListingOutputSerializer, **error_responses(401, 403, 404, 409)},
+        operation_id="listings_cancel",
+    )
     def post(self, request: Request, listing_id: int) -> Response:
         player = player_for_user(user=request.user)
         listing: Listing = listing_cancel(listing_id=listing_id, player=player)
@@ -131,24 +140,29 @@ class SaleListCreateApi(APIView):
         listing = serializers.PrimaryKeyRelatedField(queryset=Listing.objects.all())
         quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY)
 
-    @extend_schema(parameters=[FilterSerializer],
-                   responses={200: SaleOutputSerializer(many=True), **error_responses(400, 401)},
-                   operation_id="sales_list")
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: SaleOutputSerializer(many=True), **error_responses(400, 401)},
+        operation_id="sales_list",
+    )
     def get(self, request: Request) -> Response:
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         sales = sale_list(**filters.validated_data)
         return paginated_response(serializer_class=SaleOutputSerializer, queryset=sales, request=request, view=self)
 
-    @extend_schema(request=InputSerializer,
-                   responses={201: SaleOutputSerializer, **error_responses(400, 401, 403, 404, 409, 415)},
-                   operation_id="sales_create")
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: SaleOutputSerializer, **error_responses(400, 401, 403, 404, 409, 415)},
+        operation_id="sales_create",
+    )
     def post(self, request: Request) -> Response:
         buyer = player_for_user(user=request.user)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         sale = sale_record(
-            buyer=buyer, listing_id=serializer.validated_data["listing"].pk,
+            buyer=buyer,
+            listing_id=serializer.validated_data["listing"].pk,
             quantity=serializer.validated_data["quantity"],
         )
         return Response(SaleOutputSerializer(sale).data, status=status.HTTP_201_CREATED)
@@ -175,7 +189,8 @@ def rate_json(rate: ItemRate) -> dict[str, Any]:
 
 
 _NullableMoney = inline_serializer(
-    name="NullableMoney", fields={"copper": serializers.IntegerField(), "display": serializers.CharField()},
+    name="NullableMoney",
+    fields={"copper": serializers.IntegerField(), "display": serializers.CharField()},
 ).__class__
 
 
@@ -193,13 +208,23 @@ RATE_SCHEMA = inline_serializer(
         "last_price": _nullable_money(),
         "last_sold_at": serializers.DateTimeField(allow_null=True),
         "average_price_24h": _nullable_money(),
-        "volume_24h": inline_serializer(name="RateVolume", fields={
-            "quantity": serializers.IntegerField(), "trades": serializers.IntegerField(), "value": MONEY_SCHEMA,
-        }),
-        "change_24h": inline_serializer(name="RateChange", allow_null=True, fields={
-            "copper": serializers.IntegerField(), "display": serializers.CharField(),
-            "percent": serializers.FloatField(allow_null=True),
-        }),
+        "volume_24h": inline_serializer(
+            name="RateVolume",
+            fields={
+                "quantity": serializers.IntegerField(),
+                "trades": serializers.IntegerField(),
+                "value": MONEY_SCHEMA,
+            },
+        ),
+        "change_24h": inline_serializer(
+            name="RateChange",
+            allow_null=True,
+            fields={
+                "copper": serializers.IntegerField(),
+                "display": serializers.CharField(),
+                "percent": serializers.FloatField(allow_null=True),
+            },
+        ),
     },
 )
 
@@ -241,10 +266,15 @@ class ItemHistoryApi(APIView):
     @extend_schema(
         parameters=[FilterSerializer],
         responses={
-            200: inline_serializer(name="ItemHistory", fields={
-                "item_id": serializers.IntegerField(), "interval": serializers.CharField(),
-                "days": serializers.IntegerField(), "candles": CandleSerializer(many=True),
-            }),
+            200: inline_serializer(
+                name="ItemHistory",
+                fields={
+                    "item_id": serializers.IntegerField(),
+                    "interval": serializers.CharField(),
+                    "days": serializers.IntegerField(),
+                    "candles": CandleSerializer(many=True),
+                },
+            ),
             **error_responses(400, 401, 404),
         },
         operation_id="items_history",
@@ -253,8 +283,10 @@ class ItemHistoryApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         candles = item_history(item_id=item_id, **filters.validated_data)
-        return Response({
-            "item_id": item_id,
-            **filters.validated_data,
-            "candles": self.CandleSerializer(candles, many=True).data,
-        })
+        return Response(
+            {
+                "item_id": item_id,
+                **filters.validated_data,
+                "candles": self.CandleSerializer(candles, many=True).data,
+            }
+        )

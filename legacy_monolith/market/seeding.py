@@ -68,47 +68,215 @@ class CategorySpec:
 
 
 CATEGORIES: tuple[CategorySpec, ...] = (
-    CategorySpec("WP", 0.20, 1.0, 4_000, 1, (
-        "Sword", "Longsword", "Dagger", "Axe", "Warhammer", "Mace", "Spear", "Bow", "Crossbow",
-        "Staff", "Wand", "Halberd", "Scimitar", "Flail"), (
-        "Rusty", "Iron", "Steel", "Silver", "Mithril", "Obsidian", "Dragonbone", "Elven", "Dwarven",
-        "Runed", "Bronze", "Ashwood"), "WPN"),
-    CategorySpec("AR", 0.20, 1.0, 3_500, 1, (
-        "Helm", "Breastplate", "Gauntlets", "Greaves", "Boots", "Shield", "Cloak", "Pauldrons",
-        "Bracers", "Robe", "Hood", "Belt"), (
-        "Leather", "Chainmail", "Iron", "Steel", "Scale", "Mithril", "Silk", "Plate", "Dragonhide",
-        "Padded", "Studded"), "ARM"),
-    CategorySpec("CS", 0.20, 2.5, 200, 20, (
-        "Healing Potion", "Mana Potion", "Elixir of Strength", "Antidote", "Scroll of Recall",
-        "Travel Bread", "Roast Boar", "Stamina Tonic", "Fire Bomb", "Smoke Bomb"), (
-        "Minor", "Lesser", "Common", "Greater", "Superior", "Major"), "CON"),
-    CategorySpec("MT", 0.25, 3.0, 50, 100, (
-        "Ore", "Ingot", "Hide", "Cloth", "Timber", "Gem", "Essence", "Thread", "Dust", "Scale"), (
-        "Copper", "Iron", "Silver", "Gold", "Mithril", "Rough", "Fine", "Arcane", "Shadow", "Storm"), "MAT"),
-    CategorySpec("MS", 0.15, 0.5, 1_000, 10, (
-        "Coin", "Relic", "Map Fragment", "Trophy", "Key", "Idol", "Feather", "Lantern", "Dye"), (
-        "Ancient", "Tarnished", "Cursed", "Gilded", "Lost", "Strange", "Glowing"), "MSC"),
+    CategorySpec(
+        "WP",
+        0.20,
+        1.0,
+        4_000,
+        1,
+        (
+            "Sword",
+            "Longsword",
+            "Dagger",
+            "Axe",
+            "Warhammer",
+            "Mace",
+            "Spear",
+            "Bow",
+            "Crossbow",
+            "Staff",
+            "Wand",
+            "Halberd",
+            "Scimitar",
+            "Flail",
+        ),
+        (
+            "Rusty",
+            "Iron",
+            "Steel",
+            "Silver",
+            "Mithril",
+            "Obsidian",
+            "Dragonbone",
+            "Elven",
+            "Dwarven",
+            "Runed",
+            "Bronze",
+            "Ashwood",
+        ),
+        "WPN",
+    ),
+    CategorySpec(
+        "AR",
+        0.20,
+        1.0,
+        3_500,
+        1,
+        (
+            "Helm",
+            "Breastplate",
+            "Gauntlets",
+            "Greaves",
+            "Boots",
+            "Shield",
+            "Cloak",
+            "Pauldrons",
+            "Bracers",
+            "Robe",
+            "Hood",
+            "Belt",
+        ),
+        (
+            "Leather",
+            "Chainmail",
+            "Iron",
+            "Steel",
+            "Scale",
+            "Mithril",
+            "Silk",
+            "Plate",
+            "Dragonhide",
+            "Padded",
+            "Studded",
+        ),
+        "ARM",
+    ),
+    CategorySpec(
+        "CS",
+        0.20,
+        2.5,
+        200,
+        20,
+        (
+            "Healing Potion",
+            "Mana Potion",
+            "Elixir of Strength",
+            "Antidote",
+            "Scroll of Recall",
+            "Travel Bread",
+            "Roast Boar",
+            "Stamina Tonic",
+            "Fire Bomb",
+            "Smoke Bomb",
+        ),
+        ("Minor", "Lesser", "Common", "Greater", "Superior", "Major"),
+        "CON",
+    ),
+    CategorySpec(
+        "MT",
+        0.25,
+        3.0,
+        50,
+        100,
+        ("Ore", "Ingot", "Hide", "Cloth", "Timber", "Gem", "Essence", "Thread", "Dust", "Scale"),
+        ("Copper", "Iron", "Silver", "Gold", "Mithril", "Rough", "Fine", "Arcane", "Shadow", "Storm"),
+        "MAT",
+    ),
+    CategorySpec(
+        "MS",
+        0.15,
+        0.5,
+        1_000,
+        10,
+        ("Coin", "Relic", "Map Fragment", "Trophy", "Key", "Idol", "Feather", "Lantern", "Dye"),
+        ("Ancient", "Tarnished", "Cursed", "Gilded", "Lost", "Strange", "Glowing"),
+        "MSC",
+    ),
 )
 RARITY_WEIGHTS = (50, 25, 14, 8, 3)
 RARITY_PRICE_FACTOR = (1, 4, 20, 120, 1_000)
 RARITY_TRADE_FACTOR = (10.0, 6.0, 3.0, 1.2, 0.4)
 RARITY_SUFFIXES = ("", "", " of Valor", " of the Phoenix", " of Eternity")
-DESCRIPTIONS = ("Well used.", "Smells faintly of smoke.", "A merchant's favourite.", "Found in the old mines.",
-                "Crafted in the capital.", "Rarely seen outside the guild halls.")
+DESCRIPTIONS = (
+    "Well used.",
+    "Smells faintly of smoke.",
+    "A merchant's favourite.",
+    "Found in the old mines.",
+    "Crafted in the capital.",
+    "Rarely seen outside the guild halls.",
+)
 
 # --------------------------------------------------------------------------
 # player vocabulary
 
-NAME_HEADS = ("Ael", "Bran", "Cor", "Dra", "El", "Fen", "Gor", "Hal", "Is", "Jor", "Kae", "Lor", "Mor",
-              "Nym", "Or", "Pyr", "Quen", "Ral", "Syl", "Thal", "Ul", "Vor", "Wyn", "Xan", "Yr", "Zel")
-NAME_TAILS = ("a", "ar", "dric", "en", "eth", "ia", "ion", "is", "on", "or", "wen", "wyn", "ric", "mir", "dor",
-              "iel", "ax", "us")
+NAME_HEADS = (
+    "Ael",
+    "Bran",
+    "Cor",
+    "Dra",
+    "El",
+    "Fen",
+    "Gor",
+    "Hal",
+    "Is",
+    "Jor",
+    "Kae",
+    "Lor",
+    "Mor",
+    "Nym",
+    "Or",
+    "Pyr",
+    "Quen",
+    "Ral",
+    "Syl",
+    "Thal",
+    "Ul",
+    "Vor",
+    "Wyn",
+    "Xan",
+    "Yr",
+    "Zel",
+)
+NAME_TAILS = (
+    "a",
+    "ar",
+    "dric",
+    "en",
+    "eth",
+    "ia",
+    "ion",
+    "is",
+    "on",
+    "or",
+    "wen",
+    "wyn",
+    "ric",
+    "mir",
+    "dor",
+    "iel",
+    "ax",
+    "us",
+)
 GUILDS = ("Ravens", "Iron Wolves", "Silver Hand", "Night Owls", "Stormborn", "Golden Lotus")
 LANGS = ("fr", "en", "de", "es", "it")
 MAIL_DOMAINS = ("example.com", "mail.example.org", "post.example.net")
 #: Relative trading activity per hour of the day (Paris time): evenings peak.
-HOURLY_ACTIVITY = (0.35, 0.25, 0.15, 0.1, 0.1, 0.12, 0.2, 0.3, 0.4, 0.45, 0.5, 0.55,
-                   0.65, 0.6, 0.55, 0.55, 0.6, 0.7, 0.85, 0.95, 1.0, 1.0, 0.85, 0.6)
+HOURLY_ACTIVITY = (
+    0.35,
+    0.25,
+    0.15,
+    0.1,
+    0.1,
+    0.12,
+    0.2,
+    0.3,
+    0.4,
+    0.45,
+    0.5,
+    0.55,
+    0.65,
+    0.6,
+    0.55,
+    0.55,
+    0.6,
+    0.7,
+    0.85,
+    0.95,
+    1.0,
+    1.0,
+    0.85,
+    0.6,
+)
 
 
 class SeedProgress(Protocol):
@@ -135,12 +303,16 @@ class RichProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(
-            TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=Console(stderr=True), transient=False,
+            TextColumn("{task.description:>10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=False,
         )
         self._tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> "RichProgress":
+    def __enter__(self) -> RichProgress:
         self._progress.start()
         return self
 
@@ -237,14 +409,19 @@ def _pick_status(rng: random.Random) -> str:
     return "A" if roll < 0.97 else ("B" if roll < 0.995 else "D")
 
 
-def _item_row(rng: random.Random, item_id: int, now: dt.datetime) -> tuple[tuple[Any, ...], CategorySpec, int, int, float]:
+def _item_row(
+    rng: random.Random, item_id: int, now: dt.datetime
+) -> tuple[tuple[Any, ...], CategorySpec, int, int, float]:
     spec = rng.choices(CATEGORIES, weights=[c.weight for c in CATEGORIES])[0]
     rarity = rng.choices(range(5), weights=RARITY_WEIGHTS)[0]
     name = f"{rng.choice(spec.adjectives)} {rng.choice(spec.nouns)}{RARITY_SUFFIXES[rarity]}"
     base = max(1, round(spec.base_copper * RARITY_PRICE_FACTOR[rarity] * rng.lognormvariate(0, 0.4)))
     trade_weight = RARITY_TRADE_FACTOR[rarity] * spec.trade_factor * rng.lognormvariate(0, 0.5)
-    extra = "" if rng.random() < 0.1 else json.dumps({
-        "lvl_req": rng.randint(1, 60), "stack": spec.stack, "desc": rng.choice(DESCRIPTIONS)})
+    extra = (
+        ""
+        if rng.random() < 0.1
+        else json.dumps({"lvl_req": rng.randint(1, 60), "stack": spec.stack, "desc": rng.choice(DESCRIPTIONS)})
+    )
     active = "N" if rng.random() < 0.02 else "Y"
     created = now - dt.timedelta(days=rng.uniform(60, 3650))
     row = (item_id, f"{spec.sku_prefix}-{item_id:05d}", name[:64], spec.code, rarity, active, created, extra)
@@ -317,8 +494,13 @@ def _next_ids(cursor: Any) -> _IdRange:
         return int(cursor.fetchone()[0])
 
     return _IdRange(
-        user=next_id("auth_user"), player=next_id("smp_plyr"), item=next_id("smp_itm"),
-        listing=next_id("smp_lst"), sale=next_id("smp_sale"), slot=next_id("smp_inv"), wallet=next_id("smp_wlt"),
+        user=next_id("auth_user"),
+        player=next_id("smp_plyr"),
+        item=next_id("smp_itm"),
+        listing=next_id("smp_lst"),
+        sale=next_id("smp_sale"),
+        slot=next_id("smp_inv"),
+        wallet=next_id("smp_wlt"),
     )
 
 
@@ -337,8 +519,9 @@ def _fix_sequences(cursor: Any) -> None:
 class _Seeder:
     """One seeding run; methods write one table each, in FK order."""
 
-    def __init__(self, *, cursor: Any, rng: random.Random, now: dt.datetime, days: int,
-                 progress: SeedProgress, ids: _IdRange) -> None:
+    def __init__(
+        self, *, cursor: Any, rng: random.Random, now: dt.datetime, days: int, progress: SeedProgress, ids: _IdRange
+    ) -> None:
         self.cursor = cursor
         self.rng = rng
         self.now = now
@@ -368,8 +551,9 @@ class _Seeder:
             email = "" if rng.random() < 0.2 else f"{name.lower()}@{rng.choice(MAIL_DOMAINS)}"
             status = _pick_status(rng)
             created = self.now - dt.timedelta(days=rng.uniform(31, 900), seconds=rng.uniform(0, 86_400))
-            users.append((user_id, "!" + secrets.token_urlsafe(30), False, name, "", "", email, False,
-                          status != "D", created))
+            users.append(
+                (user_id, "!" + secrets.token_urlsafe(30), False, name, "", "", email, False, status != "D", created)
+            )
             rows.append((player_id, user_id, name, email, status, created, _player_extra(rng)))
             token = secrets.token_hex(20)
             tokens.append((token, user_id, created))
@@ -381,8 +565,23 @@ class _Seeder:
             players.active.append(status == "A")
             players.trade_weights.append(rng.paretovariate(1.5))
         self.net_copper = [0] * count
-        self._write("players", "auth_user", ("id", "password", "is_superuser", "username", "first_name",
-                    "last_name", "email", "is_staff", "is_active", "date_joined"), users)
+        self._write(
+            "players",
+            "auth_user",
+            (
+                "id",
+                "password",
+                "is_superuser",
+                "username",
+                "first_name",
+                "last_name",
+                "email",
+                "is_staff",
+                "is_active",
+                "date_joined",
+            ),
+            users,
+        )
         self._write(None, "smp_plyr", ("id", "usr_id", "nm", "eml", "sts", "crt_dt", "xtr"), rows)
         self._write(None, "authtoken_token", ("key", "user_id", "created"), tokens)
 
@@ -417,8 +616,12 @@ class _Seeder:
                 self.progress.advance("sales", written % BATCH_ROWS)
                 listing_rows.extend(self._idle_listings(index))
         self.listings = len(listing_rows)
-        self._write("listings", "smp_lst", ("id", "sllr_id", "itm_id", "qty", "qty_rem", "prc_cp", "sts",
-                    "crt_dt", "upd_dt"), listing_rows)
+        self._write(
+            "listings",
+            "smp_lst",
+            ("id", "sllr_id", "itm_id", "qty", "qty_rem", "prc_cp", "sts", "crt_dt", "upd_dt"),
+            listing_rows,
+        )
 
     def _pick_player(self, *, active_only: bool, exclude: int | None = None) -> int:
         """Index of a player, weighted towards the busy traders."""
@@ -479,15 +682,36 @@ class _Seeder:
                 self.net_copper[buyer] -= total
                 self.net_copper[seller] += total - fee
                 last_at = self.start + dt.timedelta(seconds=offsets[position])
-                yield (self.ids.sale, listing_id, self.players.ids[buyer], self.players.ids[seller], item_id,
-                       bought, price, total, fee, last_at)
+                yield (
+                    self.ids.sale,
+                    listing_id,
+                    self.players.ids[buyer],
+                    self.players.ids[seller],
+                    item_id,
+                    bought,
+                    price,
+                    total,
+                    fee,
+                    last_at,
+                )
                 self.ids.sale += 1
                 remaining -= bought
                 position += 1
             still_open = remaining > 0 and self.players.active[seller]
             created = first_at - dt.timedelta(seconds=rng.uniform(60, 6 * 3600))
-            listing_rows.append((listing_id, self.players.ids[seller], item_id, quantity, remaining, price,
-                                 "O" if still_open else ("F" if remaining == 0 else "X"), created, last_at))
+            listing_rows.append(
+                (
+                    listing_id,
+                    self.players.ids[seller],
+                    item_id,
+                    quantity,
+                    remaining,
+                    price,
+                    "O" if still_open else ("F" if remaining == 0 else "X"),
+                    created,
+                    last_at,
+                )
+            )
 
     def _idle_listings(self, index: int) -> list[tuple[Any, ...]]:
         """Listings nobody bought from: a few open now, some cancelled or
@@ -501,8 +725,19 @@ class _Seeder:
             quantity = rng.randint(1, 3) if spec.stack == 1 else rng.choice((5, 10, 20, 50))
             price = max(1, round(self.catalog.base_prices[index] * rng.uniform(0.95, 1.25)))
             created = self.now - dt.timedelta(seconds=rng.uniform(600, 2 * 86_400 if status == "O" else self.span_s))
-            rows.append((self._next_listing_id(), self.players.ids[seller], self.catalog.ids[index], quantity,
-                         quantity, price, status, created, created))
+            rows.append(
+                (
+                    self._next_listing_id(),
+                    self.players.ids[seller],
+                    self.catalog.ids[index],
+                    quantity,
+                    quantity,
+                    price,
+                    status,
+                    created,
+                    created,
+                )
+            )
         return rows
 
     def seed_wallets_and_inventory(self) -> None:
@@ -531,10 +766,10 @@ class _Seeder:
             self.progress.start(stage, len(rows))
         with _copy(self.cursor, table, columns) as copy:
             for start in range(0, len(rows), BATCH_ROWS):
-                for row in rows[start:start + BATCH_ROWS]:
+                for row in rows[start : start + BATCH_ROWS]:
                     copy.write_row(row)
                 if stage:
-                    self.progress.advance(stage, len(rows[start:start + BATCH_ROWS]))
+                    self.progress.advance(stage, len(rows[start : start + BATCH_ROWS]))
 
 
 def seed_market(
@@ -563,15 +798,23 @@ def seed_market(
         if (existing_players or existing_sales) and mode == "skip":
             return SeedResult(
                 skipped=True,
-                message=(f"already seeded ({existing_players} players, {existing_sales} sales): nothing done; "
-                         "use --append to add a batch or --force to wipe and reseed"),
+                message=(
+                    f"already seeded ({existing_players} players, {existing_sales} sales): nothing done; "
+                    "use --append to add a batch or --force to wipe and reseed"
+                ),
             )
         if mode == "force":
             _wipe(cursor)
         # Sales are COPYed before their listings: FK checks wait for COMMIT.
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-        seeder = _Seeder(cursor=cursor, rng=random.Random(rng_seed), now=now or timezone.now(), days=days,
-                         progress=progress or SilentProgress(), ids=_next_ids(cursor))
+        seeder = _Seeder(
+            cursor=cursor,
+            rng=random.Random(rng_seed),
+            now=now or timezone.now(),
+            days=days,
+            progress=progress or SilentProgress(),
+            ids=_next_ids(cursor),
+        )
         seeder.seed_players(players)
         seeder.seed_items(items)
         seeder.seed_market(sales)
@@ -584,7 +827,12 @@ def seed_market(
     return SeedResult(
         skipped=False,
         message=f"seeded {players} players, {items} items, {seeder.listings} listings, {sales} sales "
-                f"in {seconds:.1f} s",
-        players=players, items=items, listings=seeder.listings, sales=sales, seconds=seconds,
-        demo_player=demo, demo_token=seeder.demo_token if demo else None,
+        f"in {seconds:.1f} s",
+        players=players,
+        items=items,
+        listings=seeder.listings,
+        sales=sales,
+        seconds=seconds,
+        demo_player=demo,
+        demo_token=seeder.demo_token if demo else None,
     )

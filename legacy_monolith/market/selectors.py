@@ -54,8 +54,9 @@ def listing_get(*, listing_id: int) -> Listing:
     return listing
 
 
-def sale_list(*, item: int | None = None, buyer: int | None = None, seller: int | None = None,
-              listing: int | None = None) -> QuerySet[Sale]:
+def sale_list(
+    *, item: int | None = None, buyer: int | None = None, seller: int | None = None, listing: int | None = None
+) -> QuerySet[Sale]:
     """Sales, most recent first (ties by id), optionally filtered."""
     sales = Sale.objects.order_by("-sold_at", "-id")
     if item is not None:

@@ -75,8 +75,11 @@ class PlayerRegisterApi(APIView):
         email = serializers.CharField()
         token = serializers.CharField()
 
-    @extend_schema(request=InputSerializer, responses={201: OutputSerializer, **error_responses(400, 415)},
-                   operation_id="players_register")
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer, **error_responses(400, 415)},
+        operation_id="players_register",
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -102,7 +105,7 @@ class PlayerRegisterInputSchema(OpenApiSerializerExtension):
                 {"type": "integer", "minimum": 100, "maximum": 10**32 - 1},
             ],
             "description": "3 to 32 letters, digits or underscores; surrounding whitespace is trimmed; a JSON "
-                           "integer counts as its digits. Must not be taken yet (case-sensitive), else 400.",
+            "integer counts as its digits. Must not be taken yet (case-sensitive), else 400.",
         }
         properties["password"] = {
             "anyOf": [
@@ -111,7 +114,7 @@ class PlayerRegisterInputSchema(OpenApiSerializerExtension):
             ],
             "writeOnly": True,
             "description": "8 to 128 characters once surrounding whitespace is trimmed, no NUL character. A JSON "
-                           "number counts as its decimal text, which must meet the same rule.",
+            "number counts as its decimal text, which must meet the same rule.",
         }
         properties["email"]["description"] = "Optional; surrounding whitespace is trimmed, at most 254 characters."
         return schema
@@ -120,8 +123,9 @@ class PlayerRegisterInputSchema(OpenApiSerializerExtension):
 class PlayerDetailApi(APIView):
     """``GET /api/players/{id}/``: profile, wallet balance and inventory."""
 
-    @extend_schema(responses={200: PlayerDetailOutputSerializer, **error_responses(401, 404)},
-                   operation_id="players_retrieve")
+    @extend_schema(
+        responses={200: PlayerDetailOutputSerializer, **error_responses(401, 404)}, operation_id="players_retrieve"
+    )
     def get(self, request: Request, player_id: int) -> Response:
         player = player_get(player_id=player_id)
         return Response(PlayerDetailOutputSerializer(player).data)

@@ -43,8 +43,4 @@ def player_name_taken(*, name: str) -> bool:
 def player_inventory(*, player_id: int) -> QuerySet[InventorySlot]:
     """Non-empty inventory slots with their items (zero slots are kept in the
     table but mean nothing to a reader)."""
-    return (
-        InventorySlot.objects.filter(player_id=player_id, quantity__gt=0)
-        .select_related("item")
-        .order_by("item_id")
-    )
+    return InventorySlot.objects.filter(player_id=player_id, quantity__gt=0).select_related("item").order_by("item_id")

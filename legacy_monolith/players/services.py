@@ -94,4 +94,3 @@ def inventory_take(*, player_id: int, item_id: int, quantity: int) -> None:
         )
     slot.quantity -= quantity
     slot.save(update_fields=["quantity"])
-

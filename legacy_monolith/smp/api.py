@@ -48,15 +48,19 @@ class LegacyLimitOffsetPagination(LimitOffsetPagination):
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         return [
             {
-                "name": self.limit_query_param, "required": False, "in": "query",
+                "name": self.limit_query_param,
+                "required": False,
+                "in": "query",
                 "description": f"Results per page (default {self.default_limit}). A value that is not a positive "
-                               "integer is ignored (the default applies), not refused.",
+                "integer is ignored (the default applies), not refused.",
                 "schema": {"type": "string", "example": "50"},
             },
             {
-                "name": self.offset_query_param, "required": False, "in": "query",
+                "name": self.offset_query_param,
+                "required": False,
+                "in": "query",
                 "description": "Index of the first result (default 0). A value that is not an integer of 0 or "
-                               "more is ignored (0 applies), not refused.",
+                "more is ignored (0 applies), not refused.",
                 "schema": {"type": "string", "example": "0"},
             },
         ]

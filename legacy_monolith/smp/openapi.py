@@ -51,7 +51,7 @@ class NaiveDateTimeFieldExtension(OpenApiSerializerFieldExtension):
             "type": "string",
             "pattern": NAIVE_DATETIME_PATTERN,
             "description": f"naive {settings.TIME_ZONE} local time, no offset "
-                           "(YYYY-MM-DDTHH:MM:SS[.ffffff], microseconds omitted when zero)",
+            "(YYYY-MM-DDTHH:MM:SS[.ffffff], microseconds omitted when zero)",
             "example": "2026-12-01T14:51:52.123456",
         }
 
@@ -79,7 +79,8 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField(
         required=False,
         help_text="Stable machine key of a refused business operation, one of: "
-                  + ", ".join(sorted({c for codes in _business_codes().values() for c in codes})) + ".",
+        + ", ".join(sorted({c for codes in _business_codes().values() for c in codes}))
+        + ".",
     )
     extra = serializers.DictField(required=False, help_text="Facts about the refusal (amounts, ids).")
 
@@ -101,7 +102,7 @@ class ValidationErrorExtension(OpenApiSerializerExtension):
         return {
             "type": "object",
             "description": "DRF's input errors: each invalid field (query parameter or body field) with its "
-                           "messages; rules spanning several fields under ``non_field_errors``.",
+            "messages; rules spanning several fields under ``non_field_errors``.",
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
             "minProperties": 1,
             "example": {"quantity": ["Ensure this value is greater than or equal to 1."]},
@@ -124,12 +125,12 @@ def _listed(status: int) -> str:
 
 ERROR_DESCRIPTIONS: dict[int, str] = {
     400: "Invalid input: DRF's field errors (``ValidationError``), or ``{detail}`` for a body that is not "
-         "valid JSON/form data.",
+    "valid JSON/form data.",
     401: "No credentials on a write, or an invalid ``Authorization: Token`` on any request: ``{detail}``.",
     403: f"Refused: ``{{detail, code, extra}}`` with code {_listed(403)}; or DRF's ``{{detail}}`` "
-         "(e.g. CSRF on session-authenticated writes).",
-    404: f"Not found: ``{{detail, code: not_found}}`` for a missing object. A path that does not match the "
-         "route at all (e.g. a negative or non-numeric id) gets Django's HTML 404 page.",
+    "(e.g. CSRF on session-authenticated writes).",
+    404: "Not found: ``{detail, code: not_found}`` for a missing object. A path that does not match the "
+    "route at all (e.g. a negative or non-numeric id) gets Django's HTML 404 page.",
     409: f"Refused business operation: ``{{detail, code, extra}}`` with code {_listed(409)}.",
     415: "Unsupported request media type: ``{detail}``.",
 }

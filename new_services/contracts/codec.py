@@ -39,9 +39,24 @@ from new_services.contracts.payload import MalformedEvent, builder, json_default
 from new_services.contracts.upcasting import UPCASTERS, Upcaster, plan_reads
 
 __all__ = [
-    "CONTENT_TYPE", "CONTRACTS", "Codec", "DATA_CONTENT_TYPE", "DecodedEvent", "KAFKA_HEADERS", "MalformedEvent",
-    "SPECVERSION", "UnknownEventType", "data_of", "dataschema", "decode", "encode", "event_class_for", "from_message",
-    "is_known", "parse", "reads_as",
+    "CONTENT_TYPE",
+    "CONTRACTS",
+    "DATA_CONTENT_TYPE",
+    "KAFKA_HEADERS",
+    "SPECVERSION",
+    "Codec",
+    "DecodedEvent",
+    "MalformedEvent",
+    "UnknownEventType",
+    "data_of",
+    "dataschema",
+    "decode",
+    "encode",
+    "event_class_for",
+    "from_message",
+    "is_known",
+    "parse",
+    "reads_as",
 ]
 
 SPECVERSION = "1.0"
@@ -103,8 +118,13 @@ class Codec:
     datetime, see :func:`payload.json_default`). A busy producer may pass a
     faster function (:meth:`with_json_default`) that must write the same text."""
 
-    def __init__(self, events: Iterable[type[DomainEvent]], upcasters: Iterable[Upcaster] = (), *,
-                 json_default: Callable[[Any], Any] = json_default) -> None:
+    def __init__(
+        self,
+        events: Iterable[type[DomainEvent]],
+        upcasters: Iterable[Upcaster] = (),
+        *,
+        json_default: Callable[[Any], Any] = json_default,
+    ) -> None:
         classes, steps = list(events), tuple(upcasters)
         self._events, self._upcasters, self._json_default = classes, steps, json_default
         self._known = {cls.cloudevent_type(): cls for cls in classes}
@@ -121,8 +141,16 @@ class Codec:
 
     # -- writing ---------------------------------------------------------
 
-    def encode(self, event: DomainEvent, *, id: str, source: str, time: datetime, subject: str | None = None,
-               extensions: Mapping[str, str] | None = None) -> bytes:
+    def encode(
+        self,
+        event: DomainEvent,
+        *,
+        id: str,
+        source: str,
+        time: datetime,
+        subject: str | None = None,
+        extensions: Mapping[str, str] | None = None,
+    ) -> bytes:
         """The structured-mode message of ``event``. ``subject`` defaults to
         ``event.subject()``; ``extensions`` are extra context attributes
         (lower-case alphanumeric names, string values)."""

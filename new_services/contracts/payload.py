@@ -19,7 +19,7 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import fields, is_dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any
@@ -40,7 +40,7 @@ def format_time(moment: datetime) -> str:
     fraction)."""
     if moment.tzinfo is None:
         raise ValueError("refusing a naive datetime in an event")
-    utc = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    utc = moment.astimezone(UTC).replace(tzinfo=None)
     return utc.isoformat(timespec="microseconds") + "Z"
 
 

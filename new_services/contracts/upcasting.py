@@ -21,7 +21,7 @@ from typing import Any
 
 from new_services.contracts.events import DomainEvent
 
-__all__ = ["UPCASTERS", "Upcaster", "UpcastPlan", "plan_reads"]
+__all__ = ["UPCASTERS", "UpcastPlan", "Upcaster", "plan_reads"]
 
 Payload = dict[str, Any]
 
@@ -39,8 +39,9 @@ class Upcaster:
     def __post_init__(self) -> None:
         s, t = self.source, self.target
         if (s.context, s.event_name) != (t.context, t.event_name) or t.version != s.version + 1:
-            raise ValueError(f"an upcaster goes one version up the same event: {s.cloudevent_type()} -> "
-                             f"{t.cloudevent_type()}")
+            raise ValueError(
+                f"an upcaster goes one version up the same event: {s.cloudevent_type()} -> {t.cloudevent_type()}"
+            )
 
 
 @dataclass(frozen=True)

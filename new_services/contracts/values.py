@@ -30,7 +30,7 @@ class Money:
     currency: str = GOLD
 
     @classmethod
-    def from_copper(cls, copper: int) -> "Money":
+    def from_copper(cls, copper: int) -> Money:
         """Exact: always 4 decimal places (1 copper = ``0.0001`` gold)."""
         return cls(Decimal(copper).scaleb(-4), GOLD)
 

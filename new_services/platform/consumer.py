@@ -30,10 +30,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import OperationalError
-
-import orjson
 
 from new_services.contracts.codec import CONTRACTS, Codec, DecodedEvent, MalformedEvent, UnknownEventType
 from new_services.platform import state
@@ -98,8 +97,16 @@ class BatchOutcome:
 class Projector:
     """Runs one :class:`Projection` over one :class:`EventSource`."""
 
-    def __init__(self, projection: Projection, source: EventSource, engine: Engine, *, heartbeat_s: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic, codec: Codec = CONTRACTS) -> None:
+    def __init__(
+        self,
+        projection: Projection,
+        source: EventSource,
+        engine: Engine,
+        *,
+        heartbeat_s: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        codec: Codec = CONTRACTS,
+    ) -> None:
         """``codec`` defaults to this build's contracts. A projection must list
         each type it reads in its newest version: an older one would never
         arrive (the codec upcasts it), so that is refused here."""
@@ -131,8 +138,11 @@ class Projector:
             try:
                 self.run_once()
             except OperationalError as exc:
-                log.warning("%s: database unavailable (%s); retrying from the stored offsets",
-                            self.projection.consumer, exc.orig or exc)
+                log.warning(
+                    "%s: database unavailable (%s); retrying from the stored offsets",
+                    self.projection.consumer,
+                    exc.orig or exc,
+                )
                 self._stop.wait(1.0)
                 self._resync_when_possible()
         self.source.close()
@@ -182,9 +192,16 @@ class Projector:
                 return BatchOutcome()
             outcome.applied = self.projection.apply(conn, events) if events else 0
             state.store_offsets(conn, consumer, positions)
-            state.record_batch(conn, consumer, applied=len(events), ignored=outcome.ignored,
-                               skipped=outcome.skipped, rejected=outcome.rejected, lag_events=self.source.lag(),
-                               last_event_time=events[-1].time if events else None)
+            state.record_batch(
+                conn,
+                consumer,
+                applied=len(events),
+                ignored=outcome.ignored,
+                skipped=outcome.skipped,
+                rejected=outcome.rejected,
+                lag_events=self.source.lag(),
+                last_event_time=events[-1].time if events else None,
+            )
         self._last_heartbeat = self._clock()
         return outcome
 
@@ -218,8 +235,16 @@ class KafkaEventSource:
     (no consumer group: the offsets live in the service's database, and a
     group join costs seconds on the embedded broker)."""
 
-    def __init__(self, bootstrap_servers: str, topics: Sequence[str], *, client_id: str,
-                 max_poll_records: int = 2000, fetch_max_wait_ms: int = 100, topic_wait_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        topics: Sequence[str],
+        *,
+        client_id: str,
+        max_poll_records: int = 2000,
+        fetch_max_wait_ms: int = 100,
+        topic_wait_s: float = 60.0,
+    ) -> None:
         """``fetch_max_wait_ms``: how long the broker may take to answer a
         fetch. The embedded broker (Tansu 0.6) lists every stored batch of a
         partition before answering, which takes longer than 20 ms once a
@@ -230,9 +255,14 @@ class KafkaEventSource:
         from kafka import KafkaConsumer
 
         self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap_servers, group_id=None, client_id=client_id,
-            enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=max_poll_records,
-            fetch_max_wait_ms=fetch_max_wait_ms, max_partition_fetch_bytes=8 * 1024 * 1024,
+            bootstrap_servers=bootstrap_servers,
+            group_id=None,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=max_poll_records,
+            fetch_max_wait_ms=fetch_max_wait_ms,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
             metadata_max_age_ms=5000,
         )
         self._topics = tuple(topics)
@@ -272,7 +302,7 @@ class KafkaEventSource:
         if unknown:
             try:
                 highs.update(self._consumer.end_offsets(unknown))
-            except Exception:  # noqa: BLE001 - broker busy: the lag is unknown for now
+            except Exception:
                 return None
         return sum(max(0, highs[tp] - self._consumer.position(tp)) for tp in self._partitions)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ class ServiceFacts:
 def _readiness(conn: Connection, facts: ServiceFacts, head: str | None) -> dict[str, Any]:
     revision = current_revision(conn)
     status = state.read_status(conn, facts.consumer) if revision is not None else None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     age = status.heartbeat_age_s(now) if status else None
     lag = status.lag_events if status else None
     migrated = revision is not None and revision == head
@@ -59,7 +59,11 @@ def _readiness(conn: Connection, facts: ServiceFacts, head: str | None) -> dict[
         "revision": revision,
         "head": head,
         "projector_alive": projector_alive,
-        "lag": {"events": lag, "max_ready": facts.ready_max_lag, "heartbeat_age_s": None if age is None else round(age, 3)},
+        "lag": {
+            "events": lag,
+            "max_ready": facts.ready_max_lag,
+            "heartbeat_age_s": None if age is None else round(age, 3),
+        },
         "events_applied": status.events_applied if status else 0,
         "events_ignored": status.events_ignored if status else 0,
         "events_skipped": status.events_skipped if status else 0,

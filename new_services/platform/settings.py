@@ -65,7 +65,7 @@ class ServiceSettings:
     ready_max_lag: int
 
     @classmethod
-    def from_env(cls, service: str, *, default_port: int, env: Mapping[str, str] | None = None) -> "ServiceSettings":
+    def from_env(cls, service: str, *, default_port: int, env: Mapping[str, str] | None = None) -> ServiceSettings:
         env = os.environ if env is None else env
         prefix = f"STRANGLER_{service.upper()}_"
         return cls(

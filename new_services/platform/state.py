@@ -18,15 +18,29 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, Connection, DateTime, Integer, MetaData, String, Table, delete, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert
 
 platform_metadata = MetaData()
 
 consumer_offsets = Table(
-    "consumer_offsets", platform_metadata,
+    "consumer_offsets",
+    platform_metadata,
     Column("consumer", String(64), primary_key=True),
     Column("topic", String(255), primary_key=True),
     Column("partition", Integer, primary_key=True),
@@ -34,7 +48,8 @@ consumer_offsets = Table(
 )
 
 projection_state = Table(
-    "projection_state", platform_metadata,
+    "projection_state",
+    platform_metadata,
     Column("consumer", String(64), primary_key=True),
     Column("generation", Integer, nullable=False, server_default=text("0")),
     Column("events_applied", BigInteger, nullable=False, server_default=text("0")),
@@ -68,7 +83,7 @@ class ProjectionStatus:
     def heartbeat_age_s(self, now: datetime | None = None) -> float | None:
         if self.heartbeat_at is None:
             return None
-        return ((now or datetime.now(timezone.utc)) - self.heartbeat_at).total_seconds()
+        return ((now or datetime.now(UTC)) - self.heartbeat_at).total_seconds()
 
 
 def ensure_state_row(conn: Connection, consumer: str) -> None:
@@ -102,15 +117,24 @@ def store_offsets(conn: Connection, consumer: str, positions: dict[Position, int
     )
 
 
-def record_batch(conn: Connection, consumer: str, *, applied: int, ignored: int, skipped: int, rejected: int,
-                 lag_events: int | None, last_event_time: datetime | None) -> None:
+def record_batch(
+    conn: Connection,
+    consumer: str,
+    *,
+    applied: int,
+    ignored: int,
+    skipped: int,
+    rejected: int,
+    lag_events: int | None,
+    last_event_time: datetime | None,
+) -> None:
     """Counters and lag after a batch (same transaction as its rows)."""
     values: dict[str, object] = {
         "events_applied": projection_state.c.events_applied + applied,
         "events_ignored": projection_state.c.events_ignored + ignored,
         "events_skipped": projection_state.c.events_skipped + skipped,
         "events_rejected": projection_state.c.events_rejected + rejected,
-        "heartbeat_at": datetime.now(timezone.utc),
+        "heartbeat_at": datetime.now(UTC),
         "lag_events": lag_events,
     }
     if last_event_time is not None:
@@ -120,8 +144,9 @@ def record_batch(conn: Connection, consumer: str, *, applied: int, ignored: int,
 
 def record_heartbeat(conn: Connection, consumer: str, lag_events: int | None) -> None:
     conn.execute(
-        update(projection_state).where(projection_state.c.consumer == consumer)
-        .values(heartbeat_at=datetime.now(timezone.utc), lag_events=lag_events)
+        update(projection_state)
+        .where(projection_state.c.consumer == consumer)
+        .values(heartbeat_at=datetime.now(UTC), lag_events=lag_events)
     )
 
 
@@ -134,9 +159,17 @@ def rebuild(conn: Connection, consumer: str, drop_read_model: Callable[[Connecti
     drop_read_model(conn)
     conn.execute(delete(consumer_offsets).where(consumer_offsets.c.consumer == consumer))
     conn.execute(
-        update(projection_state).where(projection_state.c.consumer == consumer).values(
-            generation=generation, events_applied=0, events_ignored=0, events_skipped=0, events_rejected=0,
-            lag_events=None, last_event_time=None, rebuilt_at=datetime.now(timezone.utc),
+        update(projection_state)
+        .where(projection_state.c.consumer == consumer)
+        .values(
+            generation=generation,
+            events_applied=0,
+            events_ignored=0,
+            events_skipped=0,
+            events_rejected=0,
+            lag_events=None,
+            last_event_time=None,
+            rebuilt_at=datetime.now(UTC),
         )
     )
     return generation

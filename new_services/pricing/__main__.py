@@ -35,8 +35,15 @@ def serve(settings: PricingSettings) -> None:
     from new_services.pricing.entrypoints.http import serving_app
 
     app = serving_app(bootstrap(settings))
-    uvicorn.run(app, host=settings.service.host, port=settings.service.port, loop="uvloop", http="httptools",
-                access_log=False, log_level=os.environ.get("STRANGLER_LOG_LEVEL", "info").lower())
+    uvicorn.run(
+        app,
+        host=settings.service.host,
+        port=settings.service.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=os.environ.get("STRANGLER_LOG_LEVEL", "info").lower(),
+    )
 
 
 def project(settings: PricingSettings) -> None:
@@ -58,8 +65,11 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in COMMANDS:
         print(USAGE, file=sys.stderr)
         return 2
-    logging.basicConfig(level=os.environ.get("STRANGLER_LOG_LEVEL", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("STRANGLER_LOG_LEVEL", "INFO"),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
         settings = PricingSettings.from_env()

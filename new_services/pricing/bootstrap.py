@@ -43,8 +43,9 @@ def bootstrap(settings: PricingSettings | None = None) -> Pricing:
     read_model = projection(settings)
     # Each answer is one SELECT: autocommit spares the BEGIN and ROLLBACK
     # round trips a transaction would add per request.
-    read_pool = AsyncConnectionPool(service.libpq_dsn, min_size=2, max_size=10, open=False, timeout=5.0,
-                                    kwargs={"autocommit": True})
+    read_pool = AsyncConnectionPool(
+        service.libpq_dsn, min_size=2, max_size=10, open=False, timeout=5.0, kwargs={"autocommit": True}
+    )
     return Pricing(
         settings=settings,
         engine=create_async_engine(service.database_url, pool_size=2, max_overflow=4),
@@ -52,8 +53,11 @@ def bootstrap(settings: PricingSettings | None = None) -> Pricing:
         reads=PricingReads(read_pool, read_model.clock.now, ReadCache()),
         clock=read_model.clock,
         facts=ServiceFacts(
-            service=service.service, consumer=read_model.consumer, script_location=SCRIPT_LOCATION,
-            admin_token=service.require_admin_token(), ready_max_lag=service.ready_max_lag,
+            service=service.service,
+            consumer=read_model.consumer,
+            script_location=SCRIPT_LOCATION,
+            admin_token=service.require_admin_token(),
+            ready_max_lag=service.ready_max_lag,
             reset_read_model=read_model.reset,
         ),
     )

@@ -1,8 +1,8 @@
 """pricing's settings: the platform's, plus the market's wall-clock zone.
 
-    STRANGLER_PRICING_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, STRANGLER_ADMIN_TOKEN,
-    STRANGLER_PRICING_HOST / _PORT (default 127.0.0.1:8010): see new_services.platform.settings
-    STRANGLER_MARKET_TIME_ZONE   the wall clock the market quotes in (default Europe/Paris)
+STRANGLER_PRICING_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, STRANGLER_ADMIN_TOKEN,
+STRANGLER_PRICING_HOST / _PORT (default 127.0.0.1:8010): see new_services.platform.settings
+STRANGLER_MARKET_TIME_ZONE   the wall clock the market quotes in (default Europe/Paris)
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ class PricingSettings:
     market_time_zone: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "PricingSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PricingSettings:
         env = os.environ if env is None else env
         zone = env.get("STRANGLER_MARKET_TIME_ZONE", "").strip() or "Europe/Paris"
         try:

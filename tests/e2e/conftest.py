@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-from stack_support import SEEDED_SALES, RunningStack, start_stack, stack_env, stop_stack
+from stack_support import SEEDED_SALES, RunningStack, stack_env, start_stack, stop_stack
 
 
 @pytest.fixture(scope="session")

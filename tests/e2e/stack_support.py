@@ -84,8 +84,9 @@ def alive(pid: int) -> bool:
 def wait_dead(pids: list[int], timeout: float = 20.0) -> list[int]:
     """The pids still alive once all are dead or ``timeout`` has passed."""
     try:
-        wait_until(lambda: not any(alive(pid) for pid in pids), timeout=timeout, what="the processes to end",
-                   interval=0.2)
+        wait_until(
+            lambda: not any(alive(pid) for pid in pids), timeout=timeout, what="the processes to end", interval=0.2
+        )
     except ChildFailed:
         pass
     return [pid for pid in pids if alive(pid)]

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from stack_support import RunningStack, strangler
 
 from local_stack.processes import wait_until
-from stack_support import RunningStack, strangler
 
 RATE = "GET /api/items/{id}/rate/"
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -25,8 +25,13 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def run(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
     """``strangler ARGS --state-dir STATE`` as a user runs it."""
-    return subprocess.run(strangler(*args, "--state-dir", str(stack.state_dir)), env={**stack.env, "COLUMNS": "200"},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        strangler(*args, "--state-dir", str(stack.state_dir)),
+        env={**stack.env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -63,15 +68,18 @@ def test_status_sees_every_part_up_and_prints_no_password(stack: RunningStack) -
 def test_logs_lists_the_parts_and_prints_one(stack: RunningStack) -> None:
     listed = run(stack, "logs", "--json")
     assert listed.returncode == 0, listed.stderr
-    assert {"proxy", "legacy", "postgres", "kafka", "pricing", "acl", "cdc-relay"} <= {r["part"] for r in json.loads(listed.stdout)}
+    assert {"proxy", "legacy", "postgres", "kafka", "pricing", "acl", "cdc-relay"} <= {
+        r["part"] for r in json.loads(listed.stdout)
+    }
     proxy_log = run(stack, "logs", "proxy")
     assert proxy_log.returncode == 0 and '"msg": "proxy listening"' in proxy_log.stdout
     unknown = run(stack, "logs", "nginx")
     assert unknown.returncode == 2 and "proxy" in unknown.stderr
 
 
-def test_export_apply_round_trip_and_a_non_interactive_apply(stack: RunningStack, table_restored: Path,
-                                                             tmp_path: Path) -> None:
+def test_export_apply_round_trip_and_a_non_interactive_apply(
+    stack: RunningStack, table_restored: Path, tmp_path: Path
+) -> None:
     result = run(stack, "routes", "apply", str(table_restored), "--yes", "--json")
     assert result.returncode == 0 and json.loads(result.stdout)["changes"] == []
     changed = tmp_path / "changed.yaml"
@@ -79,8 +87,9 @@ def test_export_apply_round_trip_and_a_non_interactive_apply(stack: RunningStack
     result = run(stack, "routes", "apply", str(changed), "--json")
     assert result.returncode == 6 and result.stdout == "" and "--yes" in result.stderr
     assert httpx.get(f"{stack.endpoints['proxy']}/api/items/", timeout=10).status_code == 200
-    offline = subprocess.run(strangler("routes", "validate", str(changed)), env=stack.env, capture_output=True,
-                             text=True, timeout=60)
+    offline = subprocess.run(
+        strangler("routes", "validate", str(changed)), env=stack.env, capture_output=True, text=True, timeout=60
+    )
     assert offline.returncode == 0, offline.stderr
 
 
@@ -111,14 +120,26 @@ def test_the_readme_event_snippet_prints_the_registered_player(stack: RunningSta
 
     snippet = _readme_event_snippet()
     assert "127.0.0.1:19092" in snippet and "ada_lovelace" in snippet
-    created = httpx.post(f"{stack.endpoints['proxy']}/api/players/", timeout=10,
-                         json={"name": "ada_lovelace", "password": "analytical-engine"})
+    created = httpx.post(
+        f"{stack.endpoints['proxy']}/api/players/",
+        timeout=10,
+        json={"name": "ada_lovelace", "password": "analytical-engine"},
+    )
     assert created.status_code == 201, created.text
-    consumer = KafkaConsumer("smp.players.v1", bootstrap_servers=stack.endpoints["kafka"], group_id=None,
-                             auto_offset_reset="earliest", consumer_timeout_ms=500)
+    consumer = KafkaConsumer(
+        "smp.players.v1",
+        bootstrap_servers=stack.endpoints["kafka"],
+        group_id=None,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=500,
+    )
     try:
-        wait_until(lambda: any(b"ada_lovelace" in record.value for record in consumer), timeout=60,
-                   what="PlayerRegistered of ada_lovelace", interval=0.1)
+        wait_until(
+            lambda: any(b"ada_lovelace" in record.value for record in consumer),
+            timeout=60,
+            what="PlayerRegistered of ada_lovelace",
+            interval=0.1,
+        )
     finally:
         consumer.close()
     script = snippet.replace("127.0.0.1:19092", stack.endpoints["kafka"])

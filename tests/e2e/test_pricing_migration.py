@@ -22,17 +22,34 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from stack_support import SEEDED_SALES, RunningStack, strangler
 
 from local_stack.processes import wait_until
-from stack_support import SEEDED_SALES, RunningStack, strangler
 
 RATE = "GET /api/items/{id}/rate/"
 HISTORY = "GET /api/items/{id}/history/"
-HISTORY_QUERIES = ("", "?interval=5m&days=1", "?interval=15m&days=3", "?interval=1h&days=7",
-                   "?interval=4h&days=30", "?interval=1d&days=90")
+HISTORY_QUERIES = (
+    "",
+    "?interval=5m&days=1",
+    "?interval=15m&days=3",
+    "?interval=1h&days=7",
+    "?interval=4h&days=30",
+    "?interval=1d&days=90",
+)
 #: What clients get wrong, answered by DRF's validation and negotiation.
-ODD_QUERIES = ("?interval=2h", "?days=0", "?days=91", "?days=abc", "?days=7.0", "?days=", "?interval=",
-               "?interval=5m&days=30", "?interval=2h&days=abc", "?format=json", "?format=xml")
+ODD_QUERIES = (
+    "?interval=2h",
+    "?days=0",
+    "?days=91",
+    "?days=abc",
+    "?days=7.0",
+    "?days=",
+    "?interval=",
+    "?interval=5m&days=30",
+    "?interval=2h&days=abc",
+    "?format=json",
+    "?format=xml",
+)
 ODD_IDS = ("abc", "0", "007", "99999999999999999999")
 ITEMS = 200  # seed_market's default catalogue
 
@@ -43,16 +60,24 @@ def wait_for(condition: Callable[[], Any], *, timeout: float, what: str, interva
 
 
 def cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(strangler(*args, "--state-dir", str(stack.state_dir)), env=stack.env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        strangler(*args, "--state-dir", str(stack.state_dir)),
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
 
 def admin(stack: RunningStack) -> httpx.Client:
     token = (stack.state_dir / "admin-token").read_text().strip()
-    return httpx.Client(base_url=stack.endpoints["proxy"], timeout=15,
-                        headers={"authorization": f"Bearer {token}", "x-strangler-actor": "e2e@test"})
+    return httpx.Client(
+        base_url=stack.endpoints["proxy"],
+        timeout=15,
+        headers={"authorization": f"Bearer {token}", "x-strangler-actor": "e2e@test"},
+    )
 
 
 def set_table(stack: RunningStack, routes: list[dict[str, Any]], reason: str) -> None:
@@ -102,7 +127,9 @@ def caught_up_with_legacy(stack: RunningStack) -> bool:
     """Ready, and every sale of the monolith is in pricing's read model."""
     databases = stack.endpoints["databases"]
     return pricing_ready(stack) and (
-        count(databases["pricing"], "SELECT count(*) FROM sales") == count(databases["legacy"], "SELECT count(*) FROM smp_sale"))
+        count(databases["pricing"], "SELECT count(*) FROM sales")
+        == count(databases["legacy"], "SELECT count(*) FROM smp_sale")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +167,7 @@ def test_shadow_over_every_item_finds_no_mismatch(pricing_stack: RunningStack) -
     before = shadow_outcomes(pricing_stack)
     set_table(pricing_stack, [pricing_route(RATE, "shadow"), pricing_route(HISTORY, "shadow")], "e2e: shadow")
     proxy = pricing_stack.endpoints["proxy"]
-    sent = answers(proxy, range(0, ITEMS + 2))  # 0 and 201: unknown items
+    sent = answers(proxy, range(ITEMS + 2))  # 0 and 201: unknown items
     assert all(status in (200, 404) for status, _ in sent.values())
     with httpx.Client(base_url=proxy, timeout=15) as client:
         odd = [client.get(f"/api/items/{item}/history/{query}") for item in (1, 2) for query in ODD_QUERIES]
@@ -186,7 +213,7 @@ class Traffic:
                     self.failures.append(f"{path}: {response.status_code} {response.text[:200]}")
                 self.served[response.headers.get("x-strangler-upstream", "?")] += 1
 
-    def __enter__(self) -> "Traffic":
+    def __enter__(self) -> Traffic:
         for thread in self.threads:
             thread.start()
         return self
@@ -213,8 +240,11 @@ def test_both_routes_flip_through_every_mode_under_traffic(pricing_stack: Runnin
             wait_for(lambda: traffic.requests() >= seen + 150, timeout=60, what=f"traffic in {mode} mode")
             if mode == "new":
                 pricing_before = traffic.served["pricing"]
-                wait_for(lambda: traffic.served["pricing"] >= pricing_before + 100, timeout=30,
-                         what="pricing to serve in new mode")
+                wait_for(
+                    lambda: traffic.served["pricing"] >= pricing_before + 100,
+                    timeout=30,
+                    what="pricing to serve in new mode",
+                )
     assert traffic.failures == [], traffic.failures[:5]
     assert traffic.served["pricing"] > 0 and traffic.served["legacy"] > 0, traffic.served
     assert shadow_outcomes(pricing_stack)["mismatch"] == mismatches_before
@@ -223,11 +253,13 @@ def test_both_routes_flip_through_every_mode_under_traffic(pricing_stack: Runnin
 def _open_listing_to_buy(legacy_dsn: str, token: str) -> tuple[int, int]:
     """The cheapest open listing the token's player does not sell himself."""
     with psycopg.connect(legacy_dsn) as conn:
-        buyer_id = conn.execute("SELECT p.id FROM smp_plyr p JOIN authtoken_token t ON t.user_id = p.usr_id "
-                                "WHERE t.key = %s", (token,)).fetchone()[0]
+        buyer_id = conn.execute(
+            "SELECT p.id FROM smp_plyr p JOIN authtoken_token t ON t.user_id = p.usr_id WHERE t.key = %s", (token,)
+        ).fetchone()[0]
         row = conn.execute(
             "SELECT l.id, l.itm_id FROM smp_lst l JOIN smp_plyr p ON p.id = l.sllr_id "
-            "WHERE l.sts = 'O' AND l.qty_rem > 0 AND l.sllr_id <> %s ORDER BY l.prc_cp LIMIT 1", (buyer_id,),
+            "WHERE l.sts = 'O' AND l.qty_rem > 0 AND l.sllr_id <> %s ORDER BY l.prc_cp LIMIT 1",
+            (buyer_id,),
         ).fetchone()
     assert row is not None, "the seeded market has no open listing"
     return int(row[0]), int(row[1])
@@ -240,8 +272,12 @@ def test_a_sale_through_the_monolith_is_in_pricings_rate_within_a_second(pricing
     rate_url = f"{endpoints['services']['pricing']}/api/items/{item_id}/rate/"
     trades_before = httpx.get(rate_url, timeout=10).json()["volume_24h"]["trades"]
 
-    bought = httpx.post(f"{endpoints['proxy']}/api/sales/", json={"listing": listing_id, "quantity": 1},
-                        headers={"authorization": f"Token {token}"}, timeout=10)
+    bought = httpx.post(
+        f"{endpoints['proxy']}/api/sales/",
+        json={"listing": listing_id, "quantity": 1},
+        headers={"authorization": f"Token {token}"},
+        timeout=10,
+    )
     committed = time.monotonic()
     assert bought.status_code == 201, bought.text
     sold_at = bought.json()["sold_at"]
@@ -256,9 +292,13 @@ def test_a_sale_through_the_monolith_is_in_pricings_rate_within_a_second(pricing
 
 def _read_model(pricing_dsn: str) -> tuple[list[Any], list[Any], list[Any]]:
     with psycopg.connect(pricing_dsn) as conn:
-        return (conn.execute("SELECT * FROM items ORDER BY item_id").fetchall(),
-                conn.execute("SELECT sale_id, item_id, sold_at, quantity, unit_price, total FROM sales ORDER BY sale_id").fetchall(),
-                conn.execute("SELECT * FROM candles ORDER BY item_id, interval, bucket").fetchall())
+        return (
+            conn.execute("SELECT * FROM items ORDER BY item_id").fetchall(),
+            conn.execute(
+                "SELECT sale_id, item_id, sold_at, quantity, unit_price, total FROM sales ORDER BY sale_id"
+            ).fetchall(),
+            conn.execute("SELECT * FROM candles ORDER BY item_id, interval, bucket").fetchall(),
+        )
 
 
 def test_a_rebuild_gives_back_the_same_read_model_and_answers(pricing_stack: RunningStack) -> None:
@@ -268,7 +308,9 @@ def test_a_rebuild_gives_back_the_same_read_model_and_answers(pricing_stack: Run
     assert result["ready"] is True and result["events_applied"] >= SEEDED_SALES
     assert _read_model(dsn) == before
     legacy = answers(pricing_stack.endpoints["legacy"], range(1, 41), ("?interval=1h&days=7", "?interval=1d&days=90"))
-    pricing = answers(pricing_stack.endpoints["services"]["pricing"], range(1, 41), ("?interval=1h&days=7", "?interval=1d&days=90"))
+    pricing = answers(
+        pricing_stack.endpoints["services"]["pricing"], range(1, 41), ("?interval=1h&days=7", "?interval=1d&days=90")
+    )
     assert pricing == legacy
 
 
@@ -286,19 +328,21 @@ class SaleWriter:
         with psycopg.connect(self.dsn, autocommit=True) as conn:
             listings = conn.execute(
                 "SELECT l.id, l.sllr_id, l.itm_id, l.prc_cp, (SELECT min(id) FROM smp_plyr WHERE id <> l.sllr_id) "
-                "FROM smp_lst l ORDER BY l.id LIMIT 50").fetchall()
+                "FROM smp_lst l ORDER BY l.id LIMIT 50"
+            ).fetchall()
             n = 0
             while not self.stop.is_set() and n < 5000:
                 listing, seller, item, price, buyer = listings[n % len(listings)]
                 row = conn.execute(
                     "INSERT INTO smp_sale (lst_id, byr_id, sllr_id, itm_id, qty, prc_cp, tot_cp, fee_cp, sld_at) "
                     "VALUES (%s, %s, %s, %s, 1, %s, %s, %s, (now() AT TIME ZONE 'Europe/Paris')::timestamp) RETURNING id",
-                    (listing, buyer, seller, item, price, price, price * 5 // 100)).fetchone()
+                    (listing, buyer, seller, item, price, price, price * 5 // 100),
+                ).fetchone()
                 self.ids.append(int(row[0]))
                 n += 1
                 self.stop.wait(self.interval)  # paces the stream; returns at once when stopped
 
-    def __enter__(self) -> "SaleWriter":
+    def __enter__(self) -> SaleWriter:
         self.thread.start()
         return self
 
@@ -322,8 +366,11 @@ def test_sigkill_of_pricing_mid_stream_loses_and_double_counts_nothing(pricing_s
             pid = pricing_stack.endpoints["processes"][part]
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
-            wait_for(lambda: pricing_stack.endpoints["processes"][part] != pid, timeout=30,
-                     what=f"the launcher to restart {part}")
+            wait_for(
+                lambda: pricing_stack.endpoints["processes"][part] != pid,
+                timeout=30,
+                what=f"the launcher to restart {part}",
+            )
     assert len(writer.ids) >= 450
 
     def caught_up() -> bool:
@@ -334,8 +381,10 @@ def test_sigkill_of_pricing_mid_stream_loses_and_double_counts_nothing(pricing_s
     wait_for(caught_up, timeout=120, what="pricing to apply every numbered sale", interval=0.25)
     legacy = _per_item(legacy_dsn, "SELECT itm_id, count(*), sum(qty), sum(tot_cp) FROM smp_sale GROUP BY itm_id")
     in_sales = _per_item(pricing_dsn, "SELECT item_id, count(*), sum(quantity), sum(total) FROM sales GROUP BY item_id")
-    in_candles = _per_item(pricing_dsn, "SELECT item_id, sum(trades), sum(volume), sum(value) FROM candles "
-                                        "WHERE interval = '5m' GROUP BY item_id")
+    in_candles = _per_item(
+        pricing_dsn,
+        "SELECT item_id, sum(trades), sum(volume), sum(value) FROM candles WHERE interval = '5m' GROUP BY item_id",
+    )
     assert in_sales == legacy
     assert in_candles == legacy, "a candle counted a sale twice or missed one"
     wait_for(lambda: pricing_ready(pricing_stack), timeout=60, what="pricing ready again")
@@ -347,8 +396,9 @@ def test_the_readmes_flip_commands_work_as_written(pricing_stack: RunningStack) 
     from pathlib import Path
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    commands = [shlex.split(line.split("#", 1)[0]) for line in readme.splitlines()
-                if line.startswith("strangler routes set ")]
+    commands = [
+        shlex.split(line.split("#", 1)[0]) for line in readme.splitlines() if line.startswith("strangler routes set ")
+    ]
     assert len(commands) >= 5
     set_table(pricing_stack, [], "e2e: README from legacy")
     for words in commands:
@@ -376,11 +426,36 @@ def test_schemathesis_holds_pricing_to_the_monoliths_openapi(pricing_stack: Runn
     config = tmp_path / "schemathesis.toml"
     config.write_text(SCHEMATHESIS_CONFIG)
     result = subprocess.run(
-        [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{proxy}/api/schema/",
-         "--include-operation-id", "items_rate", "--include-operation-id", "items_history",
-         "--checks", "all", "--phases", "examples,coverage,fuzzing", "--max-examples", "50", "--seed", "20261201",
-         "--no-color", "--generation-database", "none"],
-        cwd=tmp_path, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "--config-file",
+            str(config),
+            "run",
+            f"{proxy}/api/schema/",
+            "--include-operation-id",
+            "items_rate",
+            "--include-operation-id",
+            "items_history",
+            "--checks",
+            "all",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            "50",
+            "--seed",
+            "20261201",
+            "--no-color",
+            "--generation-database",
+            "none",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
     set_table(pricing_stack, [], "e2e: back to legacy")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "Tested: 2" in result.stdout

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-
-from stack_support import RunningStack, start_stack, stack_env, stop_stack, strangler, wait_dead
+from stack_support import RunningStack, stack_env, start_stack, stop_stack, strangler, wait_dead
 
 
 def test_endpoints_file_names_every_part(stack: RunningStack) -> None:
@@ -85,7 +84,11 @@ def test_restart_keeps_data_and_stop_leaves_no_process(tmp_path: Path) -> None:
     first = start_stack(state_dir, env, "--seed-sales", "300")
     legacy = first.endpoints["legacy"]
     secrets = [(state_dir / name).read_text().strip() for name in ("admin-token", "admin-password", "demo-token")]
-    created = httpx.post(f"{legacy}/api/players/", json={"name": "Keeper", "email": "k@example.com", "password": "s3cret-pass-word"}, timeout=10)
+    created = httpx.post(
+        f"{legacy}/api/players/",
+        json={"name": "Keeper", "email": "k@example.com", "password": "s3cret-pass-word"},
+        timeout=10,
+    )
     assert created.status_code == 201, created.text
     pids = list(first.endpoints["processes"].values())
     code, output = stop_stack(first)

@@ -26,8 +26,19 @@ def _command_words(service: dict) -> list[str]:
 
 
 def test_every_part_of_the_distributed_stack_is_there() -> None:
-    assert {"legacy-db", "control-db", "legacy", "proxy", "kafka", "connect", "acl",
-            "pricing-db", "pricing-migrate", "pricing-projector", "pricing"} <= set(SERVICES)
+    assert {
+        "legacy-db",
+        "control-db",
+        "legacy",
+        "proxy",
+        "kafka",
+        "connect",
+        "acl",
+        "pricing-db",
+        "pricing-migrate",
+        "pricing-projector",
+        "pricing",
+    } <= set(SERVICES)
 
 
 def test_legacy_database_has_logical_decoding() -> None:
@@ -74,14 +85,20 @@ def test_pricing_has_its_own_database_and_the_proxy_knows_it() -> None:
     assert "@pricing-db:" in url and "${PRICING_DB_PASSWORD" in url
     services = json.loads(SERVICES["proxy"]["environment"]["STRANGLER_SERVICES"])
     assert services == {"pricing": "http://pricing:8010"}
-    assert SERVICES["pricing-projector"]["depends_on"]["pricing-migrate"]["condition"] == "service_completed_successfully"
+    assert (
+        SERVICES["pricing-projector"]["depends_on"]["pricing-migrate"]["condition"] == "service_completed_successfully"
+    )
 
 
 def test_the_pricing_settings_read_every_variable_compose_sets() -> None:
     from new_services.pricing.settings import PricingSettings
 
-    env = {k: v.replace("${PRICING_DB_PASSWORD:?set PRICING_DB_PASSWORD}", "pw").replace(
-        "${STRANGLER_ADMIN_TOKEN:?set STRANGLER_ADMIN_TOKEN}", "token") for k, v in SERVICES["pricing"]["environment"].items()}
+    env = {
+        k: v.replace("${PRICING_DB_PASSWORD:?set PRICING_DB_PASSWORD}", "pw").replace(
+            "${STRANGLER_ADMIN_TOKEN:?set STRANGLER_ADMIN_TOKEN}", "token"
+        )
+        for k, v in SERVICES["pricing"]["environment"].items()
+    }
     settings = PricingSettings.from_env(env).service
     assert (settings.host, settings.port, settings.bootstrap_servers) == ("0.0.0.0", 8010, "kafka:9092")
     assert settings.database_url.host == "pricing-db" and settings.admin_token == "token"

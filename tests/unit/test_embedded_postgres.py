@@ -24,9 +24,8 @@ def test_data_survives_a_restart(tmp_path: Path) -> None:
         with psycopg.connect(dsn) as conn:
             conn.execute("CREATE TABLE t (v int)")
             conn.execute("INSERT INTO t VALUES (42)")
-    with EmbeddedPostgres(tmp_path / "data", port=server.port) as again:
-        with psycopg.connect(again.dsn("keep")) as conn:
-            assert conn.execute("SELECT v FROM t").fetchone() == (42,)
+    with EmbeddedPostgres(tmp_path / "data", port=server.port) as again, psycopg.connect(again.dsn("keep")) as conn:
+        assert conn.execute("SELECT v FROM t").fetchone() == (42,)
     assert server.pid is None
 
 

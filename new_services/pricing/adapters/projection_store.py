@@ -106,8 +106,12 @@ def record_trades(conn: Connection, trades: Sequence[tuple[Trade, str]]) -> int:
     Returns how many trades were new."""
     if not trades:
         return 0
-    staging = _staged(conn, "sales", _TRADE_COLUMNS, (
-        (t.sale_id, t.item_id, t.sold_at, t.quantity, t.unit_price, t.total, event_id) for t, event_id in trades))
+    staging = _staged(
+        conn,
+        "sales",
+        _TRADE_COLUMNS,
+        ((t.sale_id, t.item_id, t.sold_at, t.quantity, t.unit_price, t.total, event_id) for t, event_id in trades),
+    )
     return int(conn.execute(text(_RECORD_TRADES.format(staging=staging))).scalar_one())
 
 
@@ -119,12 +123,24 @@ def stored_trade(conn: Connection, sale_id: int) -> Trade | None:
 
 
 def replace_trade(conn: Connection, trade: Trade, event_id: str) -> None:
-    stmt = insert(sales).values(sale_id=trade.sale_id, item_id=trade.item_id, sold_at=trade.sold_at,
-                                quantity=trade.quantity, unit_price=trade.unit_price, total=trade.total,
-                                event_id=event_id)
-    conn.execute(stmt.on_conflict_do_update(index_elements=[sales.c.sale_id], set_={
-        name: stmt.excluded[name] for name in ("item_id", "sold_at", "quantity", "unit_price", "total", "event_id")
-    }))
+    stmt = insert(sales).values(
+        sale_id=trade.sale_id,
+        item_id=trade.item_id,
+        sold_at=trade.sold_at,
+        quantity=trade.quantity,
+        unit_price=trade.unit_price,
+        total=trade.total,
+        event_id=event_id,
+    )
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[sales.c.sale_id],
+            set_={
+                name: stmt.excluded[name]
+                for name in ("item_id", "sold_at", "quantity", "unit_price", "total", "event_id")
+            },
+        )
+    )
 
 
 def delete_trade(conn: Connection, sale_id: int) -> None:
@@ -144,12 +160,16 @@ def recompute_buckets(conn: Connection, *, item_id: int, moments: Iterable[dt.da
     """Rebuild, from the stored trades, every interval's bucket holding one of ``moments``."""
     keys = {(interval, bucket_floor(moment, interval)) for moment in moments for interval in INTERVALS}
     for interval, bucket in sorted(keys):
-        conn.execute(delete(candles).where(
-            tuple_(candles.c.item_id, candles.c.interval, candles.c.bucket) == (item_id, interval, bucket)))
-        conn.execute(_REBUILD_BUCKET, {"item_id": item_id, "interval": interval, "bucket": bucket,
-                                       "bucket_end": bucket + INTERVALS[interval]})
+        conn.execute(
+            delete(candles).where(
+                tuple_(candles.c.item_id, candles.c.interval, candles.c.bucket) == (item_id, interval, bucket)
+            )
+        )
+        conn.execute(
+            _REBUILD_BUCKET,
+            {"item_id": item_id, "interval": interval, "bucket": bucket, "bucket_end": bucket + INTERVALS[interval]},
+        )
 
 
 def truncate_read_model(conn: Connection) -> None:
     conn.execute(text(f"TRUNCATE {', '.join(READ_MODEL_TABLES)}"))
-

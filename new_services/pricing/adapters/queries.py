@@ -27,10 +27,14 @@ from new_services.pricing.domain.model import Candle, Trade
 from new_services.pricing.domain.windows import Cover, TimeRange
 
 _CANDLE_COLUMNS = "open, open_at, open_id, high, low, close, close_at, close_id, volume, trades, value"
-_TRADE_AS_CANDLE = ("unit_price, sold_at, sale_id, unit_price, unit_price, unit_price, sold_at, sale_id, "
-                    "quantity::bigint, 1, total")
-_NO_CANDLE = ", ".join(["NULL::bigint", "NULL::timestamp", "NULL::bigint"] + ["NULL::bigint"] * 3
-                       + ["NULL::timestamp", "NULL::bigint", "NULL::bigint", "NULL::int", "NULL::bigint"])
+_TRADE_AS_CANDLE = (
+    "unit_price, sold_at, sale_id, unit_price, unit_price, unit_price, sold_at, sale_id, quantity::bigint, 1, total"
+)
+_NO_CANDLE = ", ".join(
+    ["NULL::bigint", "NULL::timestamp", "NULL::bigint"]
+    + ["NULL::bigint"] * 3
+    + ["NULL::timestamp", "NULL::bigint", "NULL::bigint", "NULL::int", "NULL::bigint"]
+)
 
 
 @dataclass
@@ -126,5 +130,11 @@ def trade_of(candle: Candle | None, item_id: int) -> Trade | None:
     """A one-trade candle (as the single-trade lookups return) as a Trade."""
     if candle is None:
         return None
-    return Trade(sale_id=candle.open_key[1], item_id=item_id, sold_at=candle.open_key[0],
-                 quantity=candle.volume, unit_price=candle.open, total=candle.value)
+    return Trade(
+        sale_id=candle.open_key[1],
+        item_id=item_id,
+        sold_at=candle.open_key[0],
+        quantity=candle.volume,
+        unit_price=candle.open,
+        total=candle.value,
+    )

@@ -17,13 +17,15 @@ from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, MetaData, S
 metadata = MetaData()
 
 items = Table(
-    "items", metadata,
+    "items",
+    metadata,
     Column("item_id", BigInteger, primary_key=True, autoincrement=False),
     Column("sku", String(64), nullable=False),
 )
 
 sales = Table(
-    "sales", metadata,
+    "sales",
+    metadata,
     Column("sale_id", BigInteger, primary_key=True, autoincrement=False),
     Column("item_id", BigInteger, nullable=False),
     Column("sold_at", DateTime(timezone=False), nullable=False),  # market wall clock
@@ -35,7 +37,8 @@ sales = Table(
 )
 
 candles = Table(
-    "candles", metadata,
+    "candles",
+    metadata,
     Column("item_id", BigInteger, primary_key=True, autoincrement=False),
     Column("interval", String(3), primary_key=True),
     Column("bucket", DateTime(timezone=False), primary_key=True),

@@ -17,7 +17,7 @@ class MarketClock:
     zone: ZoneInfo
 
     @classmethod
-    def named(cls, zone_name: str) -> "MarketClock":
+    def named(cls, zone_name: str) -> MarketClock:
         return cls(ZoneInfo(zone_name))
 
     def wall_clock(self, moment: dt.datetime) -> dt.datetime:

@@ -48,18 +48,23 @@ class Candle:
     value: int  # copper traded
 
     @classmethod
-    def of_trade(cls, trade: Trade) -> "Candle":
+    def of_trade(cls, trade: Trade) -> Candle:
         price, key = trade.unit_price, trade.key
         return cls(price, key, price, price, price, key, trade.quantity, 1, trade.total)
 
-    def combine(self, other: "Candle") -> "Candle":
+    def combine(self, other: Candle) -> Candle:
         first = self if self.open_key <= other.open_key else other
         last = self if self.close_key >= other.close_key else other
         return Candle(
-            open=first.open, open_key=first.open_key,
-            high=max(self.high, other.high), low=min(self.low, other.low),
-            close=last.close, close_key=last.close_key,
-            volume=self.volume + other.volume, trades=self.trades + other.trades, value=self.value + other.value,
+            open=first.open,
+            open_key=first.open_key,
+            high=max(self.high, other.high),
+            low=min(self.low, other.low),
+            close=last.close,
+            close_key=last.close_key,
+            volume=self.volume + other.volume,
+            trades=self.trades + other.trades,
+            value=self.value + other.value,
         )
 
 
@@ -100,14 +105,23 @@ class ItemRate:
         return round(change * 100 / self.reference_price, 2)
 
 
-def item_rate(*, item_id: int, sku: str, as_of: dt.datetime, window: Candle | None,
-              last: Trade | None, before_window: Trade | None) -> ItemRate:
+def item_rate(
+    *,
+    item_id: int,
+    sku: str,
+    as_of: dt.datetime,
+    window: Candle | None,
+    last: Trade | None,
+    before_window: Trade | None,
+) -> ItemRate:
     """The rate from its parts: the trades of the 24 h window as one candle,
     the last trade at or before ``as_of`` and the last one at or before the
     window start."""
     reference = before_window.unit_price if before_window else (window.open if window else None)
     return ItemRate(
-        item_id=item_id, sku=sku, as_of=as_of,
+        item_id=item_id,
+        sku=sku,
+        as_of=as_of,
         last_price=last.unit_price if last else None,
         last_sold_at=last.sold_at if last else None,
         average_price=window.value // window.volume if window and window.volume else None,

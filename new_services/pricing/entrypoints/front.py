@@ -51,10 +51,16 @@ class ItemReadsFront:
             if match is not None:
                 segment, which = match.groups()
                 answer = await READERS[which](self.reads, segment, header(scope, b"accept"), query_params(scope))
-                await send({"type": "http.response.start", "status": answer.status, "headers": [
-                    (b"content-type", answer.content_type.encode()),
-                    (b"content-length", str(len(answer.body)).encode()),
-                ]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": answer.status,
+                        "headers": [
+                            (b"content-type", answer.content_type.encode()),
+                            (b"content-length", str(len(answer.body)).encode()),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": answer.body})
                 return
         await self.app(scope, receive, send)

@@ -44,7 +44,9 @@ def add_routes(app: FastAPI, pricing: Pricing) -> None:
     OpenAPI and answer when the app is served without the front."""
 
     @app.get(
-        "/api/items/{item_id}/rate/", operation_id="items_rate", tags=["items"],
+        "/api/items/{item_id}/rate/",
+        operation_id="items_rate",
+        tags=["items"],
         responses={200: {"model": models.ItemRate}, 404: NOT_FOUND},
     )
     async def items_rate(item_id: str, request: Request) -> Response:
@@ -52,19 +54,28 @@ def add_routes(app: FastAPI, pricing: Pricing) -> None:
         return as_response(await item_answers.rate(pricing.reads, item_id, request.headers.get("accept"), params))
 
     @app.get(
-        "/api/items/{item_id}/history/", operation_id="items_history", tags=["items"],
-        responses={200: {"model": models.ItemHistory}, 404: NOT_FOUND,
-                   400: {"model": models.FieldErrors, "description": "invalid query parameters (DRF's field errors)"}},
+        "/api/items/{item_id}/history/",
+        operation_id="items_history",
+        tags=["items"],
+        responses={
+            200: {"model": models.ItemHistory},
+            404: NOT_FOUND,
+            400: {"model": models.FieldErrors, "description": "invalid query parameters (DRF's field errors)"},
+        },
     )
     async def items_history(
-        item_id: str, request: Request,
+        item_id: str,
+        request: Request,
         interval: str = Query("1h", description=f"one of {HISTORY_INTERVAL_CHOICES}"),
         days: str = Query("7", description=f"1 to {HISTORY_MAX_DAYS}"),
     ) -> Response:
         params = dict(request.query_params)
         return as_response(await item_answers.history(pricing.reads, item_id, request.headers.get("accept"), params))
 
-    for path, endpoint in (("/api/items/{item_id}/rate/", items_rate), ("/api/items/{item_id}/history/", items_history)):
+    for path, endpoint in (
+        ("/api/items/{item_id}/rate/", items_rate),
+        ("/api/items/{item_id}/history/", items_history),
+    ):
         app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)  # Django answers HEAD too
 
 
@@ -112,8 +123,12 @@ def create_app(pricing: Pricing | None = None) -> FastAPI:
         await service.read_pool.close()
         await service.engine.dispose()
 
-    app = FastAPI(title="pricing", version="1.0.0", lifespan=lifespan,
-                  description="The exchange rate of every SMP item, as a read model built from market events.")
+    app = FastAPI(
+        title="pricing",
+        version="1.0.0",
+        lifespan=lifespan,
+        description="The exchange rate of every SMP item, as a read model built from market events.",
+    )
     add_routes(app, service)
     app.include_router(platform_router(service.facts, service.engine))
     app.openapi = _openapi_with_legacy_parameters(app)  # type: ignore[method-assign]

@@ -52,15 +52,25 @@ def rate_json(rate: ItemRate) -> dict[str, Any]:
         "last_price": legacy.money(rate.last_price) if rate.last_price is not None else None,
         "last_sold_at": legacy.timestamp(rate.last_sold_at) if rate.last_sold_at else None,
         "average_price_24h": legacy.money(rate.average_price) if rate.average_price is not None else None,
-        "volume_24h": {"quantity": rate.volume_quantity, "trades": rate.volume_trades,
-                       "value": legacy.money(rate.volume_value)},
+        "volume_24h": {
+            "quantity": rate.volume_quantity,
+            "trades": rate.volume_trades,
+            "value": legacy.money(rate.volume_value),
+        },
         "change_24h": None if change is None else {**legacy.money(change), "percent": rate.change_percent},
     }
 
 
 def candle_json(bucket: dt.datetime, candle: Candle) -> dict[str, Any]:
-    return {"start": legacy.timestamp(bucket), "open": candle.open, "high": candle.high, "low": candle.low,
-            "close": candle.close, "volume": candle.volume, "trades": candle.trades}
+    return {
+        "start": legacy.timestamp(bucket),
+        "open": candle.open,
+        "high": candle.high,
+        "low": candle.low,
+        "close": candle.close,
+        "volume": candle.volume,
+        "trades": candle.trades,
+    }
 
 
 def history_filters(params: Mapping[str, str]) -> tuple[str, int]:
@@ -79,7 +89,8 @@ def history_filters(params: Mapping[str, str]) -> tuple[str, int]:
         count = int(days * INTERVALS["1d"] / INTERVALS[interval])
         if count > HISTORY_MAX_CANDLES:
             errors["non_field_errors"] = [
-                f"{count} candles requested; at most {HISTORY_MAX_CANDLES}: use a wider interval or fewer days."]
+                f"{count} candles requested; at most {HISTORY_MAX_CANDLES}: use a wider interval or fewer days."
+            ]
     if errors:
         raise legacy.FieldErrors(errors)
     return interval, days
@@ -120,7 +131,13 @@ async def history(reads: PricingReads, segment: str, accept: str | None, params:
         return json_answer(legacy.not_found(number), 404)
 
     def render(series: Series | None) -> bytes:
-        return orjson.dumps({"item_id": number, "interval": interval, "days": days,
-                             "candles": [candle_json(bucket, candle) for bucket, candle in series or ()]})
+        return orjson.dumps(
+            {
+                "item_id": number,
+                "interval": interval,
+                "days": days,
+                "candles": [candle_json(bucket, candle) for bucket, candle in series or ()],
+            }
+        )
 
     return Answer(200, facts.rendered(render))

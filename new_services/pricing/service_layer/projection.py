@@ -20,7 +20,12 @@ from sqlalchemy import Connection
 
 from new_services.contracts.codec import DecodedEvent
 from new_services.contracts.events import (
-    ItemCatalogued, ItemRemoved, ItemRevised, SaleCorrected, SaleRecorded, SaleVoided,
+    ItemCatalogued,
+    ItemRemoved,
+    ItemRevised,
+    SaleCorrected,
+    SaleRecorded,
+    SaleVoided,
 )
 from new_services.pricing.adapters import change_feed
 from new_services.pricing.adapters import projection_store as store
@@ -42,8 +47,14 @@ class PricingProjection:
         self.clock = clock
 
     def trade(self, sale: SaleRecorded | SaleCorrected) -> Trade:
-        return Trade(sale_id=sale.sale_id, item_id=sale.item_id, sold_at=self.clock.wall_clock(sale.sold_at),
-                     quantity=sale.quantity, unit_price=sale.unit_price.to_copper(), total=sale.total.to_copper())
+        return Trade(
+            sale_id=sale.sale_id,
+            item_id=sale.item_id,
+            sold_at=self.clock.wall_clock(sale.sold_at),
+            quantity=sale.quantity,
+            unit_price=sale.unit_price.to_copper(),
+            total=sale.total.to_copper(),
+        )
 
     def apply(self, conn: Connection, events: Sequence[DecodedEvent]) -> int:
         applied = 0

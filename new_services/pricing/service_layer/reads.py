@@ -36,8 +36,14 @@ class RateFacts:
     before_window: Trade | None
 
     def at(self, as_of: dt.datetime) -> ItemRate:
-        return item_rate(item_id=self.item_id, sku=self.sku, as_of=as_of, window=self.window,
-                         last=self.last, before_window=self.before_window)
+        return item_rate(
+            item_id=self.item_id,
+            sku=self.sku,
+            as_of=as_of,
+            window=self.window,
+            last=self.last,
+            before_window=self.before_window,
+        )
 
 
 def _leaves_at(oldest: Candle | None, span: dt.timedelta) -> dt.datetime | None:
@@ -60,15 +66,18 @@ async def rate_facts(conn: AsyncConnection, *, item_id: int, as_of: dt.datetime)
     next_trade = next(iter(rows.of("next")), None)
     valid_until = earliest(_leaves_at(window, RATE_WINDOW), next_trade.open_key[0] if next_trade else None)
     rate = RateFacts(
-        item_id=item_id, sku=rows.sku, window=window,
+        item_id=item_id,
+        sku=rows.sku,
+        window=window,
         last=trade_of(next(iter(rows.of("last")), None), item_id),
         before_window=trade_of(next(iter(rows.of("before")), None), item_id),
     )
     return Facts(rate, as_of, valid_until)
 
 
-async def history_facts(conn: AsyncConnection, *, item_id: int, interval: str, days: int,
-                        until: dt.datetime) -> Facts[Series]:
+async def history_facts(
+    conn: AsyncConnection, *, item_id: int, interval: str, days: int, until: dt.datetime
+) -> Facts[Series]:
     """Candles of the item's trades in ``(until - days, until]``, one per
     bucket that had trades, oldest first. Bucket starts are absolute, so
     the series is the same at any instant with the same trades in window."""
@@ -129,8 +138,9 @@ class PricingReads:
 
         return await self._facts(item_id, ("history", interval, days), now, query)
 
-    async def _facts(self, item_id: int, key: Hashable, now: dt.datetime,
-                     query: Callable[[AsyncConnection], Awaitable[Facts[T]]]) -> Facts[T]:
+    async def _facts(
+        self, item_id: int, key: Hashable, now: dt.datetime, query: Callable[[AsyncConnection], Awaitable[Facts[T]]]
+    ) -> Facts[T]:
         cached = self.cache.get(item_id, key, now)
         if cached is not None:
             return cached  # type: ignore[return-value]  # the key says which kind of facts it holds

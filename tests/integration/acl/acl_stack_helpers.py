@@ -12,11 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
+
 from local_stack.kafka import EmbeddedKafka
 from local_stack.postgres import EmbeddedPostgres
 
@@ -31,10 +32,16 @@ class Child:
         self.module, self.env, self.log = module, env, log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "Child":
+    def start(self) -> Child:
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", self.module], cwd=ROOT, env=self.env,
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", self.module],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         return self
 
     def kill(self) -> None:
@@ -107,9 +114,16 @@ class EventTail:
     def poll(self) -> None:
         for records in self.consumer.poll(timeout_ms=100).values():
             for r in records:
-                self.messages.append({"topic": r.topic, "partition": r.partition, "offset": r.offset,
-                                      "key": r.key.decode() if r.key else None, "value": json.loads(r.value),
-                                      "headers": dict(r.headers or ())})
+                self.messages.append(
+                    {
+                        "topic": r.topic,
+                        "partition": r.partition,
+                        "offset": r.offset,
+                        "key": r.key.decode() if r.key else None,
+                        "value": json.loads(r.value),
+                        "headers": dict(r.headers or ()),
+                    }
+                )
 
     def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float, what: str = "") -> float:
         """Poll until ``predicate(messages)``; returns the seconds it took."""
@@ -121,8 +135,12 @@ class EventTail:
         raise AssertionError(f"timed out after {timeout}s waiting for {what}; got {len(self.messages)} messages")
 
     def events(self, type_suffix: str, subject: str | None = None) -> list[dict[str, Any]]:
-        return [m["value"] for m in self.messages
-                if m["value"].get("type", "").endswith(type_suffix) and (subject is None or m["value"]["subject"] == subject)]
+        return [
+            m["value"]
+            for m in self.messages
+            if m["value"].get("type", "").endswith(type_suffix)
+            and (subject is None or m["value"]["subject"] == subject)
+        ]
 
     def close(self) -> None:
         self.consumer.close()
@@ -130,8 +148,13 @@ class EventTail:
 
 def migrated_database(server: EmbeddedPostgres, prefix: str) -> str:
     dsn = server.create_database(f"{prefix}_{os.getpid()}_{next(_db_counter)}")
-    subprocess.run([sys.executable, "-m", "legacy_monolith.manage", "migrate", "-v0"], check=True, cwd=ROOT,
-                   env={**os.environ, "STRANGLER_LEGACY_DATABASE_URL": dsn}, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "legacy_monolith.manage", "migrate", "-v0"],
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "STRANGLER_LEGACY_DATABASE_URL": dsn},
+        capture_output=True,
+    )
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, email, is_staff,"

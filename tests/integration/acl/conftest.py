@@ -27,5 +27,7 @@ def stack(postgres_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFa
             s.consumer.stop()
             s.relay.stop()
             with psycopg.connect(dsn, autocommit=True) as conn:  # free the slot's WAL
-                conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
-                             " WHERE database = current_database() AND NOT active")
+                conn.execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                    " WHERE database = current_database() AND NOT active"
+                )

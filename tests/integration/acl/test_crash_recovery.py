@@ -27,8 +27,11 @@ def insert_sales(stack: Stack, first: int, last: int, progress: list[int], deadl
         for n in range(first, last + 1):
             if time.monotonic() > deadline:
                 raise TimeoutError("writer ran past its deadline")
-            conn.execute("INSERT INTO smp_sale (id, lst_id, byr_id, sllr_id, itm_id, qty, prc_cp, tot_cp, fee_cp, sld_at)"
-                         " VALUES (%s, 1, 2, 1, 1, 1, 100, 100, 5, localtimestamp)", (n,))
+            conn.execute(
+                "INSERT INTO smp_sale (id, lst_id, byr_id, sllr_id, itm_id, qty, prc_cp, tot_cp, fee_cp, sld_at)"
+                " VALUES (%s, 1, 2, 1, 1, 1, 100, 100, 5, localtimestamp)",
+                (n,),
+            )
             progress[0] = n
             pause = started + (n - first + 1) / RATE - time.monotonic()
             if pause > 0:
@@ -96,8 +99,11 @@ def test_offsets_file_torn_by_a_crash_is_restored_not_resnapshotted(seeded):
 
     def write_sales(first: int, last: int) -> None:
         insert_sales(stack, first, last, [0], time.monotonic() + 30)
-        tail.wait_for(lambda _m: {f"sales/{n}" for n in range(first, last + 1)} <= set(ids_by_sale(tail)),
-                      60, f"sales {first}-{last}")
+        tail.wait_for(
+            lambda _m: {f"sales/{n}" for n in range(first, last + 1)} <= set(ids_by_sale(tail)),
+            60,
+            f"sales {first}-{last}",
+        )
         time.sleep(2.5)  # the relay has flushed its offsets and kept a whole copy of them
 
     try:

@@ -48,8 +48,14 @@ def make_item(db: None) -> Callable[..., Item]:
 
     def make(*, category: str = "WP", rarity: int = 0, active: str = "Y") -> Item:
         n = next(counter)
-        return Item.objects.create(sku=f"TST-{n:04d}", name=f"Test blade {n}", category=category, rarity=rarity,
-                                   active=active, extra='{"lvl_req": 3}')
+        return Item.objects.create(
+            sku=f"TST-{n:04d}",
+            name=f"Test blade {n}",
+            category=category,
+            rarity=rarity,
+            active=active,
+            extra='{"lvl_req": 3}',
+        )
 
     return make
 

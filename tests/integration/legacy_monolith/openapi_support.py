@@ -43,8 +43,15 @@ class MonolithBehindProxy:
 
 def _manage(env: dict[str, str], *args: str) -> str:
     """Run a monolith management command to completion; its output on failure."""
-    result = subprocess.run([sys.executable, "-m", "legacy_monolith.manage", *args], env=env, cwd=REPO,
-                            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "legacy_monolith.manage", *args],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
     assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
@@ -63,8 +70,17 @@ def monolith_behind_proxy(postgres_server: Any, work_dir: Path, *, sales: int = 
     }
     _manage(legacy_env, "migrate", "--noinput")
     token_file = work_dir / "demo-token"
-    _manage(legacy_env, "seed_market", "--sales", str(sales), "--rng-seed", "7", "--no-progress",
-            "--token-file", str(token_file))
+    _manage(
+        legacy_env,
+        "seed_market",
+        "--sales",
+        str(sales),
+        "--rng-seed",
+        "7",
+        "--no-progress",
+        "--token-file",
+        str(token_file),
+    )
     demo_token = token_file.read_text().strip()
 
     with ExitStack() as stack:
@@ -72,10 +88,25 @@ def monolith_behind_proxy(postgres_server: Any, work_dir: Path, *, sales: int = 
         legacy_url = f"http://{LOOPBACK}:{legacy_port}"
         legacy = ManagedProcess(
             "legacy",
-            [sys.executable, "-m", "gunicorn", "legacy_monolith.smp.wsgi:application",
-             "--bind", f"{LOOPBACK}:{legacy_port}", "--workers", "2",
-             "--worker-class", "gthread", "--threads", "4", "--graceful-timeout", "2"],
-            log_file=work_dir / "legacy.log", env=legacy_env, cwd=REPO,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "legacy_monolith.smp.wsgi:application",
+                "--bind",
+                f"{LOOPBACK}:{legacy_port}",
+                "--workers",
+                "2",
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "4",
+                "--graceful-timeout",
+                "2",
+            ],
+            log_file=work_dir / "legacy.log",
+            env=legacy_env,
+            cwd=REPO,
         ).start()
         stack.callback(legacy.stop)
         wait_until(http_ok(f"{legacy_url}/api/schema/"), timeout=60, what="legacy monolith", watch=legacy)
@@ -129,24 +160,37 @@ def schemathesis_config() -> str:
     """The ``--config-file`` text (TOML) for :data:`_POSITIVE_DATA_ACCEPTANCE_400`."""
     statuses = ", ".join(f'"{s}"' for s in [*_DEFAULT_POSITIVE, "400"])
     return "".join(
-        f"# {reason}\n[[operations]]\ninclude-operation-id = \"{op}\"\n"
+        f'# {reason}\n[[operations]]\ninclude-operation-id = "{op}"\n'
         f"checks.positive_data_acceptance.expected-statuses = [{statuses}]\n\n"
         for op, reason in _POSITIVE_DATA_ACCEPTANCE_400.items()
     )
 
 
-def run_schemathesis(schema_url: str, *, token: str, report_dir: Path, args: list[str],
-                     timeout: float = 240) -> subprocess.CompletedProcess[str]:
+def run_schemathesis(
+    schema_url: str, *, token: str, report_dir: Path, args: list[str], timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
     """``st run`` (schemathesis' CLI, as a user runs it) against ``schema_url``."""
     config = report_dir / "schemathesis.toml"
     config.write_text(schemathesis_config())
     argv = [
-        sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", schema_url,
-        "--header", f"Authorization: Token {token}",
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(config),
+        "run",
+        schema_url,
+        "--header",
+        f"Authorization: Token {token}",
         "--no-color",
-        "--generation-database", "none",  # no example store shared between runs: reproducible
-        "--report", "junit", "--report-dir", str(report_dir),
+        "--generation-database",
+        "none",  # no example store shared between runs: reproducible
+        "--report",
+        "junit",
+        "--report-dir",
+        str(report_dir),
         *args,
     ]
-    return subprocess.run(argv, cwd=report_dir, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=timeout)
+    return subprocess.run(
+        argv, cwd=report_dir, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout
+    )

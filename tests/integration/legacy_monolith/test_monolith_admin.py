@@ -14,8 +14,12 @@ from legacy_monolith.players.models import Player
 pytestmark = pytest.mark.django_db
 
 CHANGELISTS = [
-    "/admin/players/player/", "/admin/players/wallet/", "/admin/players/inventoryslot/",
-    "/admin/catalog/item/", "/admin/market/listing/", "/admin/market/sale/",
+    "/admin/players/player/",
+    "/admin/players/wallet/",
+    "/admin/players/inventoryslot/",
+    "/admin/catalog/item/",
+    "/admin/market/listing/",
+    "/admin/market/sale/",
 ]
 
 

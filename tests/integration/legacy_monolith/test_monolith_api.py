@@ -20,10 +20,30 @@ from legacy_monolith.players.services import inventory_grant
 pytestmark = pytest.mark.django_db
 
 MONEY_KEYS = {"copper", "display"}
-LISTING_KEYS = {"id", "item_id", "seller_id", "quantity", "quantity_remaining", "unit_price", "status",
-                "status_label", "created_at", "updated_at"}
-SALE_KEYS = {"id", "listing_id", "item_id", "buyer_id", "seller_id", "quantity", "unit_price", "total", "fee",
-             "sold_at"}
+LISTING_KEYS = {
+    "id",
+    "item_id",
+    "seller_id",
+    "quantity",
+    "quantity_remaining",
+    "unit_price",
+    "status",
+    "status_label",
+    "created_at",
+    "updated_at",
+}
+SALE_KEYS = {
+    "id",
+    "listing_id",
+    "item_id",
+    "buyer_id",
+    "seller_id",
+    "quantity",
+    "unit_price",
+    "total",
+    "fee",
+    "sold_at",
+}
 PAGE_KEYS = {"count", "next", "previous", "results"}
 
 
@@ -31,8 +51,9 @@ PAGE_KEYS = {"count", "next", "previous", "results"}
 
 
 def test_register_returns_token_and_profile(api: APIClient, settings) -> None:
-    response = api.post("/api/players/", {"name": "Aldric", "email": "a@example.com", "password": "s3cret-pass"},
-                        format="json")
+    response = api.post(
+        "/api/players/", {"name": "Aldric", "email": "a@example.com", "password": "s3cret-pass"}, format="json"
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert set(body) == {"id", "name", "email", "status", "status_label", "created_at", "balance", "token"}
@@ -108,8 +129,15 @@ def test_item_list_and_filters(api: APIClient, make_item: Callable[..., Item]) -
     assert body["count"] == 2
     first = body["results"][0]
     assert first == {
-        "id": sword.pk, "sku": sword.sku, "name": sword.name, "category": "WP", "category_label": "Weapon",
-        "rarity": 2, "rarity_label": "Rare", "active": True, "created_at": first["created_at"],
+        "id": sword.pk,
+        "sku": sword.sku,
+        "name": sword.name,
+        "category": "WP",
+        "category_label": "Weapon",
+        "rarity": 2,
+        "rarity_label": "Rare",
+        "active": True,
+        "created_at": first["created_at"],
         "extra": {"lvl_req": 3},
     }
     assert [i["id"] for i in api.get("/api/items/?category=WP").json()["results"]] == [sword.pk]
@@ -133,21 +161,32 @@ def test_item_detail_and_404(api: APIClient, make_item: Callable[..., Item]) -> 
 # -- listings ------------------------------------------------------------------
 
 
-def test_create_listing(as_player: Callable[[Player], APIClient], make_player: Callable[..., Player],
-                        make_item: Callable[..., Item]) -> None:
+def test_create_listing(
+    as_player: Callable[[Player], APIClient], make_player: Callable[..., Player], make_item: Callable[..., Item]
+) -> None:
     seller, item = make_player(), make_item()
     inventory_grant(player_id=seller.pk, item_id=item.pk, quantity=3)
-    response = as_player(seller).post("/api/listings/", {"item": item.pk, "quantity": 2, "unit_price_copper": 12_345},
-                                      format="json")
+    response = as_player(seller).post(
+        "/api/listings/", {"item": item.pk, "quantity": 2, "unit_price_copper": 12_345}, format="json"
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert set(body) == LISTING_KEYS
     assert body["unit_price"] == {"copper": 12_345, "display": "1g 23s 45c"}
-    assert (body["seller_id"], body["item_id"], body["quantity_remaining"], body["status"]) == (seller.pk, item.pk, 2, "O")
+    assert (body["seller_id"], body["item_id"], body["quantity_remaining"], body["status"]) == (
+        seller.pk,
+        item.pk,
+        2,
+        "O",
+    )
 
 
-def test_create_listing_errors(as_player: Callable[[Player], APIClient], make_player: Callable[..., Player],
-                               make_item: Callable[..., Item], api: APIClient) -> None:
+def test_create_listing_errors(
+    as_player: Callable[[Player], APIClient],
+    make_player: Callable[..., Player],
+    make_item: Callable[..., Item],
+    api: APIClient,
+) -> None:
     item = make_item()
     payload = {"item": item.pk, "quantity": 2, "unit_price_copper": 100}
     assert api.post("/api/listings/", payload, format="json").status_code == 401
@@ -155,14 +194,16 @@ def test_create_listing_errors(as_player: Callable[[Player], APIClient], make_pl
     no_stock = client.post("/api/listings/", payload, format="json")
     assert no_stock.status_code == 409
     assert no_stock.json()["code"] == "insufficient_inventory"
-    bad = client.post("/api/listings/", {"item": 999_999, "quantity": 0, "unit_price_copper": "x", "junk": 1},
-                      format="json")
+    bad = client.post(
+        "/api/listings/", {"item": 999_999, "quantity": 0, "unit_price_copper": "x", "junk": 1}, format="json"
+    )
     assert bad.status_code == 400
     assert set(bad.json()) == {"item", "quantity", "unit_price_copper"}
 
 
-def test_list_listings_with_filters(api: APIClient, make_player: Callable[..., Player],
-                                    make_listing: Callable[..., Listing]) -> None:
+def test_list_listings_with_filters(
+    api: APIClient, make_player: Callable[..., Player], make_listing: Callable[..., Listing]
+) -> None:
     seller = make_player()
     first, second = make_listing(seller), make_listing(make_player())
     Listing.objects.filter(pk=first.pk).update(status="C")
@@ -174,8 +215,12 @@ def test_list_listings_with_filters(api: APIClient, make_player: Callable[..., P
     assert api.get("/api/listings/?item=abc").status_code == 400
 
 
-def test_cancel_listing(as_player: Callable[[Player], APIClient], make_player: Callable[..., Player],
-                        make_listing: Callable[..., Listing], api: APIClient) -> None:
+def test_cancel_listing(
+    as_player: Callable[[Player], APIClient],
+    make_player: Callable[..., Player],
+    make_listing: Callable[..., Listing],
+    api: APIClient,
+) -> None:
     seller, other = make_player(), make_player()
     listing = make_listing(seller)
     assert api.post(f"/api/listings/{listing.pk}/cancel/").status_code == 401
@@ -186,16 +231,20 @@ def test_cancel_listing(as_player: Callable[[Player], APIClient], make_player: C
     assert (ok.json()["status"], ok.json()["status_label"]) == ("C", "Cancelled")
     again = as_player(seller).post(f"/api/listings/{listing.pk}/cancel/")
     assert again.status_code == 409
-    assert again.json() == {"detail": f"Listing {listing.pk} is cancelled.", "code": "listing_closed",
-                            "extra": {"status": "C"}}
+    assert again.json() == {
+        "detail": f"Listing {listing.pk} is cancelled.",
+        "code": "listing_closed",
+        "extra": {"status": "C"},
+    }
     assert as_player(seller).post("/api/listings/999999/cancel/").status_code == 404
 
 
 # -- sales ---------------------------------------------------------------------
 
 
-def test_record_sale(as_player: Callable[[Player], APIClient], make_player: Callable[..., Player],
-                     make_listing: Callable[..., Listing]) -> None:
+def test_record_sale(
+    as_player: Callable[[Player], APIClient], make_player: Callable[..., Player], make_listing: Callable[..., Listing]
+) -> None:
     seller, buyer = make_player(), make_player()
     listing = make_listing(seller, quantity=5, price=2_000)
     response = as_player(buyer).post("/api/sales/", {"listing": listing.pk, "quantity": 2}, format="json")
@@ -204,8 +253,12 @@ def test_record_sale(as_player: Callable[[Player], APIClient], make_player: Call
     assert set(body) == SALE_KEYS
     assert body["total"] == {"copper": 4_000, "display": "40s 0c"}
     assert body["fee"] == {"copper": 200, "display": "2s 0c"}
-    assert (body["buyer_id"], body["seller_id"], body["listing_id"], body["quantity"]) == (buyer.pk, seller.pk,
-                                                                                           listing.pk, 2)
+    assert (body["buyer_id"], body["seller_id"], body["listing_id"], body["quantity"]) == (
+        buyer.pk,
+        seller.pk,
+        listing.pk,
+        2,
+    )
 
 
 @pytest.mark.parametrize(
@@ -218,16 +271,26 @@ def test_record_sale(as_player: Callable[[Player], APIClient], make_player: Call
         ("banned", 403, "player_banned"),
     ],
 )
-def test_refused_sales(case: str, status: int, code: str, as_player: Callable[[Player], APIClient],
-                       make_player: Callable[..., Player], make_listing: Callable[..., Listing]) -> None:
+def test_refused_sales(
+    case: str,
+    status: int,
+    code: str,
+    as_player: Callable[[Player], APIClient],
+    make_player: Callable[..., Player],
+    make_listing: Callable[..., Listing],
+) -> None:
     seller = make_player()
-    buyer = {"overspend": lambda: make_player(balance=10), "self_trade": lambda: seller,
-             "banned": lambda: make_player(status="B")}.get(case, make_player)()
+    buyer = {
+        "overspend": lambda: make_player(balance=10),
+        "self_trade": lambda: seller,
+        "banned": lambda: make_player(status="B"),
+    }.get(case, make_player)()
     listing = make_listing(seller, quantity=2, price=1_000)
     if case == "closed":
         Listing.objects.filter(pk=listing.pk).update(status="X")
-    response = as_player(buyer).post("/api/sales/", {"listing": listing.pk, "quantity": 3 if case == "too_many" else 1},
-                                     format="json")
+    response = as_player(buyer).post(
+        "/api/sales/", {"listing": listing.pk, "quantity": 3 if case == "too_many" else 1}, format="json"
+    )
     assert response.status_code == status
     body = response.json()
     assert set(body) == {"detail", "code", "extra"}
@@ -235,17 +298,18 @@ def test_refused_sales(case: str, status: int, code: str, as_player: Callable[[P
     assert not Sale.objects.exists()
 
 
-def test_record_sale_input_errors(as_player: Callable[[Player], APIClient], make_player: Callable[..., Player],
-                                  api: APIClient) -> None:
+def test_record_sale_input_errors(
+    as_player: Callable[[Player], APIClient], make_player: Callable[..., Player], api: APIClient
+) -> None:
     assert api.post("/api/sales/", {"listing": 1, "quantity": 1}, format="json").status_code == 401
     bad = as_player(make_player()).post("/api/sales/", {"listing": 999_999, "quantity": -1}, format="json")
     assert bad.status_code == 400
     assert set(bad.json()) == {"listing", "quantity"}
 
 
-def test_token_of_a_staff_user_without_player_cannot_trade(django_user_model, api: APIClient,
-                                                           make_player: Callable[..., Player],
-                                                           make_listing: Callable[..., Listing]) -> None:
+def test_token_of_a_staff_user_without_player_cannot_trade(
+    django_user_model, api: APIClient, make_player: Callable[..., Player], make_listing: Callable[..., Listing]
+) -> None:
     from rest_framework.authtoken.models import Token
 
     admin = django_user_model.objects.create_user(username="ops", password="x" * 10, is_staff=True)
@@ -255,8 +319,9 @@ def test_token_of_a_staff_user_without_player_cannot_trade(django_user_model, ap
     assert (response.status_code, response.json()["code"]) == (403, "no_player_account")
 
 
-def test_list_sales_with_filters(api: APIClient, make_player: Callable[..., Player],
-                                 make_listing: Callable[..., Listing]) -> None:
+def test_list_sales_with_filters(
+    api: APIClient, make_player: Callable[..., Player], make_listing: Callable[..., Listing]
+) -> None:
     from legacy_monolith.market.services import sale_record
 
     buyer = make_player()
@@ -284,7 +349,13 @@ def test_openapi_schema_lists_every_endpoint(api: APIClient) -> None:
     schema = json.loads(response.content)
     assert schema["openapi"].startswith("3.")
     assert set(schema["paths"]) >= {
-        "/api/items/", "/api/items/{item_id}/", "/api/items/{item_id}/rate/", "/api/items/{item_id}/history/",
-        "/api/listings/", "/api/listings/{listing_id}/cancel/", "/api/sales/", "/api/players/",
+        "/api/items/",
+        "/api/items/{item_id}/",
+        "/api/items/{item_id}/rate/",
+        "/api/items/{item_id}/history/",
+        "/api/listings/",
+        "/api/listings/{listing_id}/cancel/",
+        "/api/sales/",
+        "/api/players/",
         "/api/players/{player_id}/",
     }

@@ -46,8 +46,9 @@ def race(buyers: list[Player], listing_id: int, quantity: int) -> list[str]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_buyers_one_last_unit_exactly_one_wins(make_player: Callable[..., Player],
-                                                   make_listing: Callable[..., Listing]) -> None:
+def test_two_buyers_one_last_unit_exactly_one_wins(
+    make_player: Callable[..., Player], make_listing: Callable[..., Listing]
+) -> None:
     seller = make_player(balance=0)
     buyers = [make_player(balance=10_000), make_player(balance=10_000)]
     listing = make_listing(seller, quantity=1, price=1_000)
@@ -62,8 +63,9 @@ def test_two_buyers_one_last_unit_exactly_one_wins(make_player: Callable[..., Pl
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_buyers_overlapping_quantities_cannot_oversell(make_player: Callable[..., Player],
-                                                           make_listing: Callable[..., Listing]) -> None:
+def test_two_buyers_overlapping_quantities_cannot_oversell(
+    make_player: Callable[..., Player], make_listing: Callable[..., Listing]
+) -> None:
     seller = make_player(balance=0)
     buyers = [make_player(balance=10_000), make_player(balance=10_000)]
     listing = make_listing(seller, quantity=3, price=100)

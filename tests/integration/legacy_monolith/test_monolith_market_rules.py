@@ -62,7 +62,9 @@ def test_inactive_item_cannot_be_listed(make_player: Callable[..., Player], make
         listing_create(seller=seller, item=item, quantity=1, unit_price_copper=250)
 
 
-def test_a_sale_moves_gold_items_and_fee(make_player: Callable[..., Player], make_listing: Callable[..., Listing]) -> None:
+def test_a_sale_moves_gold_items_and_fee(
+    make_player: Callable[..., Player], make_listing: Callable[..., Listing]
+) -> None:
     seller, buyer = make_player(balance=0), make_player(balance=100_000)
     listing = make_listing(seller, quantity=5, price=1_999)
     sale = sale_record(buyer=buyer, listing_id=listing.pk, quantity=3)
@@ -75,16 +77,18 @@ def test_a_sale_moves_gold_items_and_fee(make_player: Callable[..., Player], mak
     assert (listing.quantity_remaining, listing.status) == (2, "O")
 
 
-def test_buying_the_remainder_fills_the_listing(make_player: Callable[..., Player],
-                                                make_listing: Callable[..., Listing]) -> None:
+def test_buying_the_remainder_fills_the_listing(
+    make_player: Callable[..., Player], make_listing: Callable[..., Listing]
+) -> None:
     listing = make_listing(make_player(), quantity=2)
     sale_record(buyer=make_player(), listing_id=listing.pk, quantity=2)
     listing.refresh_from_db()
     assert (listing.quantity_remaining, listing.status) == (0, "F")
 
 
-def test_overspend_is_refused_and_changes_nothing(make_player: Callable[..., Player],
-                                                  make_listing: Callable[..., Listing]) -> None:
+def test_overspend_is_refused_and_changes_nothing(
+    make_player: Callable[..., Player], make_listing: Callable[..., Listing]
+) -> None:
     seller, buyer = make_player(balance=0), make_player(balance=2_999)
     listing = make_listing(seller, quantity=3, price=1_000)
     with pytest.raises(InsufficientFunds) as refused:
@@ -96,8 +100,9 @@ def test_overspend_is_refused_and_changes_nothing(make_player: Callable[..., Pla
     assert not Sale.objects.exists()
 
 
-def test_spending_the_exact_balance_is_allowed(make_player: Callable[..., Player],
-                                               make_listing: Callable[..., Listing]) -> None:
+def test_spending_the_exact_balance_is_allowed(
+    make_player: Callable[..., Player], make_listing: Callable[..., Listing]
+) -> None:
     buyer = make_player(balance=3_000)
     listing = make_listing(make_player(), quantity=3, price=1_000)
     sale_record(buyer=buyer, listing_id=listing.pk, quantity=3)
@@ -113,16 +118,18 @@ def test_self_trade_is_refused(make_player: Callable[..., Player], make_listing:
 
 
 @pytest.mark.parametrize("status", ["C", "F", "X"])
-def test_closed_listing_is_refused(status: str, make_player: Callable[..., Player],
-                                   make_listing: Callable[..., Listing]) -> None:
+def test_closed_listing_is_refused(
+    status: str, make_player: Callable[..., Player], make_listing: Callable[..., Listing]
+) -> None:
     listing = make_listing(make_player())
     Listing.objects.filter(pk=listing.pk).update(status=status)
     with pytest.raises(ListingClosed):
         sale_record(buyer=make_player(), listing_id=listing.pk, quantity=1)
 
 
-def test_more_than_remaining_is_refused(make_player: Callable[..., Player],
-                                        make_listing: Callable[..., Listing]) -> None:
+def test_more_than_remaining_is_refused(
+    make_player: Callable[..., Player], make_listing: Callable[..., Listing]
+) -> None:
     listing = make_listing(make_player(), quantity=2)
     with pytest.raises(QuantityExceedsRemaining) as refused:
         sale_record(buyer=make_player(), listing_id=listing.pk, quantity=3)
@@ -135,8 +142,9 @@ def test_banned_buyer_is_refused(make_player: Callable[..., Player], make_listin
         sale_record(buyer=make_player(status="B"), listing_id=listing.pk, quantity=1)
 
 
-def test_banned_seller_cannot_sell_or_list(make_player: Callable[..., Player], make_item: Callable[..., Item],
-                                           make_listing: Callable[..., Listing]) -> None:
+def test_banned_seller_cannot_sell_or_list(
+    make_player: Callable[..., Player], make_item: Callable[..., Item], make_listing: Callable[..., Listing]
+) -> None:
     seller = make_player()
     listing = make_listing(seller)
     Player.objects.filter(pk=seller.pk).update(status="B")

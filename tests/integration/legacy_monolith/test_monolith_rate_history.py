@@ -28,9 +28,17 @@ def add_sale(make_player: Callable[..., Player], make_listing: Callable[..., Lis
 
     def add(*, ago: dt.timedelta, price: int, quantity: int = 1, now: dt.datetime = NOW) -> Sale:
         total = price * quantity
-        return Sale.objects.create(listing=listing, buyer=buyer, seller=seller, item_id=listing.item_id,
-                                   quantity=quantity, unit_price_copper=price, total_copper=total,
-                                   fee_copper=total * 5 // 100, sold_at=now - ago)
+        return Sale.objects.create(
+            listing=listing,
+            buyer=buyer,
+            seller=seller,
+            item_id=listing.item_id,
+            quantity=quantity,
+            unit_price_copper=price,
+            total_copper=total,
+            fee_copper=total * 5 // 100,
+            sold_at=now - ago,
+        )
 
     add.item_id = listing.item_id  # type: ignore[attr-defined]
     return add
@@ -116,8 +124,13 @@ def test_history_endpoint_shape_and_validation(api: APIClient, add_sale: Callabl
     assert set(body["candles"][-1]) == {"start", "open", "high", "low", "close", "volume", "trades"}
     assert body["candles"][-1]["close"] == 777
     assert api.get(url).json()["interval"] == "1h"  # defaults: 1h over 7 days
-    for query, field in [("?interval=7m", "interval"), ("?days=0", "days"), ("?days=abc", "days"),
-                         ("?days=91", "days"), ("?interval=5m&days=30", "non_field_errors")]:
+    for query, field in [
+        ("?interval=7m", "interval"),
+        ("?days=0", "days"),
+        ("?days=abc", "days"),
+        ("?days=91", "days"),
+        ("?interval=5m&days=30", "non_field_errors"),
+    ]:
         response = api.get(url + query)
         assert response.status_code == 400, query
         assert field in response.json(), query

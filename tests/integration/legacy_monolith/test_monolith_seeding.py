@@ -41,21 +41,30 @@ def test_counts_and_time_span(seeded) -> None:
 
 
 def test_sales_agree_with_their_listings(seeded) -> None:
-    assert scalar("""SELECT count(*) FROM smp_sale s JOIN smp_lst l ON l.id = s.lst_id
+    assert (
+        scalar("""SELECT count(*) FROM smp_sale s JOIN smp_lst l ON l.id = s.lst_id
                       WHERE s.sllr_id <> l.sllr_id OR s.itm_id <> l.itm_id OR s.prc_cp <> l.prc_cp
                          OR s.byr_id = s.sllr_id OR s.tot_cp <> s.qty * s.prc_cp OR s.fee_cp <> s.tot_cp * 5 / 100
-                         OR s.sld_at < l.crt_dt""") == 0
-    assert scalar("""SELECT count(*) FROM smp_lst l
+                         OR s.sld_at < l.crt_dt""")
+        == 0
+    )
+    assert (
+        scalar("""SELECT count(*) FROM smp_lst l
                       WHERE l.qty - l.qty_rem <> (SELECT coalesce(sum(qty), 0) FROM smp_sale s WHERE s.lst_id = l.id)
-                         OR (l.sts = 'F') <> (l.qty_rem = 0)""") == 0
+                         OR (l.sts = 'F') <> (l.qty_rem = 0)""")
+        == 0
+    )
     assert Listing.objects.filter(status="O").exclude(seller__status="A").count() == 0
 
 
 def test_wallets_replay_the_gold(seeded) -> None:
     # Every player's balance >= what their trades alone would give (start >= 0).
-    assert scalar("""SELECT count(*) FROM smp_wlt w WHERE w.bal_cp <
+    assert (
+        scalar("""SELECT count(*) FROM smp_wlt w WHERE w.bal_cp <
                        (SELECT coalesce(sum(tot_cp - fee_cp), 0) FROM smp_sale WHERE sllr_id = w.plyr_id)
-                     - (SELECT coalesce(sum(tot_cp), 0) FROM smp_sale WHERE byr_id = w.plyr_id)""") == 0
+                     - (SELECT coalesce(sum(tot_cp), 0) FROM smp_sale WHERE byr_id = w.plyr_id)""")
+        == 0
+    )
     assert InventorySlot.objects.filter(quantity__gt=0).count() >= 40 * 3
 
 
@@ -92,8 +101,18 @@ def test_second_seed_skips_append_adds_force_replaces(seeded, capsys) -> None:
 
 def test_management_command(capsys, tmp_path) -> None:
     token_file = tmp_path / "demo-token"
-    call_command("seed_market", "--players", "10", "--items", "4", "--sales", "200", "--no-progress",
-                 "--token-file", str(token_file))
+    call_command(
+        "seed_market",
+        "--players",
+        "10",
+        "--items",
+        "4",
+        "--sales",
+        "200",
+        "--no-progress",
+        "--token-file",
+        str(token_file),
+    )
     out = capsys.readouterr().out
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["skipped"] is False and summary["sales"] == 200

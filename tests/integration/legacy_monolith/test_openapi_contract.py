@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from openapi_support import MonolithBehindProxy, monolith_behind_proxy, run_schemathesis
 
 pytestmark = pytest.mark.slow
@@ -45,8 +44,17 @@ def test_schema_through_the_proxy_keeps_its_operation_ids(stack: MonolithBehindP
     ids = {op["operationId"]: (path, method) for path, item in schema["paths"].items() for method, op in item.items()}
     assert ids["items_rate"] == ("/api/items/{item_id}/rate/", "get")
     assert ids["items_history"] == ("/api/items/{item_id}/history/", "get")
-    assert {"items_list", "items_retrieve", "listings_list", "listings_create", "listings_cancel", "sales_list",
-            "sales_create", "players_register", "players_retrieve"} <= set(ids)
+    assert {
+        "items_list",
+        "items_retrieve",
+        "listings_list",
+        "listings_create",
+        "listings_cancel",
+        "sales_list",
+        "sales_create",
+        "players_register",
+        "players_retrieve",
+    } <= set(ids)
     items_list = schema["paths"]["/api/items/"]["get"]
     assert items_list["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/PaginatedItemOutputList"
@@ -60,12 +68,18 @@ def test_schemathesis_finds_nothing_through_the_proxy(stack: MonolithBehindProxy
         token=stack.demo_token,
         report_dir=tmp_path,
         args=[
-            "--checks", "all",
-            "--phases", "examples,coverage,fuzzing",
-            "--max-examples", str(MAX_EXAMPLES),
-            "--seed", str(SEED),
-            "--workers", "2",
-            "--request-timeout", "30",
+            "--checks",
+            "all",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--seed",
+            str(SEED),
+            "--workers",
+            "2",
+            "--request-timeout",
+            "30",
         ],
     )
     output = f"{result.stdout}\n{result.stderr}"
@@ -86,7 +100,8 @@ def test_registration_refuses_an_overlong_email_instead_of_crashing(api: Any) ->
     254-character column passed the serializer and crashed the insert (500)."""
     email = f"{'a' * 60}@{'b' * 63}.{'c' * 63}.{'d' * 63}.com"
     assert len(email) > 254
-    response = api.post("/api/players/", {"name": "long_mail", "password": "correct horse", "email": email},
-                        format="json")
+    response = api.post(
+        "/api/players/", {"name": "long_mail", "password": "correct horse", "email": email}, format="json"
+    )
     assert response.status_code == 400, response.content
     assert "email" in response.json()

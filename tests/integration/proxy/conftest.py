@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from proxy_support import REPO, TOKEN, ProxyProc, StartProxy, Upstream, start_upstream, wait_healthy
 
 from local_stack.net import free_port
-from proxy_support import REPO, TOKEN, ProxyProc, StartProxy, Upstream, start_upstream, wait_healthy
 
 
 @pytest.fixture
@@ -37,7 +37,6 @@ def control_dsn(postgres_server: Any) -> str:
     return str(postgres_server.create_database(f"proxy_{uuid.uuid4().hex[:12]}"))
 
 
-
 @pytest.fixture
 def start_proxy(control_dsn: str, legacy: Upstream, pricing: Upstream, tmp_path: Path) -> Iterator[StartProxy]:
     started: list[ProxyProc] = []
@@ -45,17 +44,24 @@ def start_proxy(control_dsn: str, legacy: Upstream, pricing: Upstream, tmp_path:
     def start(**env_extra: str) -> ProxyProc:
         port = free_port()
         env = dict(os.environ)
-        env.update({
-            "STRANGLER_PROXY_PORT": str(port),
-            "STRANGLER_LEGACY_URL": legacy.url,
-            "STRANGLER_SERVICES": f'{{"pricing": "{pricing.url}"}}',
-            "STRANGLER_CONTROL_DATABASE_URL": control_dsn,
-            "STRANGLER_ADMIN_TOKEN": TOKEN,
-        })
+        env.update(
+            {
+                "STRANGLER_PROXY_PORT": str(port),
+                "STRANGLER_LEGACY_URL": legacy.url,
+                "STRANGLER_SERVICES": f'{{"pricing": "{pricing.url}"}}',
+                "STRANGLER_CONTROL_DATABASE_URL": control_dsn,
+                "STRANGLER_ADMIN_TOKEN": TOKEN,
+            }
+        )
         env.update(env_extra)
         log_path = tmp_path / f"proxy-{port}.log"
-        proc = subprocess.Popen([sys.executable, "-m", "strangler_proxy"], env=env, cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=open(log_path, "wb"))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "strangler_proxy"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=open(log_path, "wb"),
+        )
         proxy = ProxyProc(port, proc, log_path)
         started.append(proxy)
         wait_healthy(proxy)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from local_stack.net import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -47,8 +48,11 @@ class Upstream:
 
 def start_upstream(name: str) -> Upstream:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(HERE / "proxy_upstream_server.py"), name, str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "proxy_upstream_server.py"), name, str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], 10)
     assert ready and proc.stdout.readline().strip() == b"ready", f"upstream {name} did not start"

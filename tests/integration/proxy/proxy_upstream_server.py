@@ -88,7 +88,9 @@ class Handler(BaseHTTPRequestHandler):
             payload = {"item": item, "rate": rate, "currency": "copper", "as_of": os.urandom(6).hex()}
         else:
             payload = {
-                "upstream": NAME, "method": self.command, "path": self.path,
+                "upstream": NAME,
+                "method": self.command,
+                "path": self.path,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body": body.decode("utf-8", "replace"),
             }

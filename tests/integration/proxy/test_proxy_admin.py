@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import httpx
-
 from proxy_support import ProxyProc
 
 ROUTE = "GET /api/items/{id}/rate/"
@@ -14,8 +13,14 @@ def test_admin_refuses_missing_or_wrong_token(proxy: ProxyProc) -> None:
     assert httpx.get(url).status_code == 401
     assert httpx.get(url, headers={"authorization": "Bearer nope"}).status_code == 403
     assert httpx.get(url, headers={"authorization": "Basic " + proxy.token}).status_code == 401
-    assert httpx.post(url + "/set", json={"route": ROUTE, "mode": "new", "reason": "x"},
-                      headers={"authorization": "Bearer " + proxy.token + "x"}).status_code == 403
+    assert (
+        httpx.post(
+            url + "/set",
+            json={"route": ROUTE, "mode": "new", "reason": "x"},
+            headers={"authorization": "Bearer " + proxy.token + "x"},
+        ).status_code
+        == 403
+    )
     assert proxy.admin("GET", "/routes").status_code == 200
     assert proxy.token not in proxy.log()
 

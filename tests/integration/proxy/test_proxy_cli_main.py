@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import httpx
+from proxy_support import REPO, TOKEN, ProxyProc, wait_healthy
 from typer.testing import CliRunner
 
-from proxy_support import REPO, TOKEN, ProxyProc, wait_healthy
 from local_stack.net import free_port
 from strangler_cli.exit_codes import ExitCode
 from strangler_cli.main import app
@@ -24,8 +24,9 @@ runner = CliRunner()
 
 
 def cli(proxy: ProxyProc, *args: str, input: str | None = None) -> tuple[int, str]:
-    result = runner.invoke(app, ["routes", *args, "--url", proxy.url, "--token", proxy.token], input=input,
-                           env={"COLUMNS": "200"})
+    result = runner.invoke(
+        app, ["routes", *args, "--url", proxy.url, "--token", proxy.token], input=input, env={"COLUMNS": "200"}
+    )
     return result.exit_code, result.output
 
 
@@ -103,12 +104,20 @@ def test_cli_finds_url_and_token_in_the_state_dir(proxy: ProxyProc, tmp_path: Pa
 
 
 def test_cli_export_is_what_apply_takes_back(proxy: ProxyProc, tmp_path: Path) -> None:
-    proxy.apply([
-        {"methods": ["GET", "HEAD"], "path": "/api/items/{id}/rate/", "mode": "shadow", "service": "pricing",
-         "ignore": ["$.as_of"], "limits": {"mismatch_rate": 0.05, "window_s": 60, "min_requests": 50}},
-        {"methods": ["GET"], "path": "/api/items/", "mode": "canary", "weight": 10, "service": "pricing"},
-        {"methods": ["GET"], "path": "/api/old/{rest:path}", "mode": "retired", "pointer": "/api/new/"},
-    ])
+    proxy.apply(
+        [
+            {
+                "methods": ["GET", "HEAD"],
+                "path": "/api/items/{id}/rate/",
+                "mode": "shadow",
+                "service": "pricing",
+                "ignore": ["$.as_of"],
+                "limits": {"mismatch_rate": 0.05, "window_s": 60, "min_requests": 50},
+            },
+            {"methods": ["GET"], "path": "/api/items/", "mode": "canary", "weight": 10, "service": "pricing"},
+            {"methods": ["GET"], "path": "/api/old/{rest:path}", "mode": "retired", "pointer": "/api/new/"},
+        ]
+    )
     before = json.loads(cli(proxy, "list", "--json")[1])
     exported = tmp_path / "live.yaml"
     code, out = cli(proxy, "export", "-o", str(exported))
@@ -131,8 +140,9 @@ def test_cli_export_is_what_apply_takes_back(proxy: ProxyProc, tmp_path: Path) -
 def test_cli_apply_json_without_yes_changes_nothing(proxy: ProxyProc, tmp_path: Path) -> None:
     f = tmp_path / "routes.yaml"
     f.write_text(f"routes:\n  - methods: [GET]\n    path: {ROUTE.split()[1]}\n    mode: new\n    service: pricing\n")
-    result = runner.invoke(app, ["routes", "apply", str(f), "--json", "--url", proxy.url, "--token", proxy.token],
-                           input="y\n")
+    result = runner.invoke(
+        app, ["routes", "apply", str(f), "--json", "--url", proxy.url, "--token", proxy.token], input="y\n"
+    )
     assert result.exit_code == ExitCode.NEEDS_CONFIRMATION
     assert result.stdout == "" and "pass --yes" in result.stderr
     assert json.loads(cli(proxy, "list", "--json")[1])["routes"] == []
@@ -142,9 +152,16 @@ def test_cli_apply_json_without_yes_changes_nothing(proxy: ProxyProc, tmp_path: 
 
 
 def test_cli_status_probes_a_real_proxy_and_database(proxy: ProxyProc, control_dsn: str, tmp_path: Path) -> None:
-    (tmp_path / "endpoints.json").write_text(json.dumps({
-        "proxy": proxy.url, "databases": {"control": control_dsn}, "processes": {"proxy": proxy.proc.pid},
-        "pid": os.getpid()}))
+    (tmp_path / "endpoints.json").write_text(
+        json.dumps(
+            {
+                "proxy": proxy.url,
+                "databases": {"control": control_dsn},
+                "processes": {"proxy": proxy.proc.pid},
+                "pid": os.getpid(),
+            }
+        )
+    )
     result = runner.invoke(app, ["status", "--json", "--state-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     parts = {p["part"]: p for p in json.loads(result.stdout)["parts"]}
@@ -160,18 +177,27 @@ def test_cli_status_probes_a_real_proxy_and_database(proxy: ProxyProc, control_d
 def test_missing_settings_fail_loudly() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRANGLER_")}
     env["STRANGLER_PROXY_PORT"] = "18999"
-    r = subprocess.run([sys.executable, "-m", "strangler_proxy"], env=env, cwd=REPO, capture_output=True, text=True, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "strangler_proxy"], env=env, cwd=REPO, capture_output=True, text=True, timeout=30
+    )
     assert r.returncode == 2 and "is required" in r.stderr
 
 
 def test_several_workers_serve_and_all_stop_on_sigterm(control_dsn: str, legacy, pricing, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
-    env = dict(os.environ, STRANGLER_PROXY_PORT=str(port), STRANGLER_PROXY_WORKERS="2", STRANGLER_LEGACY_URL=legacy.url,
-               STRANGLER_SERVICES=json.dumps({"pricing": pricing.url}), STRANGLER_CONTROL_DATABASE_URL=control_dsn,
-               STRANGLER_ADMIN_TOKEN=TOKEN)
+    env = dict(
+        os.environ,
+        STRANGLER_PROXY_PORT=str(port),
+        STRANGLER_PROXY_WORKERS="2",
+        STRANGLER_LEGACY_URL=legacy.url,
+        STRANGLER_SERVICES=json.dumps({"pricing": pricing.url}),
+        STRANGLER_CONTROL_DATABASE_URL=control_dsn,
+        STRANGLER_ADMIN_TOKEN=TOKEN,
+    )
     log = tmp_path / "proxy.log"
-    proc = subprocess.Popen([sys.executable, "-m", "strangler_proxy"], env=env, cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=open(log, "wb"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "strangler_proxy"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(log, "wb")
+    )
     p = ProxyProc(port, proc, log)
     try:
         wait_healthy(p)

@@ -7,14 +7,16 @@ import threading
 import time
 
 import httpx
-
 from proxy_support import ProxyProc, StartProxy
 
 ROUTE = "GET /api/items/{id}/rate/"
 
 
-async def _load(url: str, stop: threading.Event, out: list[tuple[float, float, int, str]], per_worker_sleep: float) -> None:
+async def _load(
+    url: str, stop: threading.Event, out: list[tuple[float, float, int, str]], per_worker_sleep: float
+) -> None:
     async with httpx.AsyncClient(timeout=10, limits=httpx.Limits(max_connections=8)) as client:
+
         async def worker(i: int) -> None:
             n = 0
             while not stop.is_set() and n < 100000:
@@ -52,8 +54,11 @@ def test_flips_under_steady_load_fail_nothing_and_follow_the_table(proxy: ProxyP
     # The load must straddle the flips: requests sent and answered between
     # every two flips (a rate in req/s said the same less directly, and
     # depended on how busy the machine was).
-    quiet_spans = [k for k in range(1, len(flips) - 1)
-                   if not any(flips[k][1] <= sent and received <= flips[k + 1][0] for sent, received, _, _ in results)]
+    quiet_spans = [
+        k
+        for k in range(1, len(flips) - 1)
+        if not any(flips[k][1] <= sent and received <= flips[k + 1][0] for sent, received, _, _ in results)
+    ]
     assert not quiet_spans, f"no request went through between flips {quiet_spans} ({len(results)} requests)"
     failures = [r for r in results if r[2] != 200]
     assert not failures, failures[:5]

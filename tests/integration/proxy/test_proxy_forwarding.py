@@ -6,7 +6,6 @@ import json
 import socket
 
 import httpx
-
 from proxy_support import ProxyProc, StartProxy, Upstream
 
 
@@ -23,16 +22,23 @@ def raw(proxy: ProxyProc, data: bytes, timeout: float = 5.0) -> bytes:
                 out += chunk
                 if b"\r\n\r\n" in out and b"connection: close" in out.lower():
                     continue
-        except socket.timeout:
+        except TimeoutError:
             pass
         return out
 
 
 def test_headers_forwarded_from_the_real_peer_and_hop_by_hop_dropped(proxy: ProxyProc) -> None:
-    r = httpx.get(proxy.url + "/echo/?q=1", headers={
-        "X-Forwarded-For": "6.6.6.6", "Forwarded": "for=6.6.6.6", "Connection": "X-Hop", "X-Hop": "secret",
-        "X-Request-ID": "req-abc", "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-    })
+    r = httpx.get(
+        proxy.url + "/echo/?q=1",
+        headers={
+            "X-Forwarded-For": "6.6.6.6",
+            "Forwarded": "for=6.6.6.6",
+            "Connection": "X-Hop",
+            "X-Hop": "secret",
+            "X-Request-ID": "req-abc",
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        },
+    )
     assert r.status_code == 200
     seen = r.json()["headers"]
     assert seen["x-forwarded-for"] == "127.0.0.1"
@@ -83,7 +89,9 @@ def test_refused_requests_never_reach_an_upstream(proxy: ProxyProc, legacy: Upst
         "CL+TE": b"POST /api/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         "two lengths": b"POST /api/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
         "big headers": b"GET /api/x HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n",
-        "many headers": b"GET /api/x HTTP/1.1\r\nHost: a\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(150)) + b"\r\n",
+        "many headers": b"GET /api/x HTTP/1.1\r\nHost: a\r\n"
+        + b"".join(b"X-%d: 1\r\n" % i for i in range(150))
+        + b"\r\n",
         "big body": b"POST /api/x HTTP/1.1\r\nHost: a\r\nContent-Length: 20000000\r\n\r\n",
         "absolute other host": b"GET http://evil.example/api/x HTTP/1.1\r\nHost: a\r\n\r\n",
         "dot segments": b"GET /api/../admin/ HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -108,8 +116,11 @@ def test_chunked_body_over_the_limit_is_cut_off_with_413(proxy: ProxyProc) -> No
     """A chunked body has no length up front: it streams until the limit,
     then the upstream exchange is aborted (never completed) and the client
     gets 413."""
-    data = (b"POST /echo/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-            + (b"100000\r\n" + b"x" * 0x100000 + b"\r\n") * 11 + b"0\r\n\r\n")
+    data = (
+        b"POST /echo/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + (b"100000\r\n" + b"x" * 0x100000 + b"\r\n") * 11
+        + b"0\r\n\r\n"
+    )
     try:
         answer = raw(proxy, data)
     except ConnectionResetError:
@@ -152,8 +163,10 @@ def test_pipelined_requests_are_answered_in_order(proxy: ProxyProc) -> None:
     data = b"".join(b"GET /echo/%d/ HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(5))
     data += b"GET /echo/last/ HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
     answer = raw(proxy, data)
-    paths = [json.loads(part.split(b"\r\n\r\n", 1)[1].split(b"HTTP/1.1 ")[0])["path"]
-             for part in answer.split(b"HTTP/1.1 200 OK\r\n")[1:]]
+    paths = [
+        json.loads(part.split(b"\r\n\r\n", 1)[1].split(b"HTTP/1.1 ")[0])["path"]
+        for part in answer.split(b"HTTP/1.1 200 OK\r\n")[1:]
+    ]
     assert paths == [f"/echo/{i}/" for i in range(5)] + ["/echo/last/"]
 
 

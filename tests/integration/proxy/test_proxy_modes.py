@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 
 import httpx
-
 from proxy_support import ProxyProc, Upstream
 
 ROUTE = "GET /api/items/{id}/rate/"
@@ -27,7 +26,9 @@ def test_shadow_finds_planted_mismatch_and_ignores_planted_noise(proxy: ProxyPro
         r = httpx.get(proxy.url + f"/api/items/{item}/rate/")
         assert r.status_code == 200 and r.headers["x-strangler-upstream"] == "legacy"
     assert wait_for(lambda: pricing.count() >= 5)
-    data = wait_for(lambda: (d := proxy.admin("GET", "/diffs", params={"route": ROUTE}).json())["counts"].get(ROUTE) == 2 and d)
+    data = wait_for(
+        lambda: (d := proxy.admin("GET", "/diffs", params={"route": ROUTE}).json())["counts"].get(ROUTE) == 2 and d
+    )
     assert data, proxy.admin("GET", "/diffs").json()
     for m in data["mismatches"]:
         assert m["target"] == "/api/items/13/rate/"
@@ -48,11 +49,14 @@ def test_noise_learned_by_one_comparison_counts_for_comparisons_already_in_fligh
 
     proxy.set_route(ROUTE, "shadow", service="pricing")
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(lambda n: httpx.get(proxy.url + f"/api/items/{n % 5 + 1}/rate/").status_code, range(24)))
+        statuses = list(
+            pool.map(lambda n: httpx.get(proxy.url + f"/api/items/{n % 5 + 1}/rate/").status_code, range(24))
+        )
     assert statuses == [200] * 24
     metric = f'strangler_shadow_total{{route="{ROUTE}",outcome="noise"}} 24.0'
-    assert wait_for(lambda: metric in httpx.get(proxy.url + "/_strangler/metrics").text), \
-        httpx.get(proxy.url + "/_strangler/metrics").text
+    assert wait_for(lambda: metric in httpx.get(proxy.url + "/_strangler/metrics").text), httpx.get(
+        proxy.url + "/_strangler/metrics"
+    ).text
     assert proxy.admin("GET", "/diffs", params={"route": ROUTE}).json()["counts"].get(ROUTE, 0) == 0
 
 
@@ -62,7 +66,9 @@ def test_shadow_skips_unsafe_methods_unless_allowed(proxy: ProxyProc, pricing: U
     assert httpx.post(proxy.url + "/orders/", json={"a": 1}).status_code == 200
     time.sleep(0.3)
     assert pricing.count() == before
-    proxy.apply([{"methods": ["POST"], "path": "/orders/", "mode": "shadow", "service": "pricing", "shadow_unsafe": True}])
+    proxy.apply(
+        [{"methods": ["POST"], "path": "/orders/", "mode": "shadow", "service": "pricing", "shadow_unsafe": True}]
+    )
     assert httpx.post(proxy.url + "/orders/", json={"a": 1}).status_code == 200
     assert wait_for(lambda: pricing.count() == before + 1)
 
@@ -75,8 +81,12 @@ def test_canary_is_sticky_and_monotonic(proxy: ProxyProc) -> None:
         out = {}
         with httpx.Client() as c:
             for u in users:
-                seen = {c.get(proxy.url + "/api/items/1/rate/", headers={"authorization": u}).headers["x-strangler-upstream"]
-                        for _ in range(2)}
+                seen = {
+                    c.get(proxy.url + "/api/items/1/rate/", headers={"authorization": u}).headers[
+                        "x-strangler-upstream"
+                    ]
+                    for _ in range(2)
+                }
                 assert len(seen) == 1, (u, seen)
                 out[u] = seen.pop()
         return out
@@ -112,7 +122,10 @@ def test_breaker_falls_back_to_legacy_when_new_service_is_killed(proxy: ProxyPro
     status = proxy.admin("GET", "/status").json()
     assert status["breakers"]["pricing"] == "open"
     metrics = httpx.get(proxy.url + "/_strangler/metrics").text
-    assert 'strangler_fallbacks_total{route="GET /api/items/{id}/rate/",upstream="pricing",reason="breaker_open"}' in metrics
+    assert (
+        'strangler_fallbacks_total{route="GET /api/items/{id}/rate/",upstream="pricing",reason="breaker_open"}'
+        in metrics
+    )
     assert 'strangler_breaker_state{upstream="pricing"} 2' in metrics
 
 
@@ -128,12 +141,27 @@ def test_new_service_5xx_and_timeouts_fall_back(proxy: ProxyProc) -> None:
 
 def test_auto_rollback_on_error_rate_is_audited(proxy: ProxyProc) -> None:
     proxy.set_route(ROUTE, "shadow", service="pricing")
-    proxy.apply([{"methods": ["GET"], "path": "/api/items/{id}/rate/", "mode": "new", "service": "pricing",
-                  "fallback": False, "limits": {"error_rate": 0.2, "window_s": 10, "min_requests": 10}}])
+    proxy.apply(
+        [
+            {
+                "methods": ["GET"],
+                "path": "/api/items/{id}/rate/",
+                "mode": "new",
+                "service": "pricing",
+                "fallback": False,
+                "limits": {"error_rate": 0.2, "window_s": 10, "min_requests": 10},
+            }
+        ]
+    )
     with httpx.Client() as c:
         for _ in range(12):
             c.get(proxy.url + "/api/items/1/rate/?status=500&only=pricing")
-    last = wait_for(lambda: (v := proxy.admin("GET", "/routes/history?limit=1").json()["versions"][0])["kind"] == "auto-rollback" and v, 5)
+    last = wait_for(
+        lambda: (
+            (v := proxy.admin("GET", "/routes/history?limit=1").json()["versions"][0])["kind"] == "auto-rollback" and v
+        ),
+        5,
+    )
     assert last, proxy.admin("GET", "/routes/history").json()
     assert "error rate" in last["reason"] and "auto-rollback" in last["actor"]
     routes = proxy.admin("GET", "/routes").json()["routes"]

@@ -8,12 +8,12 @@ import uuid
 from collections.abc import Iterable
 
 from new_services.contracts.codec import encode
-from new_services.contracts.events import DomainEvent, ItemCatalogued, ItemAttributes, SaleRecorded
+from new_services.contracts.events import DomainEvent, ItemAttributes, ItemCatalogued, SaleRecorded
 from new_services.contracts.values import ItemCategory, Money, Rarity
 from new_services.platform.consumer import Record
 from new_services.platform.state import Position
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 T0 = dt.datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
 
 
@@ -22,16 +22,34 @@ def cloudevent(event: DomainEvent, event_id: str | None = None) -> bytes:
 
 
 def item(item_id: int) -> ItemCatalogued:
-    return ItemCatalogued(item_id=item_id, sku=f"ITM-{item_id:05d}", name=f"item {item_id}", category=ItemCategory.MISC,
-                          rarity=Rarity.COMMON, listable=True, catalogued_at=T0, attributes=ItemAttributes())
+    return ItemCatalogued(
+        item_id=item_id,
+        sku=f"ITM-{item_id:05d}",
+        name=f"item {item_id}",
+        category=ItemCategory.MISC,
+        rarity=Rarity.COMMON,
+        listable=True,
+        catalogued_at=T0,
+        attributes=ItemAttributes(),
+    )
 
 
 def sale(sale_id: int, *, item_id: int = 1, minutes: float = 0.0, price: int = 100, quantity: int = 1) -> SaleRecorded:
     total = price * quantity
     fee = total * 5 // 100
-    return SaleRecorded(sale_id=sale_id, listing_id=1, buyer_id=2, seller_id=3, item_id=item_id, quantity=quantity,
-                        unit_price=Money.from_copper(price), total=Money.from_copper(total), fee=Money.from_copper(fee),
-                        seller_proceeds=Money.from_copper(total - fee), sold_at=T0 + dt.timedelta(minutes=minutes))
+    return SaleRecorded(
+        sale_id=sale_id,
+        listing_id=1,
+        buyer_id=2,
+        seller_id=3,
+        item_id=item_id,
+        quantity=quantity,
+        unit_price=Money.from_copper(price),
+        total=Money.from_copper(total),
+        fee=Money.from_copper(fee),
+        seller_proceeds=Money.from_copper(total - fee),
+        sold_at=T0 + dt.timedelta(minutes=minutes),
+    )
 
 
 class ListSource:
@@ -43,7 +61,7 @@ class ListSource:
         self.next: dict[Position, int] = {}
 
     @classmethod
-    def of(cls, values: Iterable[bytes | None], topic: str = "smp.market.v1", batch: int = 7) -> "ListSource":
+    def of(cls, values: Iterable[bytes | None], topic: str = "smp.market.v1", batch: int = 7) -> ListSource:
         return cls({(topic, 0): list(values)}, batch)
 
     def seek(self, positions: dict[Position, int]) -> None:

@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from services_support import T0, ListSource, cloudevent, item, sale
 from sqlalchemy import Connection, Engine, text
 
 from new_services.contracts.codec import DecodedEvent
+from new_services.contracts.events import ListingCancelled
 from new_services.platform import state
 from new_services.platform.consumer import Projector
 from new_services.platform.migrations import upgrade
@@ -21,8 +23,6 @@ from new_services.platform.settings import database_url
 from new_services.pricing.bootstrap import SCRIPT_LOCATION
 from new_services.pricing.domain.clock import MarketClock
 from new_services.pricing.service_layer.projection import PricingProjection
-from new_services.contracts.events import ListingCancelled
-from services_support import T0, ListSource, cloudevent, item, sale
 
 CLOCK = MarketClock.named("Europe/Paris")
 
@@ -63,7 +63,9 @@ def drain(projector: Projector, limit: int = 1000) -> None:
 def totals(engine: Engine) -> tuple[int, int, int, int]:
     with engine.connect() as conn:
         sales = conn.execute(text("SELECT count(*), coalesce(sum(quantity), 0) FROM sales")).one()
-        daily = conn.execute(text("SELECT coalesce(sum(trades), 0), coalesce(sum(volume), 0) FROM candles WHERE interval = '1d'")).one()
+        daily = conn.execute(
+            text("SELECT coalesce(sum(trades), 0), coalesce(sum(volume), 0) FROM candles WHERE interval = '1d'")
+        ).one()
     return int(sales[0]), int(sales[1]), int(daily[0]), int(daily[1])
 
 
@@ -101,12 +103,24 @@ def test_unknown_and_broken_events_are_counted_and_the_stream_goes_on(pricing_en
     broken = json.loads(cloudevent(sale(3)))
     broken["data"]["quantity"] = "three"
     not_pricings = cloudevent(ListingCancelled(listing_id=1, quantity_returned=2, closed_at=T0))
-    values = [cloudevent(sale(1)), json.dumps(newer).encode(), json.dumps(broken).encode(), None, not_pricings,
-              b"{not json", cloudevent(sale(4))]
+    values = [
+        cloudevent(sale(1)),
+        json.dumps(newer).encode(),
+        json.dumps(broken).encode(),
+        None,
+        not_pricings,
+        b"{not json",
+        cloudevent(sale(4)),
+    ]
     drain(Projector(PricingProjection(CLOCK), ListSource.of(values), pricing_engine))
     assert totals(pricing_engine)[0] == 2
     counted = status(pricing_engine)
-    assert (counted.events_applied, counted.events_ignored, counted.events_skipped, counted.events_rejected) == (2, 1, 1, 2)
+    assert (counted.events_applied, counted.events_ignored, counted.events_skipped, counted.events_rejected) == (
+        2,
+        1,
+        1,
+        2,
+    )
 
 
 def test_a_rebuild_replays_from_the_start_to_the_same_read_model(pricing_engine: Engine) -> None:
@@ -131,11 +145,17 @@ def test_a_rebuild_replays_from_the_start_to_the_same_read_model(pricing_engine:
 
 def _read_model(engine: Engine) -> tuple[list[Any], list[Any]]:
     with engine.connect() as conn:
-        return (conn.execute(text("SELECT sale_id, item_id, sold_at, quantity, unit_price, total FROM sales ORDER BY sale_id")).all(),
-                conn.execute(text("SELECT * FROM candles ORDER BY item_id, interval, bucket")).all())
+        return (
+            conn.execute(
+                text("SELECT sale_id, item_id, sold_at, quantity, unit_price, total FROM sales ORDER BY sale_id")
+            ).all(),
+            conn.execute(text("SELECT * FROM candles ORDER BY item_id, interval, bucket")).all(),
+        )
 
 
-def test_corrections_and_voids_leave_the_candles_a_fresh_build_would_have(pricing_dsn: str, postgres_server: Any) -> None:
+def test_corrections_and_voids_leave_the_candles_a_fresh_build_would_have(
+    pricing_dsn: str, postgres_server: Any
+) -> None:
     from new_services.contracts.events import SaleCorrected, SaleVoided
 
     sales = [sale(n, item_id=1 + n % 2, minutes=n * 11, price=100 + n) for n in range(1, 30)]

@@ -9,10 +9,11 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
+from services_support import T0, ListSource, cloudevent, item, sale
 from sqlalchemy import Engine
 
 from new_services.platform import state
@@ -22,7 +23,6 @@ from new_services.pricing.domain.clock import MarketClock
 from new_services.pricing.service_layer.projection import PricingProjection
 from new_services.pricing.service_layer.read_cache import ReadCache
 from new_services.pricing.service_layer.reads import PricingReads, history_facts, rate_facts
-from services_support import T0, ListSource, cloudevent, item, sale
 
 CLOCK = MarketClock.named("Europe/Paris")
 WALL_T0 = CLOCK.wall_clock(T0)
@@ -86,20 +86,33 @@ async def cached_reads(dsn: str, clock: FakeClock) -> AsyncIterator[PricingReads
 
 
 def test_answers_from_memory_are_fresh_answers_as_trades_leave_and_enter_the_window(
-        pricing_engine: Engine, pricing_dsn: str) -> None:
+    pricing_engine: Engine, pricing_dsn: str
+) -> None:
     # Three trades, then one stamped 200 minutes ahead (a clock ahead of the market's).
-    project(pricing_engine, [cloudevent(item(1))] + [cloudevent(sale(n, minutes=10 * n, price=100 + n))
-                                                      for n in (1, 2, 3)] + [cloudevent(sale(4, minutes=200, price=90))])
+    project(
+        pricing_engine,
+        [cloudevent(item(1))]
+        + [cloudevent(sale(n, minutes=10 * n, price=100 + n)) for n in (1, 2, 3)]
+        + [cloudevent(sale(4, minutes=200, price=90))],
+    )
     oldest, ahead = WALL_T0 + dt.timedelta(minutes=10), WALL_T0 + dt.timedelta(minutes=200)
-    instants = [WALL_T0 + dt.timedelta(minutes=40), ahead - MICROSECOND, ahead, ahead + dt.timedelta(hours=2),
-                oldest + dt.timedelta(hours=24) - MICROSECOND, oldest + dt.timedelta(hours=24),
-                oldest + dt.timedelta(hours=24, minutes=5)]
+    instants = [
+        WALL_T0 + dt.timedelta(minutes=40),
+        ahead - MICROSECOND,
+        ahead,
+        ahead + dt.timedelta(hours=2),
+        oldest + dt.timedelta(hours=24) - MICROSECOND,
+        oldest + dt.timedelta(hours=24),
+        oldest + dt.timedelta(hours=24, minutes=5),
+    ]
 
     async def scenario() -> list[bool]:
         clock = FakeClock(instants[0])
         served_from_memory = []
-        async with cached_reads(pricing_dsn, clock) as reads, \
-                await psycopg.AsyncConnection.connect(pricing_dsn, autocommit=True) as fresh:
+        async with (
+            cached_reads(pricing_dsn, clock) as reads,
+            await psycopg.AsyncConnection.connect(pricing_dsn, autocommit=True) as fresh,
+        ):
             for moment in instants:
                 clock.moment = moment
                 hits = reads.cache.hits
@@ -158,8 +171,10 @@ def test_without_the_feed_nothing_is_kept_and_it_comes_back(pricing_engine: Engi
             await reads.rate(1)
             assert len(cache) == 1
             async with await psycopg.AsyncConnection.connect(pricing_dsn, autocommit=True) as admin:
-                await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                    "WHERE query LIKE 'LISTEN%%' AND pid <> pg_backend_pid()")
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE 'LISTEN%%' AND pid <> pg_backend_pid()"
+                )
 
             async def lost() -> bool:
                 return not cache.following

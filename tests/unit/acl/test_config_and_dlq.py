@@ -32,7 +32,9 @@ def test_deploy_file_matches_the_relay_capture_config(monkeypatch, tmp_path):
     assert on_disk["config"]["table.include.list"].count("public.smp_") == 6
 
 
-@pytest.mark.parametrize("missing", ["STRANGLER_LEGACY_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STRANGLER_CDC_STATE_DIR"])
+@pytest.mark.parametrize(
+    "missing", ["STRANGLER_LEGACY_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STRANGLER_CDC_STATE_DIR"]
+)
 def test_relay_settings_fail_loudly(monkeypatch, missing):
     for name in ("STRANGLER_LEGACY_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STRANGLER_CDC_STATE_DIR"):
         monkeypatch.setenv(name, "postgresql://x@h/db" if "URL" in name else "x")
@@ -81,8 +83,13 @@ class RecordingPublisher(EventPublisher):
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, bytes | None, tuple[tuple[str, bytes], ...]]] = []
 
-    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None,
-             headers: Sequence[tuple[str, bytes]] = ()) -> None:
+    def send(
+        self,
+        topic: str,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
         self.sent.append((topic, key, value, tuple(headers)))
 
     def flush(self, timeout: float = 30.0) -> None:
@@ -97,10 +104,30 @@ def test_replay_publishes_what_now_translates_and_reports_the_rest(captured):
     from acl.dlq import replay
 
     good, bad = captured["sale_insert"][0], captured["poison_player_status"][0]
-    letters = [DeadLetter(reason="old bug", error_type="TranslationError", topic="legacy.public.smp_sale", partition=0,
-                          offset=7, timestamp_ms=0, key=good["key"], value=good["value"], dead_lettered_at_ms=0),
-               DeadLetter(reason="bad code", error_type="TranslationError", topic="legacy.public.smp_plyr", partition=0,
-                          offset=8, timestamp_ms=0, key=bad["key"], value=bad["value"], dead_lettered_at_ms=0)]
+    letters = [
+        DeadLetter(
+            reason="old bug",
+            error_type="TranslationError",
+            topic="legacy.public.smp_sale",
+            partition=0,
+            offset=7,
+            timestamp_ms=0,
+            key=good["key"],
+            value=good["value"],
+            dead_lettered_at_ms=0,
+        ),
+        DeadLetter(
+            reason="bad code",
+            error_type="TranslationError",
+            topic="legacy.public.smp_plyr",
+            partition=0,
+            offset=8,
+            timestamp_ms=0,
+            key=bad["key"],
+            value=bad["value"],
+            dead_lettered_at_ms=0,
+        ),
+    ]
     publisher = RecordingPublisher()
     ok, still = replay(letters, translate_record, publisher)
     assert (ok.published, ok.error) == (1, None)

@@ -82,8 +82,13 @@ class FakePublisher(EventPublisher):
         self.flushes = 0
         self._fail_flush_at, self._fail_send = fail_flush_at, fail_send
 
-    def send(self, topic: str, key: bytes | None = None, value: bytes | None = None,
-             headers: Sequence[tuple[str, bytes]] = ()) -> None:
+    def send(
+        self,
+        topic: str,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
         if self._fail_send:
             raise RuntimeError("local queue broken")
         self.sent.append((topic, key, value, tuple(headers)))
@@ -100,8 +105,12 @@ class FakePublisher(EventPublisher):
         pass
 
 
-def make_loop(batches: list[list[Record]], *, commit_interval_s: float = 0.0, **publisher_options: Any,
-              ) -> tuple[TranslatorLoop, FakeSource, FakePublisher, threading.Event]:
+def make_loop(
+    batches: list[list[Record]],
+    *,
+    commit_interval_s: float = 0.0,
+    **publisher_options: Any,
+) -> tuple[TranslatorLoop, FakeSource, FakePublisher, threading.Event]:
     journal: list[Any] = []
     stop = threading.Event()
     source = FakeSource(batches, journal, on_drained=stop.set)
@@ -125,8 +134,9 @@ def test_a_batch_whose_flush_failed_is_not_committed() -> None:
 
 @pytest.mark.parametrize("commit_interval_s", [0.0, 3600.0], ids=["commit-each-batch", "throttled"])
 def test_only_the_published_batches_are_committed_when_a_later_flush_fails(commit_interval_s: float) -> None:
-    loop, source, _, stop = make_loop([garbage(0, 3), garbage(3, 3)], commit_interval_s=commit_interval_s,
-                                      fail_flush_at=2)
+    loop, source, _, stop = make_loop(
+        [garbage(0, 3), garbage(3, 3)], commit_interval_s=commit_interval_s, fail_flush_at=2
+    )
     with pytest.raises(PublishError):
         loop.run(stop)
     # Offsets 0-2 were published; 3-5 were polled but never acknowledged.
@@ -150,8 +160,10 @@ def test_a_clean_stop_commits_what_was_published_and_waits_for_it() -> None:
 
 def test_an_untranslatable_record_is_dead_lettered_with_its_reason_and_the_stream_goes_on(captured) -> None:
     poison, good = captured["poison_player_status"][0], captured["sale_insert"][0]
-    records = [Record("legacy.public.smp_plyr", 0, 7, poison["key"].encode(), poison["value"].encode()),
-               Record(TOPIC, 0, 8, good["key"].encode(), good["value"].encode())]
+    records = [
+        Record("legacy.public.smp_plyr", 0, 7, poison["key"].encode(), poison["value"].encode()),
+        Record(TOPIC, 0, 8, good["key"].encode(), good["value"].encode()),
+    ]
     loop, source, publisher, _ = make_loop([records])
     loop.run_once()
     (dlq_topic, dlq_key, letter, dlq_headers), (topic, key, event, headers) = publisher.sent

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,7 +16,7 @@ def micros(wall: str) -> int:
 
 
 def ms(utc: str) -> int:
-    return int(datetime.fromisoformat(utc).replace(tzinfo=timezone.utc).timestamp() * 1000)
+    return int(datetime.fromisoformat(utc).replace(tzinfo=UTC).timestamp() * 1000)
 
 
 def test_tombstone_is_not_a_change():
@@ -38,15 +38,15 @@ def test_schemas_enabled_envelope_is_unwrapped(captured):
 
 def test_ambiguous_autumn_hour_uses_the_commit_time_when_close():
     row = {"t": micros("2024-10-27T02:30:00")}
-    assert legacy_time(row, "t") == datetime(2024, 10, 27, 0, 30, tzinfo=timezone.utc)
+    assert legacy_time(row, "t") == datetime(2024, 10, 27, 0, 30, tzinfo=UTC)
     second_pass = legacy_time(row, "t", commit_ts_ms=ms("2024-10-27T01:30:00.200"))
-    assert second_pass == datetime(2024, 10, 27, 1, 30, tzinfo=timezone.utc)
+    assert second_pass == datetime(2024, 10, 27, 1, 30, tzinfo=UTC)
     first_pass = legacy_time(row, "t", commit_ts_ms=ms("2024-10-27T00:30:00.200"))
-    assert first_pass == datetime(2024, 10, 27, 0, 30, tzinfo=timezone.utc)
+    assert first_pass == datetime(2024, 10, 27, 0, 30, tzinfo=UTC)
 
 
 def test_spring_gap_stays_on_winter_offset():
-    assert legacy_time({"t": micros("2024-03-31T02:30:00")}, "t") == datetime(2024, 3, 31, 1, 30, tzinfo=timezone.utc)
+    assert legacy_time({"t": micros("2024-03-31T02:30:00")}, "t") == datetime(2024, 3, 31, 1, 30, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("text, ok", [("", True), ("{}", True), ('{"a": 1}', True), ("[1]", False), ("{", False)])

@@ -12,8 +12,13 @@ TABLES = {"smp_plyr": "legacy.public.smp_plyr", "smp_sale": "legacy.public.smp_s
 
 
 def change(snapshot: str | bool, lsn: int) -> str:
-    return json.dumps({"op": "r" if snapshot not in (False, "false") else "c", "after": {"id": 1},
-                       "source": {"snapshot": snapshot, "lsn": lsn, "ts_ms": 1_700_000_000_000}})
+    return json.dumps(
+        {
+            "op": "r" if snapshot not in (False, "false") else "c",
+            "after": {"id": 1},
+            "source": {"snapshot": snapshot, "lsn": lsn, "ts_ms": 1_700_000_000_000},
+        }
+    )
 
 
 def written(status: RelayStatus, state_dir: Path) -> dict:
@@ -29,8 +34,12 @@ def test_snapshot_rows_then_live_changes(tmp_path: Path) -> None:
     status.record("legacy.public.smp_sale", 1, change(False, 12))
     out = written(status, tmp_path)
     assert out["tables"]["smp_plyr"]["snapshot"] == "done"
-    assert out["tables"]["smp_sale"] == {**out["tables"]["smp_sale"], "snapshot": "streaming", "events": 1,
-                                         "last_lsn": 12}
+    assert out["tables"]["smp_sale"] == {
+        **out["tables"]["smp_sale"],
+        "snapshot": "streaming",
+        "events": 1,
+        "last_lsn": 12,
+    }
     assert out["relay"]["state"] == "streaming" and out["relay"]["events_relayed"] == 4
 
 

@@ -53,7 +53,9 @@ def test_player_updates(captured):
     assert [k for k, _ in data_of(captured, "player_update_profile")] == ["PlayerProfileChanged.v1"]
     assert data_of(captured, "player_update_profile")[0][1]["profile"]["guild"] == "Wolves"
     assert data_of(captured, "player_ban") == [("PlayerBanned.v1", {"player_id": 1, "previous_status": "active"})]
-    assert data_of(captured, "player_reinstate") == [("PlayerReinstated.v1", {"player_id": 1, "previous_status": "banned"})]
+    assert data_of(captured, "player_reinstate") == [
+        ("PlayerReinstated.v1", {"player_id": 1, "previous_status": "banned"})
+    ]
     assert data_of(captured, "player_soft_delete") == [("PlayerDeleted.v1", {"player_id": 2, "hard": False})]
 
 
@@ -86,10 +88,16 @@ def test_item_events(captured):
 
 def test_inventory_adjustments(captured):
     assert data_of(captured, "inventory_insert") == [
-        ("InventoryAdjusted.v1", {"player_id": 1, "item_id": 2, "quantity": 40, "previous_quantity": 0, "delta": 40})]
+        ("InventoryAdjusted.v1", {"player_id": 1, "item_id": 2, "quantity": 40, "previous_quantity": 0, "delta": 40})
+    ]
     assert data_of(captured, "inventory_update")[0][1]["delta"] == -10
     assert data_of(captured, "inventory_delete")[0][1] == {
-        "player_id": 1, "item_id": 2, "quantity": 0, "previous_quantity": 30, "delta": -30}
+        "player_id": 1,
+        "item_id": 2,
+        "quantity": 0,
+        "previous_quantity": 30,
+        "delta": -30,
+    }
 
 
 def test_listing_lifecycle(captured):
@@ -99,7 +107,11 @@ def test_listing_lifecycle(captured):
     assert [k for k, _ in data_of(captured, "listing_amend")] == ["ListingAmended.v1"]
     [(kind, cancelled)] = data_of(captured, "listing_cancel")
     assert kind == "ListingCancelled.v1" and cancelled["quantity_returned"] == 6
-    assert [k for k, _ in data_of(captured, "listing_fill")] == ["ListingOpened.v1", "ListingAmended.v1", "ListingFilled.v1"]
+    assert [k for k, _ in data_of(captured, "listing_fill")] == [
+        "ListingOpened.v1",
+        "ListingAmended.v1",
+        "ListingFilled.v1",
+    ]
     assert data_of(captured, "listing_delete") == [("ListingRemoved.v1", {"listing_id": 1})]
 
 
@@ -118,10 +130,13 @@ def test_hard_delete_of_player(captured):
     assert kinds == ["ListingRemoved.v1", "PlayerDeleted.v1"]
 
 
-@pytest.mark.parametrize("label, reason", [
-    ("poison_player_status", "unknown code 'Z'"),
-    ("poison_item_xtr", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "label, reason",
+    [
+        ("poison_player_status", "unknown code 'Z'"),
+        ("poison_item_xtr", "not valid JSON"),
+    ],
+)
 def test_poison_rows_raise_a_translation_error(captured, label, reason):
     with pytest.raises(TranslationError, match=reason):
         events_of(captured, label)

@@ -5,7 +5,7 @@ against the contracts' own), and event ids (against ``uuid.uuid5``)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,14 +20,21 @@ from acl.wire_text import fast_json_default, utc_text
 from new_services.contracts.codec import CONTRACTS
 from new_services.contracts.payload import format_time, json_default
 
-AMOUNTS = [Decimal(f"{sign}{digits}E{exp}") for sign in ("", "-") for exp in range(-12, 8)
-           for digits in ("0", "1", "15", "150", "12345", "9999999999", "100000000000000000000")]
+AMOUNTS = [
+    Decimal(f"{sign}{digits}E{exp}")
+    for sign in ("", "-")
+    for exp in range(-12, 8)
+    for digits in ("0", "1", "15", "150", "12345", "9999999999", "100000000000000000000")
+]
 PARIS = ZoneInfo("Europe/Paris")
 MOMENTS = [
-    datetime(1, 1, 1, tzinfo=timezone.utc), datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
-    datetime(2024, 3, 31, 0, 59, 59, tzinfo=timezone.utc), datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=PARIS),
-    datetime(2024, 6, 1, 12, 5, 0, 250, tzinfo=timezone(timedelta(hours=-7))), datetime(9999, 12, 31, 23, 59, tzinfo=PARIS),
-] + [datetime(2026, 11, 30, tzinfo=timezone.utc) + timedelta(seconds=s * 3607.123457) for s in range(200)]
+    datetime(1, 1, 1, tzinfo=UTC),
+    datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(2024, 3, 31, 0, 59, 59, tzinfo=UTC),
+    datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=PARIS),
+    datetime(2024, 6, 1, 12, 5, 0, 250, tzinfo=timezone(timedelta(hours=-7))),
+    datetime(9999, 12, 31, 23, 59, tzinfo=PARIS),
+] + [datetime(2026, 11, 30, tzinfo=UTC) + timedelta(seconds=s * 3607.123457) for s in range(200)]
 
 
 @pytest.mark.parametrize("values", [AMOUNTS, MOMENTS], ids=["amounts", "times"])
@@ -49,9 +56,13 @@ def test_the_acls_codec_writes_the_bytes_of_the_contracts_codec(captured) -> Non
         for r in records:
             change = parse_change(r["key"], r["value"]) if not label.startswith("poison") else None
             for event in translate(change) if change else []:
-                moment = datetime.fromtimestamp(change.source.commit_ts_ms / 1000, tz=timezone.utc)
-                attributes: dict[str, Any] = {"id": "x", "source": "/acl", "time": moment,
-                                              "extensions": {"sourceposition": change.source.token()}}
+                moment = datetime.fromtimestamp(change.source.commit_ts_ms / 1000, tz=UTC)
+                attributes: dict[str, Any] = {
+                    "id": "x",
+                    "source": "/acl",
+                    "time": moment,
+                    "extensions": {"sourceposition": change.source.token()},
+                }
                 assert CODEC.encode(event, **attributes) == CONTRACTS.encode(event, **attributes), label
                 checked += 1
     assert checked > 20
@@ -62,6 +73,8 @@ def test_event_ids_are_uuid5_of_the_change(captured) -> None:
     change = parse_change(r["key"], r["value"])
     [event] = translate(change)
     source = change.source
-    name = (f"{source.table}|{orjson.dumps(change.key, option=orjson.OPT_SORT_KEYS).decode()}|{change.op}|"
-            f"{source.lsn}|{source.tx_id}|SaleRecorded.v1")
+    name = (
+        f"{source.table}|{orjson.dumps(change.key, option=orjson.OPT_SORT_KEYS).decode()}|{change.op}|"
+        f"{source.lsn}|{source.tx_id}|SaleRecorded.v1"
+    )
     assert event_id(change, event) == str(uuid.uuid5(EVENT_ID_NAMESPACE, name))

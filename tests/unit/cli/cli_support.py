@@ -41,15 +41,22 @@ class FakeProxy:
             return None
 
         commands = RouteCommands(self.store, list(self.services), apply_version)
-        self.api = AdminApi(token=TOKEN, commands=commands, routes=self.store, mismatches=self.store,
-                            live_version=lambda: self.store.versions[-1].version,
-                            metrics_text=lambda: "", status=lambda: {})
+        self.api = AdminApi(
+            token=TOKEN,
+            commands=commands,
+            routes=self.store,
+            mismatches=self.store,
+            live_version=lambda: self.store.versions[-1].version,
+            metrics_text=lambda: "",
+            status=dict,
+        )
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         headers = [(k.lower(), v) for k, v in request.headers.raw]
-        status, body, ctype = asyncio.run(self.api.handle(request.method, request.url.raw_path, headers,
-                                                          request.read()))
+        status, body, ctype = asyncio.run(
+            self.api.handle(request.method, request.url.raw_path, headers, request.read())
+        )
         return httpx.Response(status, content=body, headers={"content-type": ctype.decode()})
 
     @property
@@ -74,11 +81,16 @@ def refusing() -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
-def invoke(transport: httpx.BaseTransport | None, *args: str, input: str | None = None,
-           env: Mapping[str, str | None] | None = None) -> Result:
+def invoke(
+    transport: httpx.BaseTransport | None,
+    *args: str,
+    input: str | None = None,
+    env: Mapping[str, str | None] | None = None,
+) -> Result:
     """Run ``strangler ARGS`` in-process with the given transport."""
-    return CliRunner().invoke(app, list(args), obj=transport, input=input, env={**WIDE, **(env or {})},
-                              prog_name="strangler")
+    return CliRunner().invoke(
+        app, list(args), obj=transport, input=input, env={**WIDE, **(env or {})}, prog_name="strangler"
+    )
 
 
 def routes(transport: httpx.BaseTransport, *args: str, token: str = TOKEN, input: str | None = None) -> Result:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import typer
-
 from cli_support import FakeProxy, answering, invoke, routes
+
 from strangler_cli import up as up_command
 from strangler_cli.exit_codes import ExitCode
 from strangler_cli.output import fail

@@ -13,10 +13,10 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from cli_support import invoke
-from strangler_cli.exit_codes import ExitCode
+
 from local_stack.processes import wait_until
+from strangler_cli.exit_codes import ExitCode
 from strangler_cli.logs import CHUNK, LogReader, follow, tail_start
 
 REPO = Path(__file__).resolve().parents[3]
@@ -51,8 +51,10 @@ def test_prints_a_part_literally(state: Path) -> None:
 
 
 def test_tail_and_json_lines(state: Path) -> None:
-    assert invoke(None, "logs", "proxy", "-n", "2", "--state-dir", str(state)).stdout == \
-        "[error] kept as is [/tmp/x]\nthird\n"
+    assert (
+        invoke(None, "logs", "proxy", "-n", "2", "--state-dir", str(state)).stdout
+        == "[error] kept as is [/tmp/x]\nthird\n"
+    )
     assert invoke(None, "logs", "proxy", "--tail", "0", "--state-dir", str(state)).stdout == ""
     lines = invoke(None, "logs", "proxy", "-n", "1", "--json", "--state-dir", str(state)).stdout.splitlines()
     assert [json.loads(line) for line in lines] == [{"part": "proxy", "line": "third"}]
@@ -108,19 +110,31 @@ def test_follow_prints_new_lines_survives_truncation_and_stops(tmp_path: Path) -
         stop.set()
         worker.join(5)
     assert not worker.is_alive()
-    assert seen == ["old", "new 1", "new 2", "cut", "a new file at the same path, longer than the old one",
-                    "unfinished"]
+    assert seen == [
+        "old",
+        "new 1",
+        "new 2",
+        "cut",
+        "a new file at the same path, longer than the old one",
+        "unfinished",
+    ]
 
 
 def test_follow_stops_on_ctrl_c_with_exit_0(state: Path) -> None:
     log = state / "logs" / "proxy.log"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-m", "strangler_cli", "logs", "proxy", "-f", "-n", "1",
-                                "--state-dir", str(state)], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "strangler_cli", "logs", "proxy", "-f", "-n", "1", "--state-dir", str(state)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out = process.stdout
     assert out is not None
     try:
+
         def next_line() -> str:
             ready, _, _ = select.select([out], [], [], 30)
             assert ready, "no output from strangler logs -f"
@@ -143,8 +157,13 @@ def test_a_closed_pipe_ends_quietly(state: Path) -> None:
     big = state / "logs" / "acl.log"
     big.write_text("".join(f"line {i}\n" for i in range(200_000)))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    process = subprocess.Popen([sys.executable, "-m", "strangler_cli", "logs", "acl", "--state-dir", str(state)],
-                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "strangler_cli", "logs", "acl", "--state-dir", str(state)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert process.stdout is not None and process.stderr is not None
     assert process.stdout.readline() == b"line 0\n"
     process.stdout.close()  # like `| head -1`
@@ -155,6 +174,9 @@ def test_a_closed_pipe_ends_quietly(state: Path) -> None:
 
 def test_completion_offers_the_parts_with_a_log(state: Path) -> None:
     words = f"strangler logs --state-dir {state} p"
-    env: dict[str, str | None] = {"_STRANGLER_COMPLETE": "complete_bash", "COMP_WORDS": words,
-                                  "COMP_CWORD": str(len(words.split(" ")) - 1)}
+    env: dict[str, str | None] = {
+        "_STRANGLER_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+    }
     assert invoke(None, env=env).stdout.split() == ["proxy"]

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import yaml
-
 from cli_support import TOKEN, FakeProxy, answering, invoke, refusing, routes
+
 from strangler_cli.exit_codes import ExitCode
 
 RATE = "/api/items/{id}/rate/"
@@ -77,8 +77,9 @@ def test_apply_json_never_prompts_without_yes(tmp_path: Path) -> None:
 
 def test_apply_json_with_yes_applies_and_prints_only_json(tmp_path: Path) -> None:
     proxy = FakeProxy()
-    result = routes(proxy.transport, "apply", str(write(tmp_path, "t.yaml", TABLE)), "--json", "--yes",
-                    "--reason", "ci")
+    result = routes(
+        proxy.transport, "apply", str(write(tmp_path, "t.yaml", TABLE)), "--json", "--yes", "--reason", "ci"
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["version"] == 2 and {c["change"] for c in data["changes"]} == {"added"}
@@ -143,8 +144,12 @@ def test_wrong_or_missing_token_exits_4_and_never_shows_it(tmp_path: Path) -> No
     assert "wrong token" in result.stderr and "not-the-token" not in result.output
     result = invoke(proxy.transport, "routes", "list", "--url", "http://proxy.test", "--state-dir", str(tmp_path))
     assert result.exit_code == ExitCode.UNAUTHORISED and "no admin token" in result.stderr
-    assert invoke(answering(401, {"error": "missing bearer token"}), "routes", "list", "--url", "http://p",
-                  "--token", "t").exit_code == ExitCode.UNAUTHORISED
+    assert (
+        invoke(
+            answering(401, {"error": "missing bearer token"}), "routes", "list", "--url", "http://p", "--token", "t"
+        ).exit_code
+        == ExitCode.UNAUTHORISED
+    )
 
 
 def test_unreachable_proxy_exits_3() -> None:
@@ -174,8 +179,12 @@ def test_validate_accepts_a_good_table_offline(tmp_path: Path) -> None:
 
 
 def test_validate_refuses_with_every_problem_and_exit_5(tmp_path: Path) -> None:
-    bad = write(tmp_path, "bad.yaml", "routes:\n  - {path: /x/, mode: canary, service: ghost, weight: 300}\n"
-                                      "  - {path: '/a/{b}/', mode: legacy}\n  - {path: '/a/{c}/', mode: legacy}\n")
+    bad = write(
+        tmp_path,
+        "bad.yaml",
+        "routes:\n  - {path: /x/, mode: canary, service: ghost, weight: 300}\n"
+        "  - {path: '/a/{b}/', mode: legacy}\n  - {path: '/a/{c}/', mode: legacy}\n",
+    )
     result = invoke(None, "routes", "validate", str(bad))
     assert result.exit_code == ExitCode.REFUSED
     for problem in ("unknown service 'ghost'", "weight must be an integer 0-100", "overlap with equal specificity"):

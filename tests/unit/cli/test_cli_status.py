@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from cli_support import invoke
+
 from local_stack.net import free_port
 from strangler_cli.exit_codes import ExitCode
 
@@ -41,22 +41,30 @@ def stack_http(ready: bool = True) -> httpx.MockTransport:
         if host == "legacy.test" and path == "/admin/login/":
             return httpx.Response(200, text="<html>login</html>")
         if host == "pricing.test" and path == "/readyz":
-            return httpx.Response(200 if ready else 503, json={"ready": ready, "lag": {"events": 0 if ready else 1234},
-                                                               "events_applied": 5000})
+            return httpx.Response(
+                200 if ready else 503,
+                json={"ready": ready, "lag": {"events": 0 if ready else 1234}, "events_applied": 5000},
+            )
         raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
 
     return httpx.MockTransport(handle)
 
 
-def write_endpoints(state: Path, *, pg_port: int, kafka_port: int, launcher_pid: int | None = None,
-                    **extra: Any) -> Path:
+def write_endpoints(
+    state: Path, *, pg_port: int, kafka_port: int, launcher_pid: int | None = None, **extra: Any
+) -> Path:
     state.mkdir(exist_ok=True)
     endpoints = {
-        "proxy": "http://proxy.test", "legacy": "http://legacy.test", "kafka": f"127.0.0.1:{kafka_port}",
-        "services": {"pricing": "http://pricing.test"}, "dashboard": None,
-        "databases": {"legacy": f"postgresql://postgres@127.0.0.1:{pg_port}/smp",
-                      "control": f"postgresql://postgres@127.0.0.1:{pg_port}/strangler_control",
-                      "pricing": f"postgresql://pricing:{PASSWORD}@127.0.0.1:{pg_port}/pricing"},
+        "proxy": "http://proxy.test",
+        "legacy": "http://legacy.test",
+        "kafka": f"127.0.0.1:{kafka_port}",
+        "services": {"pricing": "http://pricing.test"},
+        "dashboard": None,
+        "databases": {
+            "legacy": f"postgresql://postgres@127.0.0.1:{pg_port}/smp",
+            "control": f"postgresql://postgres@127.0.0.1:{pg_port}/strangler_control",
+            "pricing": f"postgresql://pricing:{PASSWORD}@127.0.0.1:{pg_port}/pricing",
+        },
         "pid": os.getpid() if launcher_pid is None else launcher_pid,
         "processes": {"proxy": 101, "legacy": 102, "pricing": 103, "postgres": 104, "kafka": 105},
         **extra,
@@ -97,8 +105,13 @@ def test_a_part_that_is_down_makes_it_exit_3(tmp_path: Path, listening: int) -> 
     assert result.exit_code == ExitCode.UNREACHABLE
     parts = {p["part"]: p for p in json.loads(result.stdout)["parts"]}
     assert parts["kafka"]["state"] == "down" and parts["postgres"]["state"] == "up"
-    result = invoke(httpx.MockTransport(lambda r: httpx.Response(503, json={"error": "busy"})), "status",
-                    "--state-dir", str(state), "--json")
+    result = invoke(
+        httpx.MockTransport(lambda r: httpx.Response(503, json={"error": "busy"})),
+        "status",
+        "--state-dir",
+        str(state),
+        "--json",
+    )
     parts = {p["part"]: p for p in json.loads(result.stdout)["parts"]}
     assert parts["legacy"]["state"] == "down" and parts["legacy"]["detail"] == "HTTP 503"
     assert parts["proxy"]["state"] == "down" and parts["proxy"]["detail"] == "HTTP 503"

@@ -7,23 +7,27 @@ import time
 from pathlib import Path
 
 import pytest
-
 from cli_support import invoke
+
 from local_stack.net import free_port
 from strangler_cli.exit_codes import ExitCode
 
 NO_STACK = {"KAFKA_BOOTSTRAP_SERVERS": None, "STRANGLER_LEGACY_DATABASE_URL": None}
 
 
-@pytest.mark.parametrize("args, says", [
-    (("acl", "dlq", "list"), "no broker"),
-    (("acl", "dlq", "replay"), "no broker"),
-    (("cdc", "status"), "no relay status"),
-    (("services", "list"), "no running stack"),
-    (("services", "rebuild", "pricing", "--token", "t"), "no running stack"),
-    (("status",), "no running stack"),
-    (("routes", "list", "--token", "t"), "no proxy URL"),
-], ids=lambda v: " ".join(v) if isinstance(v, tuple) else None)
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (("acl", "dlq", "list"), "no broker"),
+        (("acl", "dlq", "replay"), "no broker"),
+        (("cdc", "status"), "no relay status"),
+        (("services", "list"), "no running stack"),
+        (("services", "rebuild", "pricing", "--token", "t"), "no running stack"),
+        (("status",), "no running stack"),
+        (("routes", "list", "--token", "t"), "no proxy URL"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, tuple) else None,
+)
 def test_no_stack_exits_3_with_a_hint(tmp_path: Path, args: tuple[str, ...], says: str) -> None:
     result = invoke(None, *args, "--state-dir", str(tmp_path), env=NO_STACK)
     assert result.exit_code == ExitCode.UNREACHABLE, result.output

@@ -62,7 +62,7 @@ def test_activity_times_are_sorted_inside_the_span_and_favour_evenings() -> None
     start = dt.datetime(2026, 1, 1, 0, 0)
     offsets = seeding._activity_times(random.Random(2), 5_000, start, 86_400.0)
     assert offsets == sorted(offsets)
-    assert 0 <= offsets[0] and offsets[-1] < 86_400
+    assert offsets[0] >= 0 and offsets[-1] < 86_400
     night = sum(1 for o in offsets if 3 <= o / 3600 < 5)
     evening = sum(1 for o in offsets if 20 <= o / 3600 < 22)
     assert evening > 5 * night

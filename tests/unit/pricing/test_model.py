@@ -21,7 +21,10 @@ def test_candles_of_shuffled_trades_combine_to_the_same_candle() -> None:
     reference = combine_all(Candle.of_trade(t) for t in sorted(trades, key=lambda t: t.key))
     shuffled = trades[:]
     random.Random(4).shuffle(shuffled)
-    halves = [combine_all(Candle.of_trade(t) for t in shuffled[:17]), combine_all(Candle.of_trade(t) for t in shuffled[17:])]
+    halves = [
+        combine_all(Candle.of_trade(t) for t in shuffled[:17]),
+        combine_all(Candle.of_trade(t) for t in shuffled[17:]),
+    ]
     assert combine_all(c for c in halves if c) == reference
     first, last = min(trades, key=lambda t: t.key), max(trades, key=lambda t: t.key)
     assert reference.open == first.unit_price and reference.close == last.unit_price
@@ -39,13 +42,15 @@ def test_rate_average_is_floored_and_reference_falls_back_to_the_first_window_tr
     rate = item_rate(item_id=7, sku="X", as_of=T0, window=window, last=trade(2, 10, 101), before_window=None)
     assert rate.average_price == (200 + 101) // 3
     assert rate.reference_price == 100 and rate.change == 1 and rate.change_percent == 1.0
-    quiet = item_rate(item_id=7, sku="X", as_of=T0, window=None, last=trade(2, -3000, 90), before_window=trade(2, -3000, 90))
+    quiet = item_rate(
+        item_id=7, sku="X", as_of=T0, window=None, last=trade(2, -3000, 90), before_window=trade(2, -3000, 90)
+    )
     assert quiet.average_price is None and quiet.volume_trades == 0 and quiet.change == 0
 
 
 def test_the_market_clock_reads_utc_as_paris_wall_clock_across_dst() -> None:
     clock = MarketClock.named("Europe/Paris")
-    utc = dt.timezone.utc
+    utc = dt.UTC
     assert clock.wall_clock(dt.datetime(2026, 10, 25, 0, 30, tzinfo=utc)) == dt.datetime(2026, 10, 25, 2, 30)
     assert clock.wall_clock(dt.datetime(2026, 10, 25, 1, 30, tzinfo=utc)) == dt.datetime(2026, 10, 25, 2, 30)
     assert clock.wall_clock(dt.datetime(2026, 12, 1, 12, 0, tzinfo=utc)) == dt.datetime(2026, 12, 1, 13, 0)

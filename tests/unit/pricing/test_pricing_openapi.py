@@ -21,7 +21,7 @@ OWNED = {"/api/items/{item_id}/rate/": "items_rate", "/api/items/{item_id}/histo
 #: Answers the monolith documents that pricing does not give, and why.
 NOT_GIVEN_BY_PRICING = {
     "401": "an invalid DRF token: pricing does not know the monolith's tokens "
-           "(identity across the flip is the proxy's signed header, issue 10)",
+    "(identity across the flip is the proxy's signed header, issue 10)",
 }
 
 
@@ -62,8 +62,9 @@ def alternatives(schema: dict[str, Any], doc: dict[str, Any]) -> tuple[list[dict
     return found, nullable
 
 
-def narrower(new: dict[str, Any], new_doc: dict[str, Any], old: dict[str, Any], old_doc: dict[str, Any],
-             where: str) -> list[str]:
+def narrower(
+    new: dict[str, Any], new_doc: dict[str, Any], old: dict[str, Any], old_doc: dict[str, Any], where: str
+) -> list[str]:
     """Why ``new`` is not the same as or narrower than ``old`` (empty: it is)."""
     new_alts, new_null = alternatives(new, new_doc)
     old_alts, old_null = alternatives(old, old_doc)
@@ -75,8 +76,9 @@ def narrower(new: dict[str, Any], new_doc: dict[str, Any], old: dict[str, Any], 
     return problems
 
 
-def narrower_one(new: dict[str, Any], new_doc: dict[str, Any], old: dict[str, Any], old_doc: dict[str, Any],
-                 where: str) -> list[str]:
+def narrower_one(
+    new: dict[str, Any], new_doc: dict[str, Any], old: dict[str, Any], old_doc: dict[str, Any], where: str
+) -> list[str]:
     new_type = new.get("type", "object" if "properties" in new else None)
     old_type = old.get("type", "object" if "properties" in old else None)
     if old_type is None:
@@ -124,15 +126,18 @@ def test_same_operation_and_parameters(path: str, legacy_doc: dict[str, Any], pr
     assert legacy_op["operationId"] == pricing_op["operationId"] == OWNED[path]
 
     def params(op: dict[str, Any]) -> dict[tuple[str, str], Any]:
-        return {(p["in"], p["name"]): (p.get("required", False), {k: v for k, v in p["schema"].items() if k != "minLength"})
-                for p in op.get("parameters", [])}
+        return {
+            (p["in"], p["name"]): (p.get("required", False), {k: v for k, v in p["schema"].items() if k != "minLength"})
+            for p in op.get("parameters", [])
+        }
 
     assert params(pricing_op) == params(legacy_op)
 
 
 @pytest.mark.parametrize("path", sorted(OWNED))
-def test_every_answer_of_pricing_is_one_the_monolith_documents(path: str, legacy_doc: dict[str, Any],
-                                                               pricing_doc: dict[str, Any]) -> None:
+def test_every_answer_of_pricing_is_one_the_monolith_documents(
+    path: str, legacy_doc: dict[str, Any], pricing_doc: dict[str, Any]
+) -> None:
     legacy_responses = legacy_doc["paths"][path]["get"]["responses"]
     pricing_responses = pricing_doc["paths"][path]["get"]["responses"]
     assert set(pricing_responses) <= set(legacy_responses)
@@ -142,16 +147,28 @@ def test_every_answer_of_pricing_is_one_the_monolith_documents(path: str, legacy
         legacy_content = legacy_responses[status].get("content", {})
         for media, body in response.get("content", {}).items():
             assert media in legacy_content, f"{status} {media} is not an answer of the monolith"
-            problems += narrower(body["schema"], pricing_doc, legacy_content[media]["schema"], legacy_doc,
-                                 f"{status} {media} $")
+            problems += narrower(
+                body["schema"], pricing_doc, legacy_content[media]["schema"], legacy_doc, f"{status} {media} $"
+            )
     assert problems == []
 
 
-def test_the_check_sees_a_field_the_monolith_does_not_have(legacy_doc: dict[str, Any], pricing_doc: dict[str, Any]) -> None:
-    rate = resolve(pricing_doc["paths"]["/api/items/{item_id}/rate/"]["get"]["responses"]["200"]["content"]
-                   ["application/json"]["schema"], pricing_doc)
-    widened = {**rate, "properties": {**rate["properties"], "spread": {"type": "integer"}},
-               "required": [r for r in rate["required"] if r != "sku"]}
-    legacy_rate = legacy_doc["paths"]["/api/items/{item_id}/rate/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+def test_the_check_sees_a_field_the_monolith_does_not_have(
+    legacy_doc: dict[str, Any], pricing_doc: dict[str, Any]
+) -> None:
+    rate = resolve(
+        pricing_doc["paths"]["/api/items/{item_id}/rate/"]["get"]["responses"]["200"]["content"]["application/json"][
+            "schema"
+        ],
+        pricing_doc,
+    )
+    widened = {
+        **rate,
+        "properties": {**rate["properties"], "spread": {"type": "integer"}},
+        "required": [r for r in rate["required"] if r != "sku"],
+    }
+    legacy_rate = legacy_doc["paths"]["/api/items/{item_id}/rate/"]["get"]["responses"]["200"]["content"][
+        "application/json"
+    ]["schema"]
     problems = narrower(widened, pricing_doc, legacy_rate, legacy_doc, "$")
     assert any("spread" in p for p in problems) and any("sku" in p for p in problems)

@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from new_services.pricing.domain.windows import (
-    INTERVALS, TimeRange, bucket_ceil, bucket_floor, cover, history_layout,
+    INTERVALS,
+    TimeRange,
+    bucket_ceil,
+    bucket_floor,
+    cover,
+    history_layout,
 )
 
 BASE = dt.datetime(2026, 10, 24, 0, 0)

@@ -96,7 +96,7 @@ def split_responses(raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:
             while True:
                 size_line, _, rest = rest.partition(b"\r\n")
                 size = int(size_line, 16)
-                body, rest = body + rest[:size], rest[size + 2:]
+                body, rest = body + rest[:size], rest[size + 2 :]
                 if size == 0:
                     break
         else:
@@ -107,6 +107,7 @@ def split_responses(raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:
 
 
 # -- the Upstream port, in memory ----------------------------------------------------------
+
 
 @dataclass
 class Sent:

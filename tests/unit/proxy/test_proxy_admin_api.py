@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from proxy_fakes import FakeRouteRepository
+
 from strangler_proxy.admin import AdminApi
 from strangler_proxy.route_commands import RouteCommands
 from strangler_proxy.route_repository import Version
@@ -24,12 +25,19 @@ class Rig:
         async def apply(v: Version) -> None:
             self.live = v.version
 
-        self.api = AdminApi(token=TOKEN, commands=RouteCommands(self.repo, ["pricing"], apply), routes=self.repo,
-                            mismatches=self.repo, live_version=lambda: self.live,
-                            metrics_text=lambda: "strangler_x 1\n", status=lambda: {"inflight": 0})
+        self.api = AdminApi(
+            token=TOKEN,
+            commands=RouteCommands(self.repo, ["pricing"], apply),
+            routes=self.repo,
+            mismatches=self.repo,
+            live_version=lambda: self.live,
+            metrics_text=lambda: "strangler_x 1\n",
+            status=lambda: {"inflight": 0},
+        )
 
-    def call(self, method: str, path: str, payload: Any = None, token: str | None = TOKEN,
-             actor: str | None = "ann@host") -> tuple[int, Any]:
+    def call(
+        self, method: str, path: str, payload: Any = None, token: str | None = TOKEN, actor: str | None = "ann@host"
+    ) -> tuple[int, Any]:
         headers = []
         if token is not None:
             headers.append((b"Authorization", b"Bearer " + token.encode()))

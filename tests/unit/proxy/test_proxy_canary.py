@@ -14,7 +14,7 @@ def test_same_identity_same_side() -> None:
 
 def test_raising_the_weight_only_moves_users_to_new() -> None:
     users = [f"uid:{i:032x}" for i in range(2000)]
-    previous = {u: False for u in users}
+    previous = dict.fromkeys(users, False)
     for weight in range(0, 101, 5):
         now = {u: canary.goes_to_new(u, "GET /x/", weight) for u in users}
         assert all(now[u] for u in users if previous[u]), f"someone moved back at {weight}"

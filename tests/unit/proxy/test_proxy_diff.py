@@ -36,8 +36,13 @@ def test_ignore_rules_cover_subtrees_and_wildcards() -> None:
 
 
 def test_compare_status_headers_and_body() -> None:
-    res = compare(ans(200, {"a": 1}), (500, {"content-type": "text/html"}, b"oops"),
-                  headers=("content-type",), ignore=IgnoreRules([]), noise=set())
+    res = compare(
+        ans(200, {"a": 1}),
+        (500, {"content-type": "text/html"}, b"oops"),
+        headers=("content-type",),
+        ignore=IgnoreRules([]),
+        noise=set(),
+    )
     assert [d.path for d in res.differences] == ["status", "headers.content-type", "$"]
 
 

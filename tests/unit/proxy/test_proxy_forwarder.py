@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from proxy_fakes import Answer, FakeTransport, FakeUpstream, Script, Sent, split_responses, until
+
 from strangler_proxy.breaker import CircuitBreaker
 from strangler_proxy.forwarding import Forwarder
 from strangler_proxy.health import RouteHealth
@@ -20,8 +21,13 @@ from strangler_proxy.settings import ProxySettings
 from strangler_proxy.shadow import Mismatch, ShadowRunner
 from strangler_proxy.upstream_port import UpstreamError, UpstreamTimeout
 
-SETTINGS = ProxySettings(port=8000, legacy_url="http://127.0.0.1:1", services={"pricing": "http://127.0.0.1:2"},
-                         control_database_url="postgresql://unused", admin_token="unused")
+SETTINGS = ProxySettings(
+    port=8000,
+    legacy_url="http://127.0.0.1:1",
+    services={"pricing": "http://127.0.0.1:2"},
+    control_database_url="postgresql://unused",
+    admin_token="unused",
+)
 LIMITS = ServerLimits(SETTINGS.max_body_bytes, SETTINGS.max_header_bytes, SETTINGS.max_headers)
 ROUTE = "GET,HEAD,POST,PUT /x/"
 Response = tuple[int, dict[str, str], bytes]
@@ -50,11 +56,18 @@ class Rig:
         async def store(m: Mismatch) -> None:
             self.mismatches.append(m)
 
-        self.shadow = ShadowRunner(upstreams, self.metrics, max_inflight=4, max_body=1 << 20,
-                                   on_mismatch=store, on_result=self.health.record_shadow)
+        self.shadow = ShadowRunner(
+            upstreams,
+            self.metrics,
+            max_inflight=4,
+            max_body=1 << 20,
+            on_mismatch=store,
+            on_result=self.health.record_shadow,
+        )
         table = RouteTable.from_spec({"routes": list(routes)}, ["pricing"], 1)
-        self.forwarder = Forwarder(SETTINGS, TableHolder(table), upstreams, {"pricing": self.breaker},
-                                   self.metrics, self.shadow, self.health)
+        self.forwarder = Forwarder(
+            SETTINGS, TableHolder(table), upstreams, {"pricing": self.breaker}, self.metrics, self.shadow, self.health
+        )
 
     def connect(self) -> tuple[ClientConnection, FakeTransport]:
         conn = ClientConnection(self.forwarder, LIMITS, set())
@@ -62,8 +75,14 @@ class Rig:
         conn.connection_made(transport)
         return conn, transport
 
-    async def call(self, method: str = "GET", path: str = "/x/", headers: dict[str, str] | None = None,
-                   body: bytes = b"", http: str = "1.1") -> Response:
+    async def call(
+        self,
+        method: str = "GET",
+        path: str = "/x/",
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        http: str = "1.1",
+    ) -> Response:
         """One request on a fresh connection; the answer once it was handled."""
         conn, transport = self.connect()
         head = f"{method} {path} HTTP/{http}\r\nHost: shop\r\n"
@@ -115,8 +134,12 @@ def test_retired_route_answers_410_with_pointer_and_calls_nobody() -> None:
 
     run(scenario)
     assert rig.legacy.sent == [] and rig.pricing.sent == []
-    assert rig.counter("strangler_requests_total", ("route", "GET /old/{rest:path}"), ("upstream", "retired"),
-                       ("code", "4xx")) == 1
+    assert (
+        rig.counter(
+            "strangler_requests_total", ("route", "GET /old/{rest:path}"), ("upstream", "retired"), ("code", "4xx")
+        )
+        == 1
+    )
 
 
 def test_new_route_is_served_by_the_service() -> None:
@@ -189,8 +212,11 @@ def test_an_open_breaker_sends_nothing_to_the_service_and_falls_back() -> None:
 
 def test_shadow_answers_from_legacy_then_compares_with_the_service() -> None:
     same: Script = lambda _s: Answer(body=b'{"rate": 5}')  # noqa: E731
-    rig = Rig({"methods": ["GET", "POST"], "path": "/x/", "mode": "shadow", "service": "pricing"},
-              legacy=same, pricing=lambda s: Answer(body=b'{"rate": 6}' if "13" in s.target else b'{"rate": 5}'))
+    rig = Rig(
+        {"methods": ["GET", "POST"], "path": "/x/", "mode": "shadow", "service": "pricing"},
+        legacy=same,
+        pricing=lambda s: Answer(body=b'{"rate": 6}' if "13" in s.target else b'{"rate": 5}'),
+    )
     key = "GET,POST /x/"
 
     async def scenario() -> None:
@@ -275,7 +301,9 @@ def test_refused_requests_reach_no_upstream() -> None:
 
     run(scenario)
     assert rig.legacy.sent == []
-    assert rig.counter("strangler_refused_total", ("status", "400"), ("reason", "path does not normalise to itself")) == 1
+    assert (
+        rig.counter("strangler_refused_total", ("status", "400"), ("reason", "path does not normalise to itself")) == 1
+    )
 
 
 def test_sent_is_what_the_upstream_saw() -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from strangler_proxy.headers import (
-    Checked, Refusal, check_request, child_traceparent, forward_headers, response_headers,
+    Checked,
+    Refusal,
+    check_request,
+    child_traceparent,
+    forward_headers,
+    response_headers,
 )
 
 H = [(b"Host", b"shop.example")]
@@ -17,7 +22,9 @@ def ok(method: str = "GET", target: bytes = b"/api/x/", headers: list | None = N
     return result
 
 
-def refused(target: bytes = b"/api/x/", headers: list | None = None, base: list | None = None, method: str = "GET") -> Refusal:
+def refused(
+    target: bytes = b"/api/x/", headers: list | None = None, base: list | None = None, method: str = "GET"
+) -> Refusal:
     result = check_request(method, target, (H if base is None else base) + (headers or []), max_body=1000)
     assert isinstance(result, Refusal), result
     return result
@@ -47,8 +54,20 @@ def test_missing_host_and_connect_are_refused() -> None:
 
 @pytest.mark.parametrize(
     "target",
-    [b"/a/../b", b"/a/./b", b"//evil/x", b"/a%2fb", b"/a%2F..", b"/%2e%2e/x", b"/a\\b", b"/a%00", b"/%61dmin", b"*",
-     b"/a b", b"http://evil.example/x"],
+    [
+        b"/a/../b",
+        b"/a/./b",
+        b"//evil/x",
+        b"/a%2fb",
+        b"/a%2F..",
+        b"/%2e%2e/x",
+        b"/a\\b",
+        b"/a%00",
+        b"/%61dmin",
+        b"*",
+        b"/a b",
+        b"http://evil.example/x",
+    ],
 )
 def test_targets_that_normalise_differently_are_refused(target: bytes) -> None:
     assert refused(target=target).status == 400
@@ -65,9 +84,15 @@ def test_identical_repeated_lengths_are_collapsed() -> None:
 
 def test_forwarded_headers_come_from_the_peer_and_hop_by_hop_are_dropped() -> None:
     incoming = H + [
-        (b"Connection", b"keep-alive, X-Secret-Hop"), (b"X-Secret-Hop", b"1"), (b"Keep-Alive", b"5"),
-        (b"X-Forwarded-For", b"6.6.6.6"), (b"Forwarded", b"for=6.6.6.6"), (b"X-Real-IP", b"6.6.6.6"),
-        (b"Upgrade", b"h2c"), (b"Accept", b"application/json"), (b"TE", b"trailers"),
+        (b"Connection", b"keep-alive, X-Secret-Hop"),
+        (b"X-Secret-Hop", b"1"),
+        (b"Keep-Alive", b"5"),
+        (b"X-Forwarded-For", b"6.6.6.6"),
+        (b"Forwarded", b"for=6.6.6.6"),
+        (b"X-Real-IP", b"6.6.6.6"),
+        (b"Upgrade", b"h2c"),
+        (b"Accept", b"application/json"),
+        (b"TE", b"trailers"),
     ]
     c = check_request("GET", b"/x/", incoming, max_body=10)
     assert isinstance(c, Checked)
@@ -105,8 +130,13 @@ def test_traceparent_keeps_trace_id_with_new_span_or_starts_a_trace() -> None:
 
 def test_response_headers_drop_hop_by_hop_and_report_framing() -> None:
     lines, length, chunked = response_headers(
-        [(b"Content-Length", b"12"), (b"Connection", b"close, X-Internal"), (b"X-Internal", b"1"),
-         (b"Content-Encoding", b"gzip"), (b"Keep-Alive", b"timeout=5")]
+        [
+            (b"Content-Length", b"12"),
+            (b"Connection", b"close, X-Internal"),
+            (b"X-Internal", b"1"),
+            (b"Content-Encoding", b"gzip"),
+            (b"Keep-Alive", b"timeout=5"),
+        ]
     )
     assert length == 12 and not chunked
     assert lines == [b"Content-Encoding: gzip"]

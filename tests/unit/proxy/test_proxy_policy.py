@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from strangler_proxy.policy import (
-    Attempt, Decision, Outcome, Plan, after_attempt, can_fall_back, plan, wants_replay,
+    Attempt,
+    Decision,
+    Outcome,
+    Plan,
+    after_attempt,
+    can_fall_back,
+    plan,
+    wants_replay,
 )
 from strangler_proxy.routing import Route, RouteTable
 
@@ -31,8 +38,12 @@ def test_retired_and_new() -> None:
 
 @pytest.mark.parametrize(
     "method, unsafe, expected",
-    [("GET", False, Decision.SHADOW), ("HEAD", False, Decision.SHADOW), ("POST", False, Decision.LEGACY),
-     ("POST", True, Decision.SHADOW)],
+    [
+        ("GET", False, Decision.SHADOW),
+        ("HEAD", False, Decision.SHADOW),
+        ("POST", False, Decision.LEGACY),
+        ("POST", True, Decision.SHADOW),
+    ],
 )
 def test_shadow_only_safe_methods_unless_the_route_allows_writes(method: str, unsafe: bool, expected: Decision) -> None:
     p = plan(route(mode="shadow", shadow_unsafe=unsafe), method, None, None)

@@ -7,10 +7,16 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import pytest
-
 from proxy_fakes import FakeRouteRepository
+
 from strangler_proxy.route_commands import (
-    ApplyTable, AutoRollBack, Changed, RollBack, RouteCommands, SetRoute, parse_mode,
+    ApplyTable,
+    AutoRollBack,
+    Changed,
+    RollBack,
+    RouteCommands,
+    SetRoute,
+    parse_mode,
 )
 from strangler_proxy.route_repository import Unchanged, Version
 from strangler_proxy.routing import Mode, TableError
@@ -45,10 +51,22 @@ def test_set_route_adds_a_version_goes_live_and_reports_the_diff() -> None:
     rig = Rig()
     changed = rig.handle(SetRoute(ROUTE, Mode.SHADOW, actor="ann@host"))
     assert changed.to_json() == {
-        "version": 2, "previous": 1,
-        "changes": [{"route": ROUTE, "change": "added", "fields": {
-            "fallback": [None, True], "methods": [None, ["GET"]], "mode": [None, "shadow"],
-            "path": [None, "/api/items/{id}/rate/"], "service": [None, "pricing"], "timeout": [None, 5.0]}}],
+        "version": 2,
+        "previous": 1,
+        "changes": [
+            {
+                "route": ROUTE,
+                "change": "added",
+                "fields": {
+                    "fallback": [None, True],
+                    "methods": [None, ["GET"]],
+                    "mode": [None, "shadow"],
+                    "path": [None, "/api/items/{id}/rate/"],
+                    "service": [None, "pricing"],
+                    "timeout": [None, 5.0],
+                },
+            }
+        ],
     }
     v = rig.repo.versions[-1]
     assert (v.actor, v.reason, v.kind, v.restored_from) == ("ann@host", f"set {ROUTE} to shadow", "set", None)
@@ -111,7 +129,10 @@ def test_auto_rollback_restores_the_last_safe_mode() -> None:
     rig.handle(SetRoute(ROUTE, Mode.NEW, actor="a"))
     changed = rig.handle(AutoRollBack(ROUTE, Mode.NEW, "error rate 50%", actor="proxy/1 (auto-rollback)"))
     assert rig.mode() is Mode.SHADOW  # the latest safe mode, not blindly legacy
-    assert (changed.new.kind, changed.new.reason) == ("auto-rollback", f"auto-rollback of {ROUTE} from new: error rate 50%")
+    assert (changed.new.kind, changed.new.reason) == (
+        "auto-rollback",
+        f"auto-rollback of {ROUTE} from new: error rate 50%",
+    )
     rig.handle(AutoRollBack(ROUTE, Mode.SHADOW, "mismatch rate", actor="p"))
     assert rig.mode() is Mode.LEGACY  # shadow falls back to legacy
 

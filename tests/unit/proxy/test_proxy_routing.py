@@ -85,12 +85,23 @@ def test_invalid_routes_refuse_the_whole_table(route: dict, needle: str) -> None
 
 def test_every_problem_is_reported() -> None:
     with pytest.raises(TableError) as exc:
-        table({"path": "/a/", "mode": "new", "service": "x"}, {"path": "/b/", "mode": "canary", "service": "pricing", "weight": 500})
+        table(
+            {"path": "/a/", "mode": "new", "service": "x"},
+            {"path": "/b/", "mode": "canary", "service": "pricing", "weight": 500},
+        )
     assert len(exc.value.problems) == 2
 
 
 def test_spec_round_trip_and_keys() -> None:
-    t = table({"methods": ["HEAD", "GET"], "path": "/api/items/{id}/rate/", "mode": "canary", "service": "pricing", "weight": 5})
+    t = table(
+        {
+            "methods": ["HEAD", "GET"],
+            "path": "/api/items/{id}/rate/",
+            "mode": "canary",
+            "service": "pricing",
+            "weight": 5,
+        }
+    )
     again = RouteTable.from_spec(t.to_spec(), SERVICES)
     assert again.routes[0].key == "GET,HEAD /api/items/{id}/rate/"
     assert again.routes[0].weight == 5

@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from proxy_fakes import FakeTransport, split_responses, until
+
 from strangler_proxy.server import BodyTooLarge, ClientConnection, IncomingRequest, RequestHandler, ServerLimits
 from strangler_proxy.wire import simple_response
 
@@ -30,15 +31,18 @@ class EchoHandler(RequestHandler):
             conn.write(simple_response(413, b"{}", close=True))
             return False
         self.seen.append((req.method, req.target, body))
-        conn.write(simple_response(200, req.method.encode() + b" " + req.target + b" " + body,
-                                   close=not req.keep_alive))
+        conn.write(
+            simple_response(200, req.method.encode() + b" " + req.target + b" " + body, close=not req.keep_alive)
+        )
         return self.keep
 
     def refused(self, status: int, reason: str) -> None:
         self.refusals.append((status, reason))
 
 
-def serve(handler: RequestHandler, scenario: Callable[[ClientConnection, FakeTransport], Awaitable[None]]) -> set[ClientConnection]:
+def serve(
+    handler: RequestHandler, scenario: Callable[[ClientConnection, FakeTransport], Awaitable[None]]
+) -> set[ClientConnection]:
     registry: set[ClientConnection] = set()
 
     async def main() -> None:
@@ -56,7 +60,9 @@ def test_pipelined_requests_are_served_in_order_and_the_last_closes() -> None:
     handler = EchoHandler()
 
     async def scenario(conn: ClientConnection, t: FakeTransport) -> None:
-        conn.data_received(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nab")
+        conn.data_received(
+            b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nab"
+        )
         conn.data_received(b"cGET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         await t.wait_closed()
         answers = split_responses(bytes(t.written))
@@ -130,7 +136,10 @@ def test_body_over_the_limit_stops_reading_and_the_handler_learns_it() -> None:
 
 
 def test_http10_and_handler_refusal_close_the_connection() -> None:
-    for request, keep in ((b"GET /a HTTP/1.0\r\nHost: x\r\n\r\n", True), (b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", False)):
+    for request, keep in (
+        (b"GET /a HTTP/1.0\r\nHost: x\r\n\r\n", True),
+        (b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", False),
+    ):
         handler = EchoHandler(keep=keep)
 
         async def scenario(conn: ClientConnection, t: FakeTransport, request: bytes = request) -> None:

@@ -51,9 +51,20 @@ class Clock:
 def test_error_rate_and_latency_limits_breach_only_with_enough_samples() -> None:
     clock = Clock()
     h = RouteHealth(clock)
-    t = RouteTable.from_spec({"routes": [{"methods": ["GET"], "path": "/x/", "mode": "new", "service": "pricing",
-                                          "limits": {"error_rate": 0.1, "p99_ms": 50, "window_s": 10, "min_requests": 10}}]},
-                             ["pricing"])
+    t = RouteTable.from_spec(
+        {
+            "routes": [
+                {
+                    "methods": ["GET"],
+                    "path": "/x/",
+                    "mode": "new",
+                    "service": "pricing",
+                    "limits": {"error_rate": 0.1, "p99_ms": 50, "window_s": 10, "min_requests": 10},
+                }
+            ]
+        },
+        ["pricing"],
+    )
     route = t.routes[0]
     for _ in range(9):
         h.record(route.key, True, 0.001)
@@ -69,8 +80,20 @@ def test_error_rate_and_latency_limits_breach_only_with_enough_samples() -> None
 
 def test_mismatch_rate_breach() -> None:
     h = RouteHealth(Clock())
-    t = RouteTable.from_spec({"routes": [{"methods": ["GET"], "path": "/x/", "mode": "shadow", "service": "pricing",
-                                          "limits": {"mismatch_rate": 0.2, "min_requests": 5}}]}, ["pricing"])
+    t = RouteTable.from_spec(
+        {
+            "routes": [
+                {
+                    "methods": ["GET"],
+                    "path": "/x/",
+                    "mode": "shadow",
+                    "service": "pricing",
+                    "limits": {"mismatch_rate": 0.2, "min_requests": 5},
+                }
+            ]
+        },
+        ["pricing"],
+    )
     for i in range(10):
         h.record_shadow(t.routes[0].key, i < 3)
     assert [r.key for r, _ in h.breaches(t)] == ["GET /x/"]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from proxy_fakes import Answer, FakeExchange, FakeTransport, FakeUpstream, until
+
 from strangler_proxy.server import ClientConnection, IncomingRequest, RequestHandler, ServerLimits
 from strangler_proxy.streaming import pump_body, relay_response
 from strangler_proxy.upstream_port import UpstreamError
@@ -42,7 +43,9 @@ class Idle(RequestHandler):
         pass
 
 
-def with_client(scenario: Callable[[ClientConnection, FakeTransport, IncomingRequest], Coroutine[Any, Any, None]]) -> None:
+def with_client(
+    scenario: Callable[[ClientConnection, FakeTransport, IncomingRequest], Coroutine[Any, Any, None]],
+) -> None:
     async def main() -> None:
         conn = ClientConnection(Idle(), ServerLimits(10, 4096, 50), set())
         transport = FakeTransport(conn)

@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 from strangler_proxy.wire import (
-    Framing, encode_body, encode_chunk, framing_header, request_framing, request_head, response_framing,
-    simple_response, status_line,
+    Framing,
+    encode_body,
+    encode_chunk,
+    framing_header,
+    request_framing,
+    request_head,
+    response_framing,
+    simple_response,
+    status_line,
 )
 
 
@@ -21,8 +28,11 @@ def test_simple_response_is_complete_and_closes_when_asked() -> None:
     head, body = raw.split(b"\r\n\r\n", 1)
     assert body == b'{"e": 1}'
     assert head.split(b"\r\n") == [
-        b"HTTP/1.1 503 Service Unavailable", b"content-type: application/json", b"content-length: 8",
-        b"x-request-id: r1", b"connection: close",
+        b"HTTP/1.1 503 Service Unavailable",
+        b"content-type: application/json",
+        b"content-length: 8",
+        b"x-request-id: r1",
+        b"connection: close",
     ]
 
 
@@ -45,9 +55,12 @@ def test_request_framing(method: str, body: bytes | None, length: int | None, ch
 def test_request_head_carries_framing_header() -> None:
     lines = [b"host: a", b"x-request-id: r"]
     assert request_head("PUT", b"/x?q=1", lines, Framing.LENGTH, 3) == (
-        b"PUT /x?q=1 HTTP/1.1\r\nhost: a\r\nx-request-id: r\r\ncontent-length: 3\r\n\r\n")
+        b"PUT /x?q=1 HTTP/1.1\r\nhost: a\r\nx-request-id: r\r\ncontent-length: 3\r\n\r\n"
+    )
     assert request_head("POST", b"/x", lines, Framing.CHUNKED, 0).endswith(b"\r\ntransfer-encoding: chunked\r\n\r\n")
-    assert request_head("GET", b"/x", lines, Framing.NONE, 0) == b"GET /x HTTP/1.1\r\nhost: a\r\nx-request-id: r\r\n\r\n"
+    assert (
+        request_head("GET", b"/x", lines, Framing.NONE, 0) == b"GET /x HTTP/1.1\r\nhost: a\r\nx-request-id: r\r\n\r\n"
+    )
 
 
 @pytest.mark.parametrize(

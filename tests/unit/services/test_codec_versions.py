@@ -4,26 +4,43 @@ of ``contract_v2``)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 import pytest
 from contract_v2 import V2, SaleRecordedV2, sale_v1_to_v2
 
 from new_services.contracts.codec import (
-    CONTRACTS, KAFKA_HEADERS, Codec, MalformedEvent, UnknownEventType, data_of, decode, encode,
+    CONTRACTS,
+    KAFKA_HEADERS,
+    Codec,
+    MalformedEvent,
+    UnknownEventType,
+    data_of,
+    decode,
+    encode,
 )
 from new_services.contracts.events import EVENT_TYPES, DomainEvent, SaleRecorded, topic_for
 from new_services.contracts.upcasting import Upcaster
 from new_services.contracts.values import Money
 
-T0 = datetime(2026, 11, 30, 11, 0, 0, 250_000, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 30, 11, 0, 0, 250_000, tzinfo=UTC)
 
 
 def sale_v1() -> SaleRecorded:
-    return SaleRecorded(sale_id=42, listing_id=7, buyer_id=2, seller_id=3, item_id=9, quantity=4,
-                        unit_price=Money.from_copper(150), total=Money.from_copper(600), fee=Money.from_copper(30),
-                        seller_proceeds=Money.from_copper(570), sold_at=T0)
+    return SaleRecorded(
+        sale_id=42,
+        listing_id=7,
+        buyer_id=2,
+        seller_id=3,
+        item_id=9,
+        quantity=4,
+        unit_price=Money.from_copper(150),
+        total=Money.from_copper(600),
+        fee=Money.from_copper(30),
+        seller_proceeds=Money.from_copper(570),
+        sold_at=T0,
+    )
 
 
 def stored(event: DomainEvent, codec: Codec = CONTRACTS) -> bytes:
@@ -34,9 +51,14 @@ def test_encode_writes_the_structured_mode_message_and_decode_reads_it_back() ->
     event = sale_v1()
     message = orjson.loads(stored(event))
     assert message == {
-        "specversion": "1.0", "id": "3f2c9a4e-0000-5000-8000-000000000001", "source": "/tests",
-        "type": "smp.market.SaleRecorded.v1", "subject": "sales/42", "time": "2026-11-30T11:00:00.250000Z",
-        "datacontenttype": "application/json", "dataschema": "urn:smp:contracts:SaleRecorded.v1",
+        "specversion": "1.0",
+        "id": "3f2c9a4e-0000-5000-8000-000000000001",
+        "source": "/tests",
+        "type": "smp.market.SaleRecorded.v1",
+        "subject": "sales/42",
+        "time": "2026-11-30T11:00:00.250000Z",
+        "datacontenttype": "application/json",
+        "dataschema": "urn:smp:contracts:SaleRecorded.v1",
         "data": data_of(event),
     }
     assert message["data"]["unit_price"] == {"amount": "0.0150", "currency": "GOLD"}
@@ -60,11 +82,23 @@ def test_a_v2_class_sits_beside_v1_under_the_same_contract_name_and_topic() -> N
 def test_a_stored_v1_event_is_read_as_v2_through_the_upcaster() -> None:
     decoded = V2.decode(stored(sale_v1()))  # what the ACL writes today
     assert decoded.type == "smp.market.SaleRecorded.v2"
-    assert decoded.event == SaleRecordedV2(sale_id=42, listing_id=7, buyer_id=2, seller_id=3, item_id=9, quantity=4,
-                                           unit_price=Money.from_copper(150), fee=Money.from_copper(30),
-                                           fee_rate="0.0500", sold_at=T0)
-    assert V2.reads_as("smp.market.SaleRecorded.v1") == V2.reads_as("smp.market.SaleRecorded.v2") \
+    assert decoded.event == SaleRecordedV2(
+        sale_id=42,
+        listing_id=7,
+        buyer_id=2,
+        seller_id=3,
+        item_id=9,
+        quantity=4,
+        unit_price=Money.from_copper(150),
+        fee=Money.from_copper(30),
+        fee_rate="0.0500",
+        sold_at=T0,
+    )
+    assert (
+        V2.reads_as("smp.market.SaleRecorded.v1")
+        == V2.reads_as("smp.market.SaleRecorded.v2")
         == "smp.market.SaleRecorded.v2"
+    )
     assert V2.reads_as("smp.market.SaleVoided.v1") == "smp.market.SaleVoided.v1"  # no upcaster: itself
 
 

@@ -5,7 +5,7 @@ being decoded, unknown types are skipped and broken payloads rejected."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -16,7 +16,7 @@ from new_services.contracts.events import DomainEvent, ItemRemoved, SaleRecorded
 from new_services.contracts.values import Money
 from new_services.platform.consumer import BatchOutcome, Projection, Projector, Record
 
-T0 = datetime(2026, 11, 30, 11, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 30, 11, 0, tzinfo=UTC)
 
 
 class ReadsSales(Projection):
@@ -43,18 +43,37 @@ def stored(event: DomainEvent, codec: Codec = CONTRACTS) -> bytes:
     return codec.encode(event, id=f"id-{event.subject()}", source="/tests", time=T0)
 
 
-SALE = SaleRecorded(sale_id=1, listing_id=1, buyer_id=2, seller_id=3, item_id=4, quantity=2,
-                    unit_price=Money.from_copper(100), total=Money.from_copper(200), fee=Money.from_copper(10),
-                    seller_proceeds=Money.from_copper(190), sold_at=T0)
+SALE = SaleRecorded(
+    sale_id=1,
+    listing_id=1,
+    buyer_id=2,
+    seller_id=3,
+    item_id=4,
+    quantity=2,
+    unit_price=Money.from_copper(100),
+    total=Money.from_copper(200),
+    fee=Money.from_copper(10),
+    seller_proceeds=Money.from_copper(190),
+    sold_at=T0,
+)
 
 
 def test_a_stored_v1_sale_reaches_a_v2_projection_upcast_and_the_rest_is_counted() -> None:
-    projector = Projector(ReadsSales(frozenset({SaleRecordedV2.cloudevent_type()})), source=None,  # type: ignore[arg-type]
-                          engine=None, codec=V2)  # type: ignore[arg-type]
+    projector = Projector(
+        ReadsSales(frozenset({SaleRecordedV2.cloudevent_type()})),
+        source=None,  # type: ignore[arg-type]
+        engine=None,
+        codec=V2,
+    )  # type: ignore[arg-type]
     broken = orjson.loads(stored(SALE))
     broken["data"]["quantity"] = "two"
-    values = [stored(SALE), stored(ItemRemoved(item_id=4)), stored(SALE).replace(b"SaleRecorded.v1", b"SaleRecorded.v3"),
-              orjson.dumps(broken), None]
+    values = [
+        stored(SALE),
+        stored(ItemRemoved(item_id=4)),
+        stored(SALE).replace(b"SaleRecorded.v1", b"SaleRecorded.v3"),
+        orjson.dumps(broken),
+        None,
+    ]
     outcome = BatchOutcome()
     decoded = [projector.decode(record(v, n), outcome) for n, v in enumerate(values)]
     assert isinstance(decoded[0], DecodedEvent) and isinstance(decoded[0].event, SaleRecordedV2)

@@ -31,21 +31,29 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=30, help="spread sales over the last N days")
         parser.add_argument("--rng-seed", type=int, default=None, help="reproducible data")
         mode = parser.add_mutually_exclusive_group()
-        mode.add_argument("--if-empty", action="store_true",
-                          help="the default: skip (exit 0) when players or sales already exist")
+        mode.add_argument(
+            "--if-empty", action="store_true", help="the default: skip (exit 0) when players or sales already exist"
+        )
         mode.add_argument("--append", action="store_true", help="add a batch to a seeded database")
         mode.add_argument("--force", action="store_true", help="wipe player and market data first")
         parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
-        parser.add_argument("--token-file", type=Path, default=None,
-                            help="write the demo player's API token here (mode 0600)")
+        parser.add_argument(
+            "--token-file", type=Path, default=None, help="write the demo player's API token here (mode 0600)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         for name in ("players", "items", "sales", "days"):
             if options[name] < 0 or (name == "days" and options[name] < 1):
                 raise CommandError(f"--{name} must be positive")
         mode = "force" if options["force"] else "append" if options["append"] else "skip"
-        kwargs = dict(players=options["players"], items=options["items"], sales=options["sales"], mode=mode,
-                      days=options["days"], rng_seed=options["rng_seed"])
+        kwargs = dict(
+            players=options["players"],
+            items=options["items"],
+            sales=options["sales"],
+            mode=mode,
+            days=options["days"],
+            rng_seed=options["rng_seed"],
+        )
         try:
             if options["no_progress"]:
                 result = seed_market(**kwargs)
@@ -70,7 +78,12 @@ def _write_private(path: Path, secret: str) -> None:
 
 def _summary(result: SeedResult) -> dict[str, Any]:
     return {
-        "skipped": result.skipped, "players": result.players, "items": result.items,
-        "listings": result.listings, "sales": result.sales, "seconds": round(result.seconds, 2),
-        "sales_per_second": round(result.sales_per_second), "demo_player": result.demo_player,
+        "skipped": result.skipped,
+        "players": result.players,
+        "items": result.items,
+        "listings": result.listings,
+        "sales": result.sales,
+        "seconds": round(result.seconds, 2),
+        "sales_per_second": round(result.sales_per_second),
+        "demo_player": result.demo_player,
     }
