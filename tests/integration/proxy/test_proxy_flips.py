@@ -9,6 +9,8 @@ import time
 import httpx
 from proxy_support import ProxyProc, StartProxy
 
+from local_stack.processes import wait_until
+
 ROUTE = "GET /api/items/{id}/rate/"
 
 
@@ -41,13 +43,21 @@ def test_flips_under_steady_load_fail_nothing_and_follow_the_table(proxy: ProxyP
     # (start of the admin call, end of the admin call, side) for every flip
     flips: list[tuple[float, float, str]] = [(0.0, 0.0, "legacy")]
     try:
-        time.sleep(0.3)
+        wait_until(lambda: len(results) >= 6, timeout=30, what="the load to start", interval=0.01)
         for i in range(40):
             side = "pricing" if i % 2 == 0 else "legacy"
             t0 = time.monotonic()
             proxy.set_route(ROUTE, "new" if side == "pricing" else "legacy", service="pricing", fallback=False)
-            flips.append((t0, time.monotonic(), side))
-            time.sleep(0.12)
+            flipped = time.monotonic()
+            flips.append((t0, flipped, side))
+            # The next flip waits for twelve requests (two per worker) sent and answered under this
+            # one: paced by the traffic, not by a sleep that a busy machine outruns.
+            wait_until(
+                lambda since=flipped: sum(1 for sent, _, _, _ in list(results) if sent >= since) >= 12,
+                timeout=30,
+                what=f"requests under flip {i}",
+                interval=0.01,
+            )
     finally:
         stop.set()
         loader.join(30)
