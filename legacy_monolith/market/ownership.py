@@ -1,4 +1,5 @@
-"""Who owns the writes of a context: a selector over the control database.
+"""Who owns the writes of a context: a selector over the control database,
+and the guard the market's write endpoints run under.
 
 The strangler proxy's route store keeps ``strangler_write_owners(context,
 owner, since, route_version)`` in the control database and changes it in the
@@ -11,16 +12,29 @@ effect on the next write; there is no cache.
 - The control database unreachable while configured: ``WriteOwnerUnknown``
   (503). Guessing ``legacy`` could make two writers.
 
+:func:`writes_owned_by_legacy` reads the row ``FOR SHARE`` and keeps that
+lock until the legacy write has committed: a flip (an ``UPDATE`` of the row)
+waits for the legacy writes in flight, and every legacy write either commits
+before the flip or sees the new owner. So when the new owner's projector has
+caught up with the legacy stream after the flip, it has seen every legacy
+write. (Only the very first flip, which inserts the row, cannot wait: there
+is no row to lock yet; the proxy's store can close that by inserting the
+``legacy`` row when it creates the table.)
+
 One small psycopg connection per thread (gunicorn ``gthread`` workers),
-opened on first use, autocommit, reconnected once when it broke: one
-primary-key lookup per write request.
+opened on first use, reconnected once when it broke; its transaction is
+only ever open for the length of one write request
+(``idle_in_transaction_session_timeout`` caps a stuck one).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 from django.conf import settings
@@ -32,6 +46,7 @@ LEGACY = "legacy"
 MARKET = "market"  # the context of listings and sales
 
 _OWNER_SQL = "SELECT owner, since, route_version FROM strangler_write_owners WHERE context = %s"
+_CONNECT_OPTIONS = "-c statement_timeout=3000 -c idle_in_transaction_session_timeout=30000"
 _local = threading.local()
 
 
@@ -65,7 +80,7 @@ def _connection(url: str) -> psycopg.Connection:
         return cached[1]
     if cached is not None:
         cached[1].close()
-    conn = psycopg.connect(url, autocommit=True, connect_timeout=3, options="-c statement_timeout=3000")
+    conn = psycopg.connect(url, connect_timeout=3, options=_CONNECT_OPTIONS)
     _local.control = (url, conn)
     return conn
 
@@ -77,23 +92,27 @@ def _forget_connection() -> None:
         cached[1].close()
 
 
-def _query_owner(*, url: str, context: str) -> tuple[str, dt.datetime, int] | None:
+def _end_transaction(conn: psycopg.Connection) -> None:
+    """End the read (and release its lock); a broken connection is dropped
+    (its session, and so its lock, is gone anyway)."""
     try:
-        return _connection(url).execute(_OWNER_SQL, (context,)).fetchone()
-    except errors.UndefinedTable:
-        return None  # the proxy's route store has not created it: nobody moved anything
+        conn.rollback()
+    except psycopg.Error:
+        _forget_connection()
 
 
-def write_owner_get(*, context: str) -> WriteOwner:
-    """The current writer of ``context`` (see the module docstring)."""
-    url = settings.STRANGLER_CONTROL_DATABASE_URL
-    if not url:
-        return WriteOwner(context=context, owner=LEGACY)
-    row = None
+def _read_owner(*, url: str, context: str, lock: bool) -> tuple[psycopg.Connection, WriteOwner]:
+    """The owner row, read in a transaction left open on the returned
+    connection (``FOR SHARE`` when ``lock``); the caller ends it."""
+    statement = _OWNER_SQL + (" FOR SHARE" if lock else "")
     for attempt in (1, 2):
         try:
-            row = _query_owner(url=url, context=context)
-            break
+            conn = _connection(url)
+            try:
+                row: Any = conn.execute(statement, (context,)).fetchone()
+            except errors.UndefinedTable:
+                conn.rollback()  # the route store has not created it: nobody moved anything
+                row = None
         except psycopg.OperationalError as exc:
             _forget_connection()  # a restarted server or a dropped idle connection: one fresh try
             if attempt == 2:
@@ -101,18 +120,41 @@ def write_owner_get(*, context: str) -> WriteOwner:
                     f"The owner of {context} writes cannot be read from the control database; refusing the write.",
                     extra={"context": context},
                 ) from exc
-    if row is None:
+            continue
+        if row is None:
+            return conn, WriteOwner(context=context, owner=LEGACY)
+        owner, since, route_version = row
+        return conn, WriteOwner(context=context, owner=owner, since=since, route_version=route_version)
+    raise AssertionError("unreachable")
+
+
+def write_owner_get(*, context: str) -> WriteOwner:
+    """The current writer of ``context`` (see the module docstring)."""
+    url = settings.STRANGLER_CONTROL_DATABASE_URL
+    if not url:
         return WriteOwner(context=context, owner=LEGACY)
-    owner, since, route_version = row
-    return WriteOwner(context=context, owner=owner, since=since, route_version=route_version)
+    conn, owner = _read_owner(url=url, context=context, lock=False)
+    _end_transaction(conn)
+    return owner
 
 
-def writes_require_legacy(*, context: str) -> None:
-    """Refuse a legacy write of ``context`` (409 ``writes_moved``) while
-    another service owns it. Call first thing in every write endpoint."""
-    owner = write_owner_get(context=context)
-    if not owner.is_legacy:
-        raise WritesMoved(
-            owner.notice(),
-            extra={"context": context, "owner": owner.owner, "since": owner.since_iso},
-        )
+@contextmanager
+def writes_owned_by_legacy(*, context: str) -> Iterator[WriteOwner]:
+    """Run a legacy write of ``context`` only while the monolith owns it:
+    refuse with 409 ``writes_moved`` otherwise, and hold the owner row's
+    share lock until the block (and the write's own transaction in it) has
+    ended, so a flip waits for it. Wrap the whole body of a write endpoint."""
+    url = settings.STRANGLER_CONTROL_DATABASE_URL
+    if not url:
+        yield WriteOwner(context=context, owner=LEGACY)
+        return
+    conn, owner = _read_owner(url=url, context=context, lock=True)
+    try:
+        if not owner.is_legacy:
+            raise WritesMoved(
+                owner.notice(),
+                extra={"context": context, "owner": owner.owner, "since": owner.since_iso},
+            )
+        yield owner
+    finally:
+        _end_transaction(conn)

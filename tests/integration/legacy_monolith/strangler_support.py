@@ -45,3 +45,26 @@ class ControlDatabase:
                       route_version = strangler_write_owners.route_version + 1""",
             (context, owner, since),
         )
+
+    def flip(self, owner: str, *, nowait: bool = False, context: str = "market") -> None:
+        """What a flip of the route store does to the owner row: lock it,
+        update it, commit. ``nowait``: fail at once if the row is locked."""
+        with psycopg.connect(self.url) as conn:  # one transaction, committed on exit
+            conn.execute(
+                "SELECT 1 FROM strangler_write_owners WHERE context = %s FOR UPDATE" + (" NOWAIT" if nowait else ""),
+                (context,),
+            )
+            conn.execute(
+                """UPDATE strangler_write_owners SET owner = %s, since = now(), route_version = route_version + 1
+                    WHERE context = %s""",
+                (owner, context),
+            )
+
+    def lock_waiters(self) -> int:
+        """Sessions of the control database waiting for a lock now."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            row = conn.execute(
+                """SELECT count(*) FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock'"""
+            ).fetchone()
+            return int(row[0]) if row else 0

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
@@ -14,9 +16,13 @@ from rest_framework.test import APIClient
 from strangler_support import ControlDatabase
 
 from legacy_monolith.catalog.models import Item
-from legacy_monolith.market.models import Listing
+from legacy_monolith.market.models import Listing, Sale
+from legacy_monolith.market.ownership import write_owner_get, writes_owned_by_legacy
+from legacy_monolith.market.services import sale_record
 from legacy_monolith.players.models import InventorySlot, Player
+from legacy_monolith.smp.exceptions import WritesMoved
 from local_stack.net import free_port
+from local_stack.processes import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -128,6 +134,38 @@ def test_an_unreachable_control_database_refuses_writes(
     assert response.status_code == 503
     assert response.json()["code"] == "write_owner_unknown"
     assert market_state() == before
+
+
+def test_a_flip_cannot_pass_a_legacy_write_in_flight(control_db: ControlDatabase) -> None:
+    """The guard holds the owner row's share lock for the whole write: a flip
+    fails to lock it meanwhile (NOWAIT), succeeds once the write is over, and
+    the next write is refused."""
+    control_db.set_owner("legacy")
+    with writes_owned_by_legacy(context="market"), pytest.raises(psycopg.errors.LockNotAvailable):
+        control_db.flip("market", nowait=True)
+    control_db.flip("market", nowait=True)
+    with pytest.raises(WritesMoved), writes_owned_by_legacy(context="market"):
+        pytest.fail("the write ran while market owns the writes")
+
+
+def test_a_flip_waits_until_the_legacy_write_commits(
+    control_db: ControlDatabase, make_player: Callable[..., Player], make_listing: Callable[..., Listing]
+) -> None:
+    """A blocking flip started during a legacy write completes only after
+    it; the write itself goes through as legacy."""
+    control_db.set_owner("legacy")
+    seller, buyer = make_player(balance=0), make_player(balance=10_000)
+    listing = make_listing(seller, quantity=2, price=1_000)
+    flipper = threading.Thread(target=control_db.flip, args=("market",))
+    with writes_owned_by_legacy(context="market"):
+        flipper.start()
+        wait_until(lambda: control_db.lock_waiters() >= 1, timeout=10, what="the flip waiting for the write")
+        sale_record(buyer=buyer, listing_id=listing.pk, quantity=1)
+        assert flipper.is_alive()  # still waiting: the write is not over
+    flipper.join(timeout=10)
+    assert not flipper.is_alive()
+    assert write_owner_get(context="market").owner == "market"
+    assert Sale.objects.filter(listing=listing).count() == 1
 
 
 # -- admin -------------------------------------------------------------------
