@@ -19,14 +19,21 @@ from django.http import HttpRequest, HttpResponse
 from legacy_monolith.market.models import Listing, Sale
 from legacy_monolith.market.ownership import MARKET, WriteOwner, write_owner_get
 from legacy_monolith.smp.admin_utils import money_column
+from legacy_monolith.smp.exceptions import WriteOwnerUnknown
+
+UNKNOWN = "unknown"
 
 
 def _market_owner(request: HttpRequest) -> WriteOwner:
     """The market's writer, read once per request (admin asks for each
-    permission several times while rendering one page)."""
+    permission several times while rendering one page). Unreadable control
+    database: owner ``unknown``, so the pages stay readable but read-only."""
     owner: WriteOwner | None = getattr(request, "_smp_market_owner", None)
     if owner is None:
-        owner = write_owner_get(context=MARKET)
+        try:
+            owner = write_owner_get(context=MARKET)
+        except WriteOwnerUnknown:
+            owner = WriteOwner(context=MARKET, owner=UNKNOWN)
         request._smp_market_owner = owner  # type: ignore[attr-defined]
     return owner
 
@@ -48,7 +55,11 @@ class MarketWritesAdminMixin:
 
     def _warn_if_moved(self, request: HttpRequest) -> None:
         owner = _market_owner(request)
-        if not owner.is_legacy:
+        if owner.owner == UNKNOWN:
+            messages.warning(
+                request, "Read-only here: the owner of market writes cannot be read from the control database."
+            )
+        elif not owner.is_legacy:
             messages.warning(request, f"Read-only here: {owner.notice()}")
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:

@@ -206,3 +206,14 @@ def test_admin_is_writable_without_a_notice_while_legacy_owns(
     assert "/admin/market/listing/add/" in changelist
     change_form = admin_client.get(f"/admin/market/listing/{listing.pk}/change/").content.decode()
     assert 'name="_save"' in change_form and "owned by" not in change_form
+
+
+def test_admin_is_read_only_when_the_owner_cannot_be_read(
+    settings: Any, admin_client: Client, trade: dict[str, Any]
+) -> None:
+    settings.STRANGLER_CONTROL_DATABASE_URL = f"postgresql://postgres@127.0.0.1:{free_port()}/control"
+    page = admin_client.get("/admin/market/listing/")
+    assert page.status_code == 200
+    assert "owner of market writes cannot be read" in page.content.decode()
+    assert "/admin/market/listing/add/" not in page.content.decode()
+    assert admin_client.get("/admin/market/listing/add/").status_code == 403
