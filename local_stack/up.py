@@ -159,6 +159,11 @@ class LocalStack:
             "STRANGLER_LEGACY_DATABASE_URL": self.endpoints.databases["legacy"],
             "SMP_SECRET_KEY": self.state.secret("django-secret-key", env_var="SMP_SECRET_KEY"),
             "SMP_STATIC_ROOT": str(self.state.path / "static"),
+            # docs/market-write-side.md: the /_internal/ API's service token
+            # (the state dir's internal-token, shared with the proxy and the
+            # market service) and where the monolith reads who owns writes.
+            "STRANGLER_INTERNAL_TOKEN": self.state.secret("internal-token", env_var="STRANGLER_INTERNAL_TOKEN"),
+            "STRANGLER_CONTROL_DATABASE_URL": self.endpoints.databases["control"],
         }
 
     def _manage(self, *args: str, show_output: bool = False) -> None:

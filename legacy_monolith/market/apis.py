@@ -1,7 +1,8 @@
 """HTTP API of the market: listings, sales, and the item exchange rate.
 
 Reads are open; writes need ``Authorization: Token <key>`` and act as the
-player behind the token.
+player behind the token. Writes are refused with 409 ``writes_moved`` while
+another service owns the market's writes (``market/ownership.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rest_framework.views import APIView
 
 from legacy_monolith.catalog.models import Item
 from legacy_monolith.market.models import Listing, ListingStatus
+from legacy_monolith.market.ownership import MARKET, writes_owned_by_legacy
 from legacy_monolith.market.selectors import (
     HISTORY_INTERVALS,
     HISTORY_MAX_CANDLES,
@@ -101,10 +103,11 @@ class ListingListCreateApi(APIView):
         operation_id="listings_create",
     )
     def post(self, request: Request) -> Response:
-        seller = player_for_user(user=request.user)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        listing = listing_create(seller=seller, **serializer.validated_data)
+        with writes_owned_by_legacy(context=MARKET):
+            seller = player_for_user(user=request.user)
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            listing = listing_create(seller=seller, **serializer.validated_data)
         return Response(ListingOutputSerializer(listing).data, status=status.HTTP_201_CREATED)
 
 
@@ -117,8 +120,9 @@ class ListingCancelApi(APIView):
         operation_id="listings_cancel",
     )
     def post(self, request: Request, listing_id: int) -> Response:
-        player = player_for_user(user=request.user)
-        listing: Listing = listing_cancel(listing_id=listing_id, player=player)
+        with writes_owned_by_legacy(context=MARKET):
+            player = player_for_user(user=request.user)
+            listing: Listing = listing_cancel(listing_id=listing_id, player=player)
         return Response(ListingOutputSerializer(listing).data)
 
 
@@ -157,14 +161,15 @@ class SaleListCreateApi(APIView):
         operation_id="sales_create",
     )
     def post(self, request: Request) -> Response:
-        buyer = player_for_user(user=request.user)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        sale = sale_record(
-            buyer=buyer,
-            listing_id=serializer.validated_data["listing"].pk,
-            quantity=serializer.validated_data["quantity"],
-        )
+        with writes_owned_by_legacy(context=MARKET):
+            buyer = player_for_user(user=request.user)
+            serializer = self.InputSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            sale = sale_record(
+                buyer=buyer,
+                listing_id=serializer.validated_data["listing"].pk,
+                quantity=serializer.validated_data["quantity"],
+            )
         return Response(SaleOutputSerializer(sale).data, status=status.HTTP_201_CREATED)
 
 

@@ -20,10 +20,14 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 
 class ApplicationError(Exception):
-    """A refused business operation. ``code`` is the stable machine key."""
+    """A refused business operation. ``code`` is the stable machine key.
+
+    ``public = False`` on a subclass keeps its code out of the public OpenAPI
+    description (the ``/_internal/`` API's refusals)."""
 
     status_code: int = 409
     code: str = "conflict"
+    public: bool = True
 
     def __init__(self, message: str, *, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
@@ -75,6 +79,37 @@ class QuantityExceedsRemaining(ApplicationError):
 
 class ItemInactive(ApplicationError):
     code = "item_inactive"
+
+
+class WritesMoved(ApplicationError):
+    """A market write reached the monolith while another service owns the
+    context's writes (docs/market-write-side.md)."""
+
+    code = "writes_moved"
+
+
+class WriteOwnerUnknown(ApplicationError):
+    """The control database could not be read: refusing is the only way to
+    keep one writer at a time."""
+
+    status_code = 503
+    code = "write_owner_unknown"
+    public = False
+
+
+class SettlementReversed(ApplicationError):
+    """An apply with a key whose settlement was reversed (or tombstoned)."""
+
+    code = "settlement_reversed"
+    public = False
+
+
+class IdempotencyKeyReused(ApplicationError):
+    """The same idempotency key with a different request (or operation)."""
+
+    status_code = 422
+    code = "idempotency_key_reused"
+    public = False
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -62,7 +62,8 @@ def _business_codes() -> dict[int, list[str]]:
     pending = [ApplicationError]
     while pending:
         cls = pending.pop()
-        found.setdefault(cls.status_code, set()).add(cls.code)
+        if cls.public:
+            found.setdefault(cls.status_code, set()).add(cls.code)
         pending.extend(cls.__subclasses__())
     return {status: sorted(codes) for status, codes in found.items()}
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "legacy_monolith.players",
     "legacy_monolith.catalog",
     "legacy_monolith.market",
+    "legacy_monolith.internal",
 ]
 
 MIDDLEWARE = [
@@ -120,6 +121,14 @@ REST_FRAMEWORK = {
 SMP_STARTING_BALANCE_COPPER = int(os.environ.get("SMP_STARTING_BALANCE_COPPER", "1000000"))
 # Market tax kept by the house on every sale, in percent of the total.
 SMP_MARKET_FEE_PERCENT = 5
+
+# The strangler migration (docs/market-write-side.md).
+# Shared secret of the /_internal/ API (header X-Strangler-Service-Token).
+# Empty (unset): every /_internal/ call is refused with 401.
+STRANGLER_INTERNAL_TOKEN = os.environ.get("STRANGLER_INTERNAL_TOKEN", "")
+# The control database holding ``strangler_write_owners`` (who writes each
+# context). Empty (unset): the monolith owns every context's writes.
+STRANGLER_CONTROL_DATABASE_URL = os.environ.get("STRANGLER_CONTROL_DATABASE_URL", "")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "SMP marketplace (legacy monolith)",

@@ -2,7 +2,8 @@
 
 Each bounded context (app) has its own ``urls.py`` and URL namespace
 (``catalog``, ``market``, ``players``); the endpoint inventory of the
-migration plan can group routes by that namespace.
+migration plan can group routes by that namespace. ``/_internal/``
+(namespace ``internal``) serves the strangler's own parts, not clients.
 """
 
 from django.contrib import admin
@@ -15,4 +16,6 @@ urlpatterns = [
     path("api/", include("legacy_monolith.market.urls")),
     path("api/", include("legacy_monolith.players.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # For the strangler's own parts only: service token, not in the schema.
+    path("_internal/", include("legacy_monolith.internal.urls")),
 ]

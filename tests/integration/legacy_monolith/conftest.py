@@ -3,11 +3,12 @@ created through the real services, on the session's embedded PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
+from strangler_support import INTERNAL_TOKEN, ControlDatabase
 
 from legacy_monolith.catalog.models import Item
 from legacy_monolith.market.models import Listing
@@ -86,3 +87,26 @@ def as_player(api: APIClient) -> Callable[[Player], APIClient]:
         return api
 
     return login
+
+
+@pytest.fixture
+def internal_api(settings: Any) -> APIClient:
+    """A client of ``/_internal/`` sending the configured service token."""
+    settings.STRANGLER_INTERNAL_TOKEN = INTERNAL_TOKEN
+    client = APIClient()
+    client.credentials(HTTP_X_STRANGLER_SERVICE_TOKEN=INTERNAL_TOKEN)
+    return client
+
+
+@pytest.fixture
+def control_db(postgres_server: Any, settings: Any) -> Iterator[ControlDatabase]:
+    """An empty ``strangler_write_owners`` in a control database the
+    monolith is configured to read (``STRANGLER_CONTROL_DATABASE_URL``)."""
+    from legacy_monolith.market import ownership
+
+    control = ControlDatabase(postgres_server.create_database("strangler_control_monolith_tests"))
+    control.create_table()
+    settings.STRANGLER_CONTROL_DATABASE_URL = control.url
+    yield control
+    ownership._forget_connection()
+    control.drop_table()

@@ -1,0 +1,70 @@
+"""Helpers of the monolith's strangler-side tests: the service token and
+the control database's ``strangler_write_owners``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+INTERNAL_TOKEN = "test-internal-token-0123456789"
+
+#: The DDL of docs/market-write-side.md; the proxy's route store owns it in
+#: production, the tests create it themselves.
+WRITE_OWNERS_DDL = """
+    CREATE TABLE strangler_write_owners (
+        context text PRIMARY KEY,
+        owner text NOT NULL,
+        since timestamptz NOT NULL,
+        route_version int NOT NULL
+    )
+"""
+
+
+class ControlDatabase:
+    """The control database's ``strangler_write_owners``, driven by a test."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _execute(self, statement: str, params: tuple[Any, ...] = ()) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(statement, params)
+
+    def create_table(self) -> None:
+        self._execute("DROP TABLE IF EXISTS strangler_write_owners")
+        self._execute(WRITE_OWNERS_DDL)
+
+    def drop_table(self) -> None:
+        self._execute("DROP TABLE IF EXISTS strangler_write_owners")
+
+    def set_owner(self, owner: str, *, since: str = "2026-12-01T10:00:00+00:00", context: str = "market") -> None:
+        self._execute(
+            """INSERT INTO strangler_write_owners (context, owner, since, route_version) VALUES (%s, %s, %s, 7)
+               ON CONFLICT (context) DO UPDATE SET owner = EXCLUDED.owner, since = EXCLUDED.since,
+                      route_version = strangler_write_owners.route_version + 1""",
+            (context, owner, since),
+        )
+
+    def flip(self, owner: str, *, nowait: bool = False, context: str = "market") -> None:
+        """What a flip of the route store does to the owner row: lock it,
+        update it, commit. ``nowait``: fail at once if the row is locked."""
+        with psycopg.connect(self.url) as conn:  # one transaction, committed on exit
+            conn.execute(
+                "SELECT 1 FROM strangler_write_owners WHERE context = %s FOR UPDATE" + (" NOWAIT" if nowait else ""),
+                (context,),
+            )
+            conn.execute(
+                """UPDATE strangler_write_owners SET owner = %s, since = now(), route_version = route_version + 1
+                    WHERE context = %s""",
+                (owner, context),
+            )
+
+    def lock_waiters(self) -> int:
+        """Sessions of the control database waiting for a lock now."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            row = conn.execute(
+                """SELECT count(*) FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock'"""
+            ).fetchone()
+            return int(row[0]) if row else 0
