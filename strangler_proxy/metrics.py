@@ -62,9 +62,9 @@ class Metrics:
 
     def snapshot(self) -> dict[str, list[list[object]]]:
         return {
-            "counters": [[n, list(map(list, l)), v] for (n, l), v in self.counters.items()],
-            "gauges": [[n, list(map(list, l)), v] for (n, l), v in self.gauges.items()],
-            "hist": [[n, list(map(list, l)), v] for (n, l), v in self.hist.items()],
+            "counters": [[n, list(map(list, lbls)), v] for (n, lbls), v in self.counters.items()],
+            "gauges": [[n, list(map(list, lbls)), v] for (n, lbls), v in self.gauges.items()],
+            "hist": [[n, list(map(list, lbls)), v] for (n, lbls), v in self.hist.items()],
         }
 
     def write_snapshot(self, directory: Path, worker: str) -> None:
@@ -96,9 +96,9 @@ def render(snapshots: dict[str, dict[str, list[list[object]]]]) -> str:
             cum = 0.0
             for i, le in enumerate(BUCKETS):
                 cum += counts[i]
-                lines[str(name)].append(f"{name}_bucket{_labels(labels, extra + (('le', repr(le)),))} {cum}")  # type: ignore[arg-type]
+                lines[str(name)].append(f"{name}_bucket{_labels(labels, (*extra, ('le', repr(le))))} {cum}")  # type: ignore[arg-type]
             cum += counts[len(BUCKETS)]
-            lines[str(name)].append(f"{name}_bucket{_labels(labels, extra + (('le', '+Inf'),))} {cum}")  # type: ignore[arg-type]
+            lines[str(name)].append(f"{name}_bucket{_labels(labels, (*extra, ('le', '+Inf')))} {cum}")  # type: ignore[arg-type]
             lines[str(name)].append(f"{name}_count{_labels(labels, extra)} {cum}")  # type: ignore[arg-type]
             lines[str(name)].append(f"{name}_sum{_labels(labels, extra)} {counts[-1]}")  # type: ignore[arg-type]
     out: list[str] = []
