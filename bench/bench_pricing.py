@@ -830,10 +830,8 @@ def ensure_wrk() -> None:
     if shutil.which("wrk"):
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if (
-        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env, capture_output=True, check=False).returncode
-        != 0
-    ):
+    first_try = subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env, capture_output=True, check=False)
+    if first_try.returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
         subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env, check=True, capture_output=True)
 

@@ -52,12 +52,8 @@ def ensure_tools() -> None:
     if not missing:
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if (
-        subprocess.run(
-            ["apt-get", "install", "-y", "-q", *missing], env=env, capture_output=True, check=False
-        ).returncode
-        != 0
-    ):
+    first_try = subprocess.run(["apt-get", "install", "-y", "-q", *missing], env=env, capture_output=True, check=False)
+    if first_try.returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
         subprocess.run(["apt-get", "install", "-y", "-q", *missing], env=env, check=True, capture_output=True)
 
