@@ -10,5 +10,7 @@ COPY strangler_cli ./strangler_cli
 COPY strangler_proxy ./strangler_proxy
 COPY acl ./acl
 COPY new_services ./new_services
+# Without the `local` extra: the image runs against real PostgreSQL, Kafka and Debezium Connect
+# (docker-compose.yml), never the embedded ones that `strangler up` starts.
 RUN pip install --no-cache-dir . && useradd --system app
 USER app

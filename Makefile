@@ -1,17 +1,29 @@
 # Two entry points (see README): `make demo` and `make test`.
-# Each creates its own virtual environment in .venv on first use.
+# Each creates its own virtual environment in .venv on first use, from requirements.lock.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-stamp
+LOCK    = requirements.lock
+UV_VERSION = 0.13.9
+# `make lock LOCK_FLAGS=--upgrade` moves every package to its newest allowed version.
+LOCK_FLAGS ?=
 
-.PHONY: demo test up bench clean
+# The packages mypy holds to --strict; migration_plan/ joins as soon as it exists.
+TYPED_PACKAGES = $(wildcard strangler_proxy acl new_services migration_plan)
 
-$(STAMP): pyproject.toml
+.PHONY: demo test lint up bench lock clean
+
+# Every version (with hashes) from the lock: the dependencies of .[local,test]; then the
+# project itself, editable, without resolving anything. `pip check` fails if pyproject.toml
+# asks for something the lock lacks (run `make lock`).
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
 demo: $(STAMP)  ## the whole stack on embedded defaults, with a seeded market
@@ -20,11 +32,23 @@ demo: $(STAMP)  ## the whole stack on embedded defaults, with a seeded market
 up: $(STAMP)
 	$(BIN)/strangler up
 
-test: $(STAMP)  ## the whole test suite
+lint: $(STAMP)  ## ruff (lint and format) and mypy, as CI runs them
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(TYPED_PACKAGES)
+
+test: $(STAMP) lint  ## the linters, then the whole test suite
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
+# uv in a venv of its own: .venv may be stale (that is why the lock is being remade).
+lock:  ## re-resolve requirements.lock after a change to the dependencies in pyproject.toml
+	$(PYTHON) -m venv $(VENV)-uv
+	$(VENV)-uv/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	$(VENV)-uv/bin/uv pip compile pyproject.toml --extra local --extra test --universal --python-version 3.11 \
+		--generate-hashes $(LOCK_FLAGS) --custom-compile-command 'make lock' -o $(LOCK)
+
 clean:
-	rm -rf $(VENV) .strangler
+	rm -rf $(VENV) $(VENV)-uv .strangler .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ one JSON object on stdout; progress on stderr.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import threading
 import time
@@ -132,7 +133,7 @@ class CpuWindows:
             self.readings.append((now, used))
 
     def shares(self) -> list[float]:
-        return [round((c1 - c0) / (t1 - t0), 2) for (t0, c0), (t1, c1) in zip(self.readings, self.readings[1:])]
+        return [round((c1 - c0) / (t1 - t0), 2) for (t0, c0), (t1, c1) in itertools.pairwise(self.readings)]
 
 
 def write_sales(

@@ -110,7 +110,7 @@ class Stack:
         env.update({f"STRANGLER_{name.upper()}_PORT": str(port) for name, port in self.ports.items()})
         env["PYTHONPATH"] = str(ROOT)
         self.lines: list[tuple[float, str, str]] = []
-        self.log = open(state / "up.log", "a", buffering=1)
+        self.log = open(state / "up.log", "a", buffering=1)  # noqa: SIM115 -- outlives __init__: closed when the stack stops
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "strangler_cli", "up", "--state-dir", str(state), "--seed-sales", str(sales)],
@@ -382,6 +382,7 @@ def wrk(base: str, script: Path, connections: int, seconds: int) -> dict[str, An
         capture_output=True,
         text=True,
         timeout=seconds + 60,
+        check=False,
     )
     out = run.stdout
     if run.returncode != 0 or "Requests/sec" not in out:
@@ -829,7 +830,8 @@ def ensure_wrk() -> None:
     if shutil.which("wrk"):
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env, capture_output=True).returncode != 0:
+    first_try = subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env, capture_output=True, check=False)
+    if first_try.returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
         subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], env=env, check=True, capture_output=True)
 

@@ -52,7 +52,8 @@ def ensure_tools() -> None:
     if not missing:
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    if subprocess.run(["apt-get", "install", "-y", "-q", *missing], env=env, capture_output=True).returncode != 0:
+    first_try = subprocess.run(["apt-get", "install", "-y", "-q", *missing], env=env, capture_output=True, check=False)
+    if first_try.returncode != 0:
         subprocess.run(["apt-get", "update", "-q"], env=env, check=True, capture_output=True)
         subprocess.run(["apt-get", "install", "-y", "-q", *missing], env=env, check=True, capture_output=True)
 
@@ -167,15 +168,16 @@ def main() -> None:
             STRANGLER_CONTROL_DATABASE_URL=dsn,
             STRANGLER_ADMIN_TOKEN=TOKEN,
         )
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "strangler_proxy"],
-                env=env,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                stderr=open(work / "proxy.log", "wb"),
+        with open(work / "proxy.log", "wb") as proxy_log:
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "strangler_proxy"],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=subprocess.DEVNULL,
+                    stderr=proxy_log,
+                )
             )
-        )
         direct = f"http://127.0.0.1:{up_port}/api/items/42/rate/"
         nginx = f"http://127.0.0.1:{ngx_port}/api/items/42/rate/"
         ours = f"http://127.0.0.1:{our_port}/api/items/42/rate/"
@@ -191,7 +193,7 @@ def main() -> None:
         if r.status_code not in (200, 409):
             raise RuntimeError(f"could not set the shadow route: {r.status_code} {r.text}")
         for url in (direct, nginx, ours, ours_shadow):  # warm up pools
-            wrk_warm = subprocess.run(["wrk", "-t1", "-c8", "-d1s", url], capture_output=True)
+            wrk_warm = subprocess.run(["wrk", "-t1", "-c8", "-d1s", url], capture_output=True, check=False)
             assert wrk_warm.returncode == 0
         res = {
             "direct_c1": wrk(direct, 1),

@@ -156,7 +156,7 @@ class EmbeddedKafka:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=die_with_parent() if self._die_with_parent else None,
+                preexec_fn=die_with_parent() if self._die_with_parent else None,  # noqa: PLW1509 -- see die_with_parent
                 env=broker_environment(),
             )
         self._wait_ready(timeout)

@@ -206,6 +206,7 @@ class EmbeddedPostgres:
             ],
             capture_output=True,
             text=True,
+            check=False,
             **self._run_as.popen_kwargs(),  # type: ignore[arg-type]
         )
         if result.returncode != 0:
@@ -234,8 +235,7 @@ class EmbeddedPostgres:
 
     def _spawn(self) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_file, "ab")
-        try:
+        with open(self.log_file, "ab") as log:
             self._process = subprocess.Popen(
                 [str(_bin_dir() / "postgres"), "-D", str(self.data_dir), *self._server_options()],
                 stdout=log,
@@ -243,11 +243,9 @@ class EmbeddedPostgres:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 # SIGINT = fast shutdown: committed data is safe, clients are cut off.
-                preexec_fn=die_with_parent(signal.SIGINT) if self._die_with_parent else None,
+                preexec_fn=die_with_parent(signal.SIGINT) if self._die_with_parent else None,  # noqa: PLW1509 -- see die_with_parent
                 **self._run_as.popen_kwargs(),  # type: ignore[arg-type]
             )
-        finally:
-            log.close()
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -7,6 +7,7 @@ launcher leaves no orphan behind.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -25,7 +26,9 @@ T = TypeVar("T")
 def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None]:
     """A ``preexec_fn`` asking the kernel to send ``sig`` to the child when
     its parent dies. It runs after the uid switch of ``Popen(user=...)``, so
-    it sticks. Call from the main thread: the kernel watches the thread."""
+    it sticks. Call from the main thread: the kernel watches the thread.
+    Popen has no other way to set PR_SET_PDEATHSIG, hence the callers'
+    ``noqa: PLW1509``; ``arrange`` only calls prctl (no locks, no imports)."""
 
     def arrange() -> None:
         try:
@@ -71,7 +74,7 @@ class ManagedProcess:
                 env=self.env,
                 cwd=self.cwd,
                 start_new_session=True,
-                preexec_fn=die_with_parent(),
+                preexec_fn=die_with_parent(),  # noqa: PLW1509 -- see die_with_parent
             )
         return self
 
@@ -133,10 +136,8 @@ def log_tail(path: Path, chars: int = 2000) -> str:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def wait_until(

@@ -57,7 +57,7 @@ class StateDir:
         """Take the directory for this process or raise ``StateDirBusy``
         without touching anything inside it."""
         self.path.mkdir(parents=True, exist_ok=True)
-        lock = open(self.path / "stack.lock", "a+")
+        lock = open(self.path / "stack.lock", "a+")  # noqa: SIM115 -- the flock lives as long as the stack; release() closes it
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

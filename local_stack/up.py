@@ -170,10 +170,10 @@ class LocalStack:
         """Run a monolith management command to completion."""
         argv = [sys.executable, "-m", "legacy_monolith.manage", *args]
         if show_output:
-            result = subprocess.run(argv, env=self._legacy_env(), stdin=subprocess.DEVNULL)
+            result = subprocess.run(argv, env=self._legacy_env(), stdin=subprocess.DEVNULL, check=False)
             tail = ""
         else:
-            result = subprocess.run(argv, env=self._legacy_env(), capture_output=True, text=True)
+            result = subprocess.run(argv, env=self._legacy_env(), capture_output=True, text=True, check=False)
             tail = (result.stdout + result.stderr)[-2000:]
         if result.returncode != 0:
             raise StackError(f"`manage.py {' '.join(args)}` failed (exit {result.returncode}){tail and ':'}\n{tail}")
@@ -289,7 +289,7 @@ class LocalStack:
             env = self._service_env(spec)
             self.say(f"migrating the {spec.name} database")
             migrate = subprocess.run(
-                [sys.executable, "-m", spec.module, "migrate"], env=env, capture_output=True, text=True
+                [sys.executable, "-m", spec.module, "migrate"], env=env, capture_output=True, text=True, check=False
             )
             if migrate.returncode != 0:
                 tail = (migrate.stdout + migrate.stderr).strip().splitlines()[-1:] or ["no output"]

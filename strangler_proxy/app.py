@@ -7,6 +7,7 @@ and the listening server;
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import json
 import logging
@@ -178,10 +179,8 @@ class ProxyApp:
     async def _write_metrics(self) -> None:
         d = Path(str(self.settings.metrics_dir))
         while not self.stop_event.is_set():
-            try:
+            with contextlib.suppress(OSError):
                 self.metrics.write_snapshot(d, str(os.getpid()))
-            except OSError:
-                pass
             await asyncio.sleep(1.0)
 
     async def _watch_limits(self) -> None:

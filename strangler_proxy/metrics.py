@@ -15,6 +15,20 @@ import json
 import os
 from collections import defaultdict
 from pathlib import Path
+from typing import TypedDict
+
+Labels = tuple[tuple[str, str], ...]
+#: Labels as a snapshot file carries them (JSON has no tuples): [[key, value], ...].
+LabelList = list[list[str]]
+
+
+class Snapshot(TypedDict):
+    """One worker's numbers, as written to (and read back from) its JSON file."""
+
+    counters: list[tuple[str, LabelList, float]]
+    gauges: list[tuple[str, LabelList, float]]
+    hist: list[tuple[str, LabelList, list[float]]]
+
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -42,17 +56,17 @@ HELP = {
 
 class Metrics:
     def __init__(self) -> None:
-        self.counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
-        self.gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        self.hist: dict[tuple[str, tuple[tuple[str, str], ...]], list[float]] = {}
+        self.counters: dict[tuple[str, Labels], float] = defaultdict(float)
+        self.gauges: dict[tuple[str, Labels], float] = {}
+        self.hist: dict[tuple[str, Labels], list[float]] = {}
 
-    def inc(self, name: str, labels: tuple[tuple[str, str], ...], value: float = 1.0) -> None:
+    def inc(self, name: str, labels: Labels, value: float = 1.0) -> None:
         self.counters[(name, labels)] += value
 
-    def set(self, name: str, labels: tuple[tuple[str, str], ...], value: float) -> None:
+    def set(self, name: str, labels: Labels, value: float) -> None:
         self.gauges[(name, labels)] = value
 
-    def observe(self, name: str, labels: tuple[tuple[str, str], ...], seconds: float) -> None:
+    def observe(self, name: str, labels: Labels, seconds: float) -> None:
         key = (name, labels)
         h = self.hist.get(key)
         if h is None:
@@ -60,11 +74,11 @@ class Metrics:
         h[bisect.bisect_left(BUCKETS, seconds)] += 1
         h[-1] += seconds
 
-    def snapshot(self) -> dict[str, list[list[object]]]:
+    def snapshot(self) -> Snapshot:
         return {
-            "counters": [[n, list(map(list, l)), v] for (n, l), v in self.counters.items()],
-            "gauges": [[n, list(map(list, l)), v] for (n, l), v in self.gauges.items()],
-            "hist": [[n, list(map(list, l)), v] for (n, l), v in self.hist.items()],
+            "counters": [(n, _label_list(lbls), v) for (n, lbls), v in self.counters.items()],
+            "gauges": [(n, _label_list(lbls), v) for (n, lbls), v in self.gauges.items()],
+            "hist": [(n, _label_list(lbls), v) for (n, lbls), v in self.hist.items()],
         }
 
     def write_snapshot(self, directory: Path, worker: str) -> None:
@@ -73,34 +87,41 @@ class Metrics:
         os.replace(tmp, directory / f"{worker}.json")
 
 
-def _labels(labels: list[list[str]] | tuple[tuple[str, str], ...], extra: tuple[tuple[str, str], ...] = ()) -> str:
+def _label_list(labels: Labels) -> LabelList:
+    return [list(pair) for pair in labels]
+
+
+def _esc(v: object) -> str:
+    return str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(labels: LabelList | Labels, extra: Labels = ()) -> str:
     items = [(k, v) for k, v in labels] + list(extra)
     if not items:
         return ""
-    esc = lambda v: str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")  # noqa: E731
-    return "{" + ",".join(f'{k}="{esc(v)}"' for k, v in items) + "}"
+    return "{" + ",".join(f'{k}="{_esc(v)}"' for k, v in items) + "}"
 
 
-def render(snapshots: dict[str, dict[str, list[list[object]]]]) -> str:
+def render(snapshots: dict[str, Snapshot]) -> str:
     """Prometheus text format for one or more worker snapshots."""
     lines: dict[str, list[str]] = defaultdict(list)
     multi = len(snapshots) > 1
     for worker, snap in sorted(snapshots.items()):
-        extra = (("worker", worker),) if multi else ()
+        extra: Labels = (("worker", worker),) if multi else ()
         for name, labels, value in snap.get("counters", []):
-            lines[str(name)].append(f"{name}{_labels(labels, extra)} {value}")  # type: ignore[arg-type]
+            lines[str(name)].append(f"{name}{_labels(labels, extra)} {value}")
         for name, labels, value in snap.get("gauges", []):
-            lines[str(name)].append(f"{name}{_labels(labels, extra)} {value}")  # type: ignore[arg-type]
+            lines[str(name)].append(f"{name}{_labels(labels, extra)} {value}")
         for name, labels, h in snap.get("hist", []):
-            counts = list(h)  # type: ignore[arg-type]
+            counts = list(h)
             cum = 0.0
             for i, le in enumerate(BUCKETS):
                 cum += counts[i]
-                lines[str(name)].append(f"{name}_bucket{_labels(labels, extra + (('le', repr(le)),))} {cum}")  # type: ignore[arg-type]
+                lines[str(name)].append(f"{name}_bucket{_labels(labels, (*extra, ('le', repr(le))))} {cum}")
             cum += counts[len(BUCKETS)]
-            lines[str(name)].append(f"{name}_bucket{_labels(labels, extra + (('le', '+Inf'),))} {cum}")  # type: ignore[arg-type]
-            lines[str(name)].append(f"{name}_count{_labels(labels, extra)} {cum}")  # type: ignore[arg-type]
-            lines[str(name)].append(f"{name}_sum{_labels(labels, extra)} {counts[-1]}")  # type: ignore[arg-type]
+            lines[str(name)].append(f"{name}_bucket{_labels(labels, (*extra, ('le', '+Inf')))} {cum}")
+            lines[str(name)].append(f"{name}_count{_labels(labels, extra)} {cum}")
+            lines[str(name)].append(f"{name}_sum{_labels(labels, extra)} {counts[-1]}")
     out: list[str] = []
     for name in sorted(lines):
         kind, text = HELP.get(name, ("untyped", name))

@@ -101,7 +101,7 @@ class Route:
     def specificity(self) -> tuple[int, ...]:
         """Bigger sorts first: literal (2) > param (1) > rest (0) per segment;
         a longer all-literal prefix wins over a shorter one."""
-        return tuple(2 - kind for kind, _ in self.segments) + (len(self.segments),)
+        return (*(2 - kind for kind, _ in self.segments), len(self.segments))
 
     def to_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"methods": sorted(self.methods), "path": self.path, "mode": self.mode.value}
@@ -207,7 +207,7 @@ def route_from_spec(spec: Mapping[str, Any], services: Iterable[str], problems: 
         problems.append(f"{where}: unknown keys {sorted(unknown_keys)}")
     methods_raw = spec.get("methods", ["GET"])
     if isinstance(methods_raw, str):
-        methods_raw = [m for m in methods_raw.split(",")]
+        methods_raw = list(methods_raw.split(","))
     methods = frozenset(str(m).strip().upper() for m in methods_raw)
     if not methods or not methods <= KNOWN_METHODS:
         problems.append(f"{where}: methods must be a non-empty subset of {sorted(KNOWN_METHODS)}")

@@ -15,6 +15,7 @@ during a reconnect still propagates within about a second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -218,8 +219,6 @@ class RouteStore:
                 if stop.is_set():
                     return
                 log.warning("route listener lost its connection; retrying", extra={"error": str(exc)})
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), backoff)
-                except TimeoutError:
-                    pass
                 backoff = min(backoff * 2, 2.0)

@@ -33,7 +33,7 @@ class ForwardingTelemetry:
         elapsed = time.monotonic() - started
         m = self.metrics
         labels = (("route", route_key), ("upstream", upstream))
-        m.inc("strangler_requests_total", labels + (("code", f"{status // 100}xx"),))
+        m.inc("strangler_requests_total", (*labels, ("code", f"{status // 100}xx")))
         m.observe("strangler_request_duration_seconds", labels, elapsed)
         if self.access_log or status >= 500:
             log.info(

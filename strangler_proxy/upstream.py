@@ -122,7 +122,7 @@ class UpstreamConnection(WriteFlowControl, asyncio.Protocol):
 
     # -- used by the forwarding code ----------------------------------------
     def _close_delimited(self) -> bool:
-        for name, _ in self.headers:
+        for name, _ in self.headers:  # noqa: SIM110 -- per response: a plain loop, no generator
             if name.lower() in (b"content-length", b"transfer-encoding"):
                 return False
         return True

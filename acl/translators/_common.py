@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from zoneinfo import ZoneInfo
 
 from new_services.contracts.values import Money
@@ -26,6 +26,13 @@ class TranslationError(ValueError):
     """This change cannot become a domain event; the message is the reason."""
 
 
+T = TypeVar("T")
+
+
+@overload
+def column(row: Mapping[str, Any], name: str, kind: type[T]) -> T: ...
+@overload
+def column(row: Mapping[str, Any], name: str, kind: tuple[type, ...]) -> Any: ...
 def column(row: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
     """``row[name]``, which must be present, non-null and of ``kind``."""
     value = row.get(name)

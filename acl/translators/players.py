@@ -33,7 +33,8 @@ from new_services.contracts.events import (
 )
 from new_services.contracts.values import PlayerStatus
 
-STATUS = {"A": PlayerStatus.ACTIVE, "B": PlayerStatus.BANNED, "D": PlayerStatus.DELETED}
+#: Keyed by the legacy code; looked up with whatever the row holds (a foreign value maps to nothing).
+STATUS: Mapping[object, PlayerStatus] = {"A": PlayerStatus.ACTIVE, "B": PlayerStatus.BANNED, "D": PlayerStatus.DELETED}
 _PROFILE_KEYS = {"guild", "lvl", "lang"}
 
 

@@ -66,11 +66,11 @@ def plan_reads(known: Mapping[str, type[DomainEvent]], upcasters: Iterable[Upcas
         by_source[upcaster.source] = upcaster
     plans = {}
     for event_type, cls in known.items():
-        steps = []
-        while cls in by_source:
-            steps.append(by_source[cls].convert)
-            cls = by_source[cls].target
-        plans[event_type] = UpcastPlan(tuple(steps), cls)
+        steps, current = [], cls
+        while current in by_source:
+            steps.append(by_source[current].convert)
+            current = by_source[current].target
+        plans[event_type] = UpcastPlan(tuple(steps), current)
     return plans
 
 

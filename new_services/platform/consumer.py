@@ -304,7 +304,8 @@ class KafkaEventSource:
                 highs.update(self._consumer.end_offsets(unknown))
             except Exception:
                 return None
-        return sum(max(0, highs[tp] - self._consumer.position(tp)) for tp in self._partitions)
+        lag: int = sum(max(0, highs[tp] - self._consumer.position(tp)) for tp in self._partitions)  # kafka: untyped
+        return lag
 
     def close(self) -> None:
         self._consumer.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -83,10 +84,8 @@ def alive(pid: int) -> bool:
 
 def wait_dead(pids: list[int], timeout: float = 20.0) -> list[int]:
     """The pids still alive once all are dead or ``timeout`` has passed."""
-    try:
+    with contextlib.suppress(ChildFailed):
         wait_until(
             lambda: not any(alive(pid) for pid in pids), timeout=timeout, what="the processes to end", interval=0.2
         )
-    except ChildFailed:
-        pass
     return [pid for pid in pids if alive(pid)]

@@ -31,6 +31,7 @@ def run(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
 
 
@@ -88,7 +89,12 @@ def test_export_apply_round_trip_and_a_non_interactive_apply(
     assert result.returncode == 6 and result.stdout == "" and "--yes" in result.stderr
     assert httpx.get(f"{stack.endpoints['proxy']}/api/items/", timeout=10).status_code == 200
     offline = subprocess.run(
-        strangler("routes", "validate", str(changed)), env=stack.env, capture_output=True, text=True, timeout=60
+        strangler("routes", "validate", str(changed)),
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert offline.returncode == 0, offline.stderr
 
@@ -143,7 +149,7 @@ def test_the_readme_event_snippet_prints_the_registered_player(stack: RunningSta
     finally:
         consumer.close()
     script = snippet.replace("127.0.0.1:19092", stack.endpoints["kafka"])
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     event = json.loads(result.stdout.strip().splitlines()[-1])
     assert event["type"] == "smp.players.PlayerRegistered.v1" and event["data"]["name"] == "ada_lovelace"

@@ -66,6 +66,7 @@ def cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
@@ -237,11 +238,11 @@ def test_both_routes_flip_through_every_mode_under_traffic(pricing_stack: Runnin
                 service = [] if mode == "legacy" else ["--service", "pricing"]
                 cli(pricing_stack, "routes", "set", route, "--mode", mode, *service, *extra, "--reason", f"e2e {mode}")
             seen = traffic.requests()
-            wait_for(lambda: traffic.requests() >= seen + 150, timeout=60, what=f"traffic in {mode} mode")
+            wait_for(lambda seen=seen: traffic.requests() >= seen + 150, timeout=60, what=f"traffic in {mode} mode")
             if mode == "new":
                 pricing_before = traffic.served["pricing"]
                 wait_for(
-                    lambda: traffic.served["pricing"] >= pricing_before + 100,
+                    lambda pricing_before=pricing_before: traffic.served["pricing"] >= pricing_before + 100,
                     timeout=30,
                     what="pricing to serve in new mode",
                 )
@@ -367,7 +368,7 @@ def test_sigkill_of_pricing_mid_stream_loses_and_double_counts_nothing(pricing_s
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
             wait_for(
-                lambda: pricing_stack.endpoints["processes"][part] != pid,
+                lambda part=part, pid=pid: pricing_stack.endpoints["processes"][part] != pid,
                 timeout=30,
                 what=f"the launcher to restart {part}",
             )
@@ -455,6 +456,7 @@ def test_schemathesis_holds_pricing_to_the_monoliths_openapi(pricing_stack: Runn
         text=True,
         stdin=subprocess.DEVNULL,
         timeout=300,
+        check=False,
     )
     set_table(pricing_stack, [], "e2e: back to legacy")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

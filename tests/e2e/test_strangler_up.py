@@ -59,6 +59,7 @@ def test_a_second_stack_on_the_same_state_dir_is_refused(stack: RunningStack) ->
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "in use by another running stack" in result.stdout + result.stderr
@@ -71,7 +72,12 @@ def test_a_busy_port_is_refused_in_one_line(stack: RunningStack, tmp_path: Path)
     env = stack_env()
     env["STRANGLER_LEGACY_PORT"] = stack.endpoints["legacy"].rsplit(":", 1)[1]
     result = subprocess.run(
-        strangler("up", "--state-dir", str(tmp_path / "other")), env=env, capture_output=True, text=True, timeout=60
+        strangler("up", "--state-dir", str(tmp_path / "other")),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "already in use" in result.stderr

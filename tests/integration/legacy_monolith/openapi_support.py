@@ -51,6 +51,7 @@ def _manage(env: dict[str, str], *args: str) -> str:
         text=True,
         stdin=subprocess.DEVNULL,
         timeout=300,
+        check=False,
     )
     assert result.returncode == 0, f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout
@@ -192,5 +193,5 @@ def run_schemathesis(
         *args,
     ]
     return subprocess.run(
-        argv, cwd=report_dir, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout
+        argv, cwd=report_dir, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout, check=False
     )

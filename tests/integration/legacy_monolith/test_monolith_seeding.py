@@ -76,7 +76,7 @@ def test_the_api_trades_on_seeded_data(seeded) -> None:
     listing = Listing.objects.filter(status="O").exclude(seller=demo).order_by("id").first()
     bought = api.post("/api/sales/", {"listing": listing.pk, "quantity": 1}, format="json")
     assert bought.status_code == 201, bought.content
-    assert bought.json()["id"] > scalar("SELECT max(id) FROM smp_sale WHERE id <> %d" % bought.json()["id"])
+    assert bought.json()["id"] > scalar(f"SELECT max(id) FROM smp_sale WHERE id <> {int(bought.json()['id'])}")
     registered = APIClient().post("/api/players/", {"name": "FreshOne", "password": "long enough"}, format="json")
     assert registered.status_code == 201, registered.content  # sequences moved past the COPYed ids
     rate = api.get(f"/api/items/{listing.item_id}/rate/").json()

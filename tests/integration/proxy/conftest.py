@@ -55,13 +55,14 @@ def start_proxy(control_dsn: str, legacy: Upstream, pricing: Upstream, tmp_path:
         )
         env.update(env_extra)
         log_path = tmp_path / f"proxy-{port}.log"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "strangler_proxy"],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=open(log_path, "wb"),
-        )
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "strangler_proxy"],
+                env=env,
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         proxy = ProxyProc(port, proc, log_path)
         started.append(proxy)
         wait_healthy(proxy)

@@ -178,7 +178,13 @@ def test_missing_settings_fail_loudly() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRANGLER_")}
     env["STRANGLER_PROXY_PORT"] = "18999"
     r = subprocess.run(
-        [sys.executable, "-m", "strangler_proxy"], env=env, cwd=REPO, capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "strangler_proxy"],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     assert r.returncode == 2 and "is required" in r.stderr
 
@@ -195,9 +201,10 @@ def test_several_workers_serve_and_all_stop_on_sigterm(control_dsn: str, legacy,
         STRANGLER_ADMIN_TOKEN=TOKEN,
     )
     log = tmp_path / "proxy.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "strangler_proxy"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=open(log, "wb")
-    )
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "strangler_proxy"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log_file
+        )
     p = ProxyProc(port, proc, log)
     try:
         wait_healthy(p)
@@ -220,6 +227,8 @@ def test_several_workers_serve_and_all_stop_on_sigterm(control_dsn: str, legacy,
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(20)
     assert code == 0
-    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    children = subprocess.run(
+        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
     assert children == []
     assert log.read_text().count('"proxy stopped"') == 2

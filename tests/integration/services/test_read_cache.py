@@ -139,7 +139,7 @@ def test_a_committed_change_reaches_cached_answers_through_the_feed(pricing_engi
             before = await reads.rate(1)
             assert before is not None and before.volume_trades == 1
             assert await reads.rate(2) is not None and len(reads.cache) == 2
-            await asyncio.to_thread(project, pricing_engine, stream + [cloudevent(sale(2, minutes=2))])
+            await asyncio.to_thread(project, pricing_engine, [*stream, cloudevent(sale(2, minutes=2))])
 
             async def item_1_moved() -> bool:
                 rate = await reads.rate(1)

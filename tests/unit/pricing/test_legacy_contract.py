@@ -56,7 +56,7 @@ def test_integer_errors_say_what_drf_says(raw: str, message: str) -> None:
 
 def test_choices_and_path_ids() -> None:
     assert legacy.choice("", choices=["1h", "5m"], default="1h") == "1h"
-    with pytest.raises(ValueError, match='"2h" is not a valid choice.'):
+    with pytest.raises(ValueError, match=r'"2h" is not a valid choice\.'):
         legacy.choice("2h", choices=["1h", "5m"], default="1h")
     assert legacy.path_id("007") == 7
     assert legacy.path_id("7a") is None and legacy.path_id("-1") is None and legacy.path_id("٣") is None

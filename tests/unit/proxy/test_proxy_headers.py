@@ -83,7 +83,8 @@ def test_identical_repeated_lengths_are_collapsed() -> None:
 
 
 def test_forwarded_headers_come_from_the_peer_and_hop_by_hop_are_dropped() -> None:
-    incoming = H + [
+    incoming = [
+        *H,
         (b"Connection", b"keep-alive, X-Secret-Hop"),
         (b"X-Secret-Hop", b"1"),
         (b"Keep-Alive", b"5"),

@@ -46,14 +46,14 @@ class Command(BaseCommand):
             if options[name] < 0 or (name == "days" and options[name] < 1):
                 raise CommandError(f"--{name} must be positive")
         mode = "force" if options["force"] else "append" if options["append"] else "skip"
-        kwargs = dict(
-            players=options["players"],
-            items=options["items"],
-            sales=options["sales"],
-            mode=mode,
-            days=options["days"],
-            rng_seed=options["rng_seed"],
-        )
+        kwargs = {
+            "players": options["players"],
+            "items": options["items"],
+            "sales": options["sales"],
+            "mode": mode,
+            "days": options["days"],
+            "rng_seed": options["rng_seed"],
+        }
         try:
             if options["no_progress"]:
                 result = seed_market(**kwargs)
