@@ -81,7 +81,7 @@ class KafkaRelayHandler:
 
     def handleJsonBatch(self, records: Any) -> None:
         send = self._producer.send
-        tagger = self.tagger
+        tagger, message_topic = self.tagger, MESSAGE_TOPIC
         counts: dict[str, int] = {}
         newest: dict[str, str] = {}
         seen = (tagger.transactions, tagger.tagged)
@@ -91,7 +91,7 @@ class KafkaRelayHandler:
             value_str = None if value is None else str(value)
             key_bytes = None if key is None else str(key).encode()
             value_bytes = None if value_str is None else value_str.encode()
-            if topic == MESSAGE_TOPIC or tagger.marked is not None:
+            if topic == message_topic or tagger.marked is not None:
                 headers = tagger.inspect(topic, value_str)
                 if headers is SyncbackTagger.CONSUMED:
                     continue
