@@ -285,3 +285,15 @@ def test_a_bad_event_goes_to_the_dlq_and_the_next_one_applies(running):
     assert "not JSON" in reasons
     assert row(stack, "SELECT count(*) FROM smp_sale WHERE id IN (3001, 3002)") == (0,)
     assert syncback.alive()
+
+
+def test_a_sale_published_before_its_listing_waits_for_it(running):
+    """A sale and its listing travel on different partitions (keys sales/N
+    and listings/M): the sale may be read first and must wait, not fail."""
+    stack, _, market, syncback = running
+    market.publish(sold(6001, 6000, 2))
+    market.publish(opened(6000))
+    wait_until(lambda: row(stack, "SELECT 1 FROM smp_sale WHERE id = 6001"), timeout=60, what="sale 6001")
+    assert row(stack, "SELECT qty, tot_cp FROM smp_sale WHERE id = 6001") == (2, 300)
+    assert not [lt for lt in read_dead_letters(stack.kafka.bootstrap_servers, timeout=5) if lt.key == "sales/6001"]
+    assert syncback.alive()
