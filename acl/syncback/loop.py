@@ -130,6 +130,7 @@ class SyncbackLoop:
                             self.counters.applied += 1
                         else:
                             self.counters.duplicates += 1
+                        self._waiting_since.pop((record.partition, record.offset), None)
                     except MissingDependency as exc:
                         if self._keeps_waiting(record):
                             blocked[record.partition] = record.offset

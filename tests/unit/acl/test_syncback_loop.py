@@ -190,6 +190,7 @@ def test_a_sale_before_its_listing_waits_and_its_partition_is_read_again():
     loop.run_once()
     assert {("smp_sale", 5), ("smp_sale", 6), ("smp_lst", 1)} <= set(store.rows)
     assert store.offsets == {0: 2, 1: 1} and publisher.sent == []
+    assert loop._waiting_since == {}, "a sale that waited and was applied is still remembered"
 
 
 def test_a_sale_whose_listing_never_comes_is_dead_lettered_after_the_wait():
