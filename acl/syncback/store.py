@@ -40,6 +40,9 @@ log = logging.getLogger("acl.syncback")
 
 OFFSETS_TABLE = "strangler_syncback_offsets"
 APPLIED_TABLE = "strangler_syncback_applied"
+#: How long an applied event id is remembered. The outbox redelivers within
+#: seconds to minutes; a month is plenty and keeps the ledger bounded.
+APPLIED_RETENTION = "30 days"
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {OFFSETS_TABLE} (
@@ -159,9 +162,16 @@ class LegacyStore:
         return self._conn
 
     def prepare(self) -> None:
-        """Create the bookkeeping tables; check the written tables have id sequences."""
+        """Create the bookkeeping tables, forget applied event ids older than
+        :data:`APPLIED_RETENTION` (at each start), check the written tables
+        have id sequences."""
         with self.conn.transaction():
             self.conn.execute(SCHEMA)
+            pruned = self.conn.execute(
+                f"DELETE FROM {APPLIED_TABLE} WHERE applied_at < now() - interval '{APPLIED_RETENTION}'"
+            ).rowcount
+            if pruned:
+                log.info("forgot %d applied event ids older than %s", pruned, APPLIED_RETENTION)
             for table in WRITTEN_TABLES:
                 row = self.conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", (table,)).fetchone()
                 if row is None or row[0] is None:
