@@ -11,4 +11,6 @@
 - ``consumer``: legacy topics -> domain topics + DLQ (``python -m acl``);
   ``kafka_io``: the Kafka adapters of the ports.
 - ``relay``: Debezium embedded engine -> Kafka (``python -m acl.relay``).
+- ``syncback``: the market's own events -> legacy rows, never captured back
+  as new events (``python -m acl.syncback``).
 """

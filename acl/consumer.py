@@ -27,6 +27,7 @@ from typing import Any
 from acl.entrypoint import configure_logging, load_settings, stop_on_signals
 from acl.ports import ChangeSource, EventPublisher, Outbound, SourceRecord
 from acl.settings import ConsumerSettings
+from acl.syncback.tagging import is_syncback
 from acl.topics import DLQ_TOPIC, DOMAIN_PARTITIONS, DOMAIN_TOPICS, LEGACY_PARTITIONS, LEGACY_TOPICS, ensure_topics
 from acl.translation import process_record, translate_record
 from acl.unit_of_work import BatchUnitOfWork, ThrottledCommitter
@@ -52,6 +53,7 @@ class TranslatorLoop:
         self.committer = ThrottledCommitter(source, commit_interval_s, clock)
         self._uow = BatchUnitOfWork(publisher, self.committer)
         self.processed = 0
+        self.skipped_syncback = 0
 
     def run_once(self, timeout_ms: int = 100) -> int:
         """One poll; returns how many records it published. Raises (after
@@ -62,17 +64,34 @@ class TranslatorLoop:
             return 0
         with self._uow as uow:
             for record in records:
-                uow.add(record, self._process(record))
+                if record.headers and is_syncback(record.headers):
+                    uow.add(record, ())
+                    self.skipped_syncback += 1
+                else:
+                    uow.add(record, self._process(record))
             uow.commit()
         self.processed += len(records)
         return len(records)
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, *, report_every_s: float = 10.0) -> None:
         """Until ``stop`` is set, then commit what was published. An error
-        leaves at once: nothing more is committed, the rest is replayed."""
+        leaves at once: nothing more is committed, the rest is replayed.
+        Logs its counters every ``report_every_s`` when they moved."""
+        reported, next_report = (-1, -1), time.monotonic() + report_every_s
         while not stop.is_set():
             self.run_once()
+            if time.monotonic() >= next_report:
+                reported = self.report(reported)
+                next_report = time.monotonic() + report_every_s
         self.committer.flush()
+        self.report(reported)
+
+    def report(self, last: tuple[int, int] = (-1, -1)) -> tuple[int, int]:
+        """Log ``processed`` and ``skipped_syncback`` unless they equal ``last``."""
+        now = (self.processed, self.skipped_syncback)
+        if now != last:
+            log.info("acl status: processed=%d skipped_syncback=%d", *now)
+        return now
 
 
 def tune_gc() -> None:
@@ -128,7 +147,11 @@ class AclConsumer:
             self.processed = loop.processed
             source.close()
             publisher.close(5)
-            log.info("acl consumer stopped after %d records", self.processed)
+            log.info(
+                "acl consumer stopped after %d records (%d sync-back records skipped)",
+                self.processed,
+                loop.skipped_syncback,
+            )
         return 0
 
 

@@ -18,6 +18,10 @@ CONNECTOR_CLASS = "io.debezium.connector.postgresql.PostgresConnector"
 #: :func:`capture_properties`); Debezium drops these messages after reading
 #: their LSN.
 HEARTBEAT_MESSAGE_PREFIX = "strangler-heartbeat"
+#: Prefix of the transactional logical decoding message sync-back writes
+#: first in each of its transactions (:mod:`acl.syncback`). The only message
+#: prefix captured: the relay reads it to tag the transaction's changes.
+SYNCBACK_MESSAGE_PREFIX = "strangler.syncback"
 
 
 def capture_properties(slot_name: str = "strangler_legacy") -> dict[str, str]:
@@ -34,8 +38,18 @@ def capture_properties(slot_name: str = "strangler_legacy") -> dict[str, str]:
     sends nothing for them, so Debezium has no newer LSN to confirm
     (measured: the slot stayed behind 20,000 uncaptured inserts for 20 s of
     2 s heartbeats). The message needs no table and touches no monolith
-    schema; it is excluded from capture, so no ``legacy.message`` topic
-    appears, yet its LSN is what the next heartbeat confirms.
+    schema; it is not captured, so no ``legacy.message`` topic appears, yet
+    its LSN is what the next heartbeat confirms.
+
+    ``message.prefix.include.list`` captures sync-back's marker message only
+    (an anchored regular expression; every other prefix, the heartbeat's
+    included, is dropped after its LSN is read). Debezium emits it as an
+    ``op: m`` record on ``<topic.prefix>.message`` with the transaction's
+    ``source.txId``; the embedded relay consumes it to tag the records of
+    the same transaction and does not publish it (see
+    :mod:`acl.syncback.tagging`). Under Kafka Connect the record does reach
+    ``legacy.message``. pgoutput decodes messages whatever the publication
+    holds (PostgreSQL 14+; Debezium asks for them).
     """
     tables = ",".join(f"public.{t}" for t in CAPTURED_TABLES)
     return {
@@ -50,7 +64,7 @@ def capture_properties(slot_name: str = "strangler_legacy") -> dict[str, str]:
         "snapshot.mode": "initial",
         "tombstones.on.delete": "true",
         "heartbeat.action.query": f"SELECT pg_logical_emit_message(false, '{HEARTBEAT_MESSAGE_PREFIX}', now()::text)",
-        "message.prefix.exclude.list": HEARTBEAT_MESSAGE_PREFIX,
+        "message.prefix.include.list": SYNCBACK_MESSAGE_PREFIX.replace(".", "\\."),
         "time.precision.mode": "adaptive",
         "key.converter": "org.apache.kafka.connect.json.JsonConverter",
         "key.converter.schemas.enable": "false",

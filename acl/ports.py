@@ -29,6 +29,9 @@ class SourceRecord(Protocol):
     def key(self) -> bytes | None: ...
     @property
     def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes | None]] | None:
+        """Kafka record headers (kafka-python gives a list, empty if none)."""
 
 
 class Outbound(NamedTuple):

@@ -36,6 +36,7 @@ from acl.jvm import start_jvm
 from acl.relay_offsets import OffsetsKeeper, Restore
 from acl.relay_status import RelayStatus
 from acl.settings import RelaySettings
+from acl.syncback.tagging import MESSAGE_TOPIC, MarkerMemory, SyncbackTagger
 from acl.topics import (
     HEARTBEAT_TOPIC,
     LEGACY_PARTITIONS,
@@ -63,28 +64,48 @@ logger.snapshot.level=INFO
 
 class KafkaRelayHandler:
     """Debezium batch -> Kafka records; raises if any send failed, which
-    stops the engine without committing the batch's offsets."""
+    stops the engine without committing the batch's offsets.
 
-    def __init__(self, producer: Any, status: RelayStatus, flush_timeout: float = 30.0) -> None:
+    Records of a sync-back transaction get the ``strangler-origin:
+    syncback`` header and sync-back's marker message is not relayed (see
+    :mod:`acl.syncback.tagging`); any other record pays one string
+    comparison and one attribute read for that."""
+
+    def __init__(
+        self, producer: Any, status: RelayStatus, flush_timeout: float = 30.0, tagger: SyncbackTagger | None = None
+    ) -> None:
         self._producer = producer
         self._status = status
         self._flush_timeout = flush_timeout
+        self.tagger = tagger or SyncbackTagger()
 
     def handleJsonBatch(self, records: Any) -> None:
         send = self._producer.send
+        tagger, message_topic = self.tagger, MESSAGE_TOPIC
         counts: dict[str, int] = {}
         newest: dict[str, str] = {}
+        seen = (tagger.transactions, tagger.tagged)
         for record in records:
             topic = str(record.destination())
             key, value = record.key(), record.value()
             value_str = None if value is None else str(value)
-            send(topic, None if key is None else str(key).encode(), None if value_str is None else value_str.encode())
+            key_bytes = None if key is None else str(key).encode()
+            value_bytes = None if value_str is None else value_str.encode()
+            if topic == message_topic or tagger.marked is not None:
+                headers = tagger.inspect(topic, value_str)
+                if headers is SyncbackTagger.CONSUMED:
+                    continue
+                send(topic, key_bytes, value_bytes, headers)
+            else:
+                send(topic, key_bytes, value_bytes)
             counts[topic] = counts.get(topic, 0) + 1
             if value_str is not None:
                 newest[topic] = value_str
         self._producer.flush(self._flush_timeout)  # raises PublishError: the batch is not marked processed
         for topic, count in counts.items():
             self._status.record(topic, count, newest.get(topic))
+        if (tagger.transactions, tagger.tagged) != seen:
+            self._status.note_syncback(tagger.transactions, tagger.tagged)
 
 
 def _drop_slot(settings: RelaySettings) -> None:
@@ -137,7 +158,8 @@ class Relay:
             self.status.note_resnapshot()
         ensure_topics(self.settings.bootstrap_servers, _wanted_topics())
         self._producer = make_producer(self.settings.bootstrap_servers, "strangler-cdc-relay")
-        self._engine = self._build_engine(KafkaRelayHandler(self._producer, self.status))
+        tagger = SyncbackTagger(MarkerMemory(self.settings.state_dir / "syncback-marker.json"))
+        self._engine = self._build_engine(KafkaRelayHandler(self._producer, self.status, tagger=tagger))
         tune_gc()
         worker = threading.Thread(target=self._run_engine, name="debezium-engine", daemon=True)
         worker.start()

@@ -4,7 +4,8 @@ about once a second (atomic rename) for ``strangler cdc status``.
 Shape::
 
     {"relay": {"pid", "state", "started_at_ms", "updated_at_ms", "slot",
-               "events_relayed", "last_heartbeat_ms", "resnapshots"},
+               "events_relayed", "last_heartbeat_ms", "resnapshots",
+               "syncback_transactions", "syncback_tagged"},
      "tables": {"smp_sale": {"topic", "snapshot", "events", "last_lsn",
                              "last_source_ts_ms", "last_relayed_at_ms"}}}
 
@@ -54,6 +55,8 @@ class RelayStatus:
             "events_relayed": 0,
             "last_heartbeat_ms": None,
             "resnapshots": 0,
+            "syncback_transactions": 0,
+            "syncback_tagged": 0,
         }
         self._tables: dict[str, dict[str, Any]] = {
             table: {
@@ -75,6 +78,12 @@ class RelayStatus:
     def note_resnapshot(self) -> None:
         with self._lock:
             self._relay["resnapshots"] += 1
+
+    def note_syncback(self, transactions: int, tagged: int) -> None:
+        """Totals since start: sync-back transactions seen, records tagged."""
+        with self._lock:
+            self._relay["syncback_transactions"] = transactions
+            self._relay["syncback_tagged"] = tagged
 
     def record(self, topic: str, count: int, last_value: str | None) -> None:
         """``count`` records went to ``topic``; ``last_value`` is the newest one."""

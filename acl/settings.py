@@ -111,3 +111,30 @@ class ConsumerSettings:
             max_poll_records=_int("STRANGLER_ACL_MAX_POLL_RECORDS", 2000),
             commit_interval_s=_int("STRANGLER_ACL_COMMIT_MS", 200) / 1000,
         )
+
+
+@dataclass(frozen=True)
+class SyncbackSettings:
+    """``python -m acl.syncback`` (market events -> legacy rows).
+
+    STRANGLER_LEGACY_DATABASE_URL      the monolith's database (postgresql://...)
+    KAFKA_BOOTSTRAP_SERVERS            broker(s)
+    STRANGLER_SYNCBACK_MAX_POLL_RECORDS records per poll, i.e. per legacy transaction (default 500)
+    STRANGLER_SYNCBACK_DEPENDENCY_WAIT_MS how long a sale waits for its listing before it is dead-lettered (default 30000)
+    """
+
+    database_url: str
+    bootstrap_servers: str
+    max_poll_records: int = 500
+    dependency_wait_s: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> SyncbackSettings:
+        url = _required("STRANGLER_LEGACY_DATABASE_URL")
+        DatabaseUrl.parse(url)
+        return cls(
+            database_url=url,
+            bootstrap_servers=_required("KAFKA_BOOTSTRAP_SERVERS"),
+            max_poll_records=_int("STRANGLER_SYNCBACK_MAX_POLL_RECORDS", 500),
+            dependency_wait_s=_int("STRANGLER_SYNCBACK_DEPENDENCY_WAIT_MS", 30_000) / 1000,
+        )

@@ -242,8 +242,9 @@ class LocalStack:
         return self.state.path / "cdc"
 
     def _start_cdc(self) -> None:
-        """The Debezium relay (legacy rows -> legacy.public.*) and the ACL
-        consumer group (-> smp.<context>.v1 domain events)."""
+        """The Debezium relay (legacy rows -> legacy.public.*), the ACL
+        consumer group (-> smp.<context>.v1 domain events) and sync-back
+        (the market's own events -> legacy rows, logs/syncback.log)."""
         assert self.endpoints.kafka is not None
         env = {
             **os.environ,
@@ -257,6 +258,13 @@ class LocalStack:
         self.say("starting the anti-corruption layer consumer")
         acl = self._spawn("acl", [sys.executable, "-m", "acl"], env=env)
         wait_until(self._domain_topics_exist, timeout=60, what="ACL consumer", watch=acl, interval=0.5)
+        # Sync-back (market events -> legacy rows) keeps its position in the
+        # legacy database, so a restart resumes where it was: restarted like
+        # the new services.
+        self.say("starting sync-back (market events -> legacy tables)")
+        syncback = self._spawn("syncback", [sys.executable, "-m", "acl.syncback"], env=env)
+        self.restartable.add(syncback.name)
+        wait_until(self._syncback_ready, timeout=60, what="sync-back", watch=syncback, interval=0.5)
 
     def _domain_topics_exist(self) -> bool:
         """The ACL creates its topics before it joins its group."""
@@ -265,6 +273,17 @@ class LocalStack:
             return set(DOMAIN_TOPICS) <= existing_topics(self.endpoints.kafka)
         except Exception:
             return False
+
+    def _syncback_ready(self) -> bool:
+        """Sync-back creates its offsets table before it reads a record."""
+        import psycopg
+
+        try:
+            with psycopg.connect(self.endpoints.databases["legacy"], connect_timeout=2) as conn:
+                row = conn.execute("SELECT to_regclass('strangler_syncback_offsets')").fetchone()
+        except psycopg.Error:
+            return False
+        return row is not None and row[0] is not None
 
     def _relay_running(self) -> bool:
         status = read_status(self.cdc_state_dir)

@@ -190,7 +190,7 @@ def logs(
     part: str | None = typer.Argument(
         None,
         autocompletion=_complete_part,
-        help="proxy, legacy, postgres, kafka, cdc-relay, acl, pricing, ...; none: list the logs.",
+        help="proxy, legacy, postgres, kafka, cdc-relay, acl, syncback, pricing, ...; none: list the logs.",
     ),
     follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines until Ctrl-C."),
     tail: int = typer.Option(-1, "--tail", "-n", help="Only the last N lines (-1: all)."),

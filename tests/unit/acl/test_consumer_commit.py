@@ -36,6 +36,7 @@ class Record:
     key: bytes | None
     value: bytes | None
     timestamp: int = 0
+    headers: tuple[tuple[str, bytes | None], ...] = ()
 
 
 def garbage(start: int, count: int, partition: int = 0) -> list[Record]:
