@@ -190,7 +190,7 @@ class KafkaEventSource(EventSource):
     (or the beginning)."""
 
     def __init__(self, bootstrap_servers: str, topic: str, stored: dict[int, int], *, max_poll_records: int) -> None:
-        from kafka import TopicPartition  # type: ignore[import-untyped]
+        from kafka import TopicPartition
 
         from acl.kafka_io import make_consumer
 
