@@ -30,10 +30,10 @@ import threading
 from typing import Any
 
 from acl.consumer import tune_gc
-from acl.debezium_config import embedded_properties, offsets_file
+from acl.debezium_config import embedded_properties, offsets_file, offsets_table
 from acl.entrypoint import configure_logging, load_settings, stop_on_signals
 from acl.jvm import start_jvm
-from acl.relay_offsets import OffsetsKeeper, Restore
+from acl.relay_offsets import OffsetsKeeper, OffsetTable, Restore
 from acl.relay_status import RelayStatus
 from acl.settings import RelaySettings
 from acl.topics import (
@@ -97,10 +97,10 @@ def _drop_slot(settings: RelaySettings) -> None:
         )
 
 
-def reset_if_broker_lost(settings: RelaySettings, keeper: OffsetsKeeper) -> bool:
+def reset_if_broker_lost(settings: RelaySettings, keeper: OffsetsKeeper | OffsetTable) -> bool:
     """Offsets without the marker topic mean the broker lost its data: forget
     our position (offsets + slot) so Debezium takes a fresh snapshot."""
-    if not keeper.offsets.exists() or RELAY_MARKER_TOPIC in existing_topics(settings.bootstrap_servers):
+    if not keeper.exists() or RELAY_MARKER_TOPIC in existing_topics(settings.bootstrap_servers):
         return False
     log.warning("broker has no %s but offsets exist: the broker lost its topics; re-snapshotting", RELAY_MARKER_TOPIC)
     keeper.forget()
@@ -121,7 +121,11 @@ class Relay:
     def __init__(self, settings: RelaySettings) -> None:
         self.settings = settings
         self.status = RelayStatus(settings.state_dir, settings.slot_name, {t: legacy_topic(t) for t in CAPTURED_TABLES})
-        self.offsets = OffsetsKeeper(offsets_file(settings.state_dir))
+        self.offsets: OffsetsKeeper | OffsetTable = (
+            OffsetsKeeper(offsets_file(settings.state_dir))
+            if settings.offsets_database_url is None
+            else OffsetTable(settings.offsets_database_url, offsets_table(settings.slot_name))
+        )
         self._stop = threading.Event()
         self._engine: Any = None
         self._producer: Any = None
@@ -131,7 +135,7 @@ class Relay:
         from acl.kafka_io import make_producer
 
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
-        if self.offsets.restore_if_torn() is Restore.TORN_WITHOUT_COPY:
+        if isinstance(self.offsets, OffsetsKeeper) and self.offsets.restore_if_torn() is Restore.TORN_WITHOUT_COPY:
             self.status.note_resnapshot()
         if reset_if_broker_lost(self.settings, self.offsets):
             self.status.note_resnapshot()
@@ -205,6 +209,8 @@ class Relay:
             self._stop.wait(1.0)
 
     def _keep_offsets(self) -> None:
+        if not isinstance(self.offsets, OffsetsKeeper):
+            return
         try:
             self.offsets.keep()
         except OSError as exc:

@@ -22,11 +22,12 @@ bytes to end exactly where the map does: no prefix of a whole file passes.
 from __future__ import annotations
 
 import enum
+import json
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 log = logging.getLogger("acl.relay")
 
@@ -217,6 +218,9 @@ class OffsetsKeeper:
         )
         return Restore.RESTORED
 
+    def exists(self) -> bool:
+        return self.offsets.exists()
+
     def forget(self) -> None:
         """Drop the offsets and the copy (a fresh snapshot follows)."""
         self.offsets.unlink(missing_ok=True)
@@ -230,3 +234,38 @@ def _write_atomically(path: Path, data: bytes) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
+
+
+class OffsetTable:
+    """The table Debezium's JDBC offset store keeps the relay's position in
+    (see :func:`acl.debezium_config.offset_store_properties`), read and
+    cleared with plain SQL: rows of ``offset_key`` (the source partition,
+    JSON text) and ``offset_val`` (the position: LSNs, JSON text)."""
+
+    def __init__(self, database_url: str, table: str) -> None:
+        self.database_url, self.table = database_url, table
+
+    def read(self) -> dict[str, Any]:
+        """``{source partition: position}``; empty if nothing was stored yet
+        (no table: Debezium creates it when it starts)."""
+        import psycopg
+        from psycopg import sql
+
+        query = sql.SQL("SELECT offset_key, offset_val FROM {} ORDER BY record_insert_ts, record_insert_seq")
+        try:
+            with psycopg.connect(self.database_url, autocommit=True) as conn:
+                rows = conn.execute(query.format(sql.Identifier(self.table))).fetchall()
+        except psycopg.errors.UndefinedTable:
+            return {}
+        return {key: None if value is None else json.loads(value) for key, value in rows}
+
+    def exists(self) -> bool:
+        return bool(self.read())
+
+    def forget(self) -> None:
+        """Drop the stored position (a fresh snapshot follows)."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(self.table)))
