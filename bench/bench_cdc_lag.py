@@ -19,7 +19,16 @@ import time
 from typing import Any
 
 import psycopg
-from _cdc_bench_stack import SEED_MARKET, CpuMeter, LoadSampler, TopicCounter, cdc_stack, cpu_seconds, say
+from _cdc_bench_stack import (
+    OFFSET_STORES,
+    SEED_MARKET,
+    CpuMeter,
+    LoadSampler,
+    TopicCounter,
+    cdc_stack,
+    cpu_seconds,
+    say,
+)
 
 DOMAIN_TOPIC = "smp.market.v1"
 LEGACY_TOPIC = "legacy.public.smp_sale"
@@ -163,12 +172,10 @@ def write_sales(
         return total / (time.monotonic() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rate", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=60)
-    args = parser.parse_args()
-    with cdc_stack("bench-lag") as (dsn, kafka, children):
+def measure(rate: int, seconds: float, offsets: str = "file") -> dict[str, Any]:
+    """One run on a fresh stack; ``offsets`` is the relay's offset store."""
+    args = argparse.Namespace(rate=rate, seconds=seconds)
+    with cdc_stack("bench-lag", offsets) as (dsn, kafka, children):
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("SET TIME ZONE 'Europe/Paris'")
             for sql in SEED_MARKET:
@@ -199,8 +206,9 @@ def main() -> None:
         reader.stop.set()
         reader.join(5)
         lags = sorted((reader.arrived[n] - t) * 1000 for n, t in committed.items() if n in reader.arrived)
-        result = {
+        return {
             "benchmark": "cdc_lag",
+            "offset_store": offsets,
             "path": "legacy commit -> Debezium relay -> legacy.public.smp_sale -> ACL -> smp.market.v1",
             "target_writes_per_second": args.rate,
             "achieved_writes_per_second": round(achieved, 1),
@@ -222,7 +230,15 @@ def main() -> None:
             "broker_cpu_share_per_10s_window": broker_cpu.shares(),
             "load": load.report(),
         }
-        print(json.dumps(result, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--offsets", choices=OFFSET_STORES, default="file", help="the relay's offset store")
+    args = parser.parse_args()
+    print(json.dumps(measure(args.rate, args.seconds, args.offsets), indent=2))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,17 @@ import time
 from typing import Any
 
 import psycopg
-from _cdc_bench_stack import SEED_MARKET, Children, CpuMeter, GroupProgress, LoadSampler, TopicCounter, cdc_stack, say
+from _cdc_bench_stack import (
+    OFFSET_STORES,
+    SEED_MARKET,
+    Children,
+    CpuMeter,
+    GroupProgress,
+    LoadSampler,
+    TopicCounter,
+    cdc_stack,
+    say,
+)
 
 SEED_SALES = (
     "INSERT INTO smp_sale (id, lst_id, byr_id, sllr_id, itm_id, qty, prc_cp, tot_cp, fee_cp, sld_at)"
@@ -85,14 +95,10 @@ def count_events(bootstrap: str, expected: int) -> int:
     return counter.count
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--timeout", type=float, default=900)
-    parser.add_argument("--tail", action="store_true", help="also tail the domain topic during the run")
-    args = parser.parse_args()
-
-    with cdc_stack("bench-snapshot") as (dsn, kafka, children):
+def measure(rows: int, timeout: float = 900, tail_topic: bool = False, offsets: str = "file") -> dict[str, Any]:
+    """One run on a fresh stack; ``offsets`` is the relay's offset store."""
+    args = argparse.Namespace(rows=rows, timeout=timeout, tail=tail_topic)
+    with cdc_stack("bench-snapshot", offsets) as (dsn, kafka, children):
         say(f"seeding {args.rows} sales")
         seed_s = seed(dsn, args.rows)
         say(f"seeded in {seed_s:.1f}s; starting relay + acl")
@@ -115,6 +121,7 @@ def main() -> None:
         total_s, flow_s = done_at - started, done_at - (first_at or started)
         result: dict[str, Any] = {
             "benchmark": "cdc_snapshot",
+            "offset_store": offsets,
             "rows": args.rows,
             "tailing_reader_during_run": args.tail,
             "sales_committed_by_acl": done,
@@ -129,7 +136,17 @@ def main() -> None:
             "cpu_by_part": cpu_report,
             "load": load.report(),
         }
-        print(json.dumps(result, indent=2))
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--tail", action="store_true", help="also tail the domain topic during the run")
+    parser.add_argument("--offsets", choices=OFFSET_STORES, default="file", help="the relay's offset store")
+    args = parser.parse_args()
+    print(json.dumps(measure(args.rows, args.timeout, args.tail, args.offsets), indent=2))
 
 
 if __name__ == "__main__":
