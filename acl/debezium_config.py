@@ -6,8 +6,6 @@ running capture produce the same topics, keys and envelopes.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from acl.settings import DatabaseUrl, RelaySettings
 from acl.topics import LEGACY_PARTITIONS, TOPIC_PREFIX
 from acl.translators import CAPTURED_TABLES
@@ -85,10 +83,6 @@ def embedded_properties(settings: RelaySettings) -> dict[str, str]:
     }
 
 
-def offsets_file(state_dir: Path) -> Path:
-    return state_dir / "offsets.dat"
-
-
 JDBC_OFFSET_STORE = "io.debezium.storage.jdbc.offset.JdbcOffsetBackingStore"
 
 
@@ -108,17 +102,15 @@ def jdbc_url(url: str) -> str:
 
 def offset_store_properties(settings: RelaySettings) -> dict[str, str]:
     """Debezium's JDBC offset store (``debezium-storage-jdbc``, 3.x property
-    names) when an offsets database is set, else Kafka's file store.
+    names, read from the 3.6.3 jar: ``offset.storage.jdbc.connection.*`` and
+    ``offset.storage.jdbc.table.*``; 2.x's ``offset.storage.jdbc.url`` and
+    ``offset.storage.jdbc.offset.table.name`` are deprecated aliases).
 
-    The JDBC store writes each flush as one transaction (autocommit off:
-    ``DELETE``, ``INSERT`` per entry, ``COMMIT``, rolled back on error), so
-    a crash leaves the previous row or the new one, never a torn one."""
+    It writes each flush as one transaction (autocommit off: ``DELETE``,
+    ``INSERT`` per entry, ``COMMIT``, rolled back on error), so a crash
+    leaves the previous row or the new one, never a torn one. It creates
+    its table (``VARCHAR(1255)`` key and value) when missing."""
     db = settings.offsets_database
-    if db is None or settings.offsets_database_url is None:
-        return {
-            "offset.storage": "org.apache.kafka.connect.storage.FileOffsetBackingStore",
-            "offset.storage.file.filename": str(offsets_file(settings.state_dir)),
-        }
     return {
         "offset.storage": JDBC_OFFSET_STORE,
         "offset.storage.jdbc.connection.url": jdbc_url(settings.offsets_database_url),

@@ -29,12 +29,11 @@ def _int(name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
-def _optional_database_url(name: str) -> str | None:
-    """A ``postgresql://`` URL from ``name``, checked; None if unset."""
-    url = os.environ.get(name, "").strip()
-    if url:
-        DatabaseUrl.parse(url, variable=name)
-    return url or None
+def _database_url(name: str) -> str:
+    """A required ``postgresql://`` URL from ``name``, checked."""
+    url = _required(name)
+    DatabaseUrl.parse(url, variable=name)
+    return url
 
 
 @dataclass(frozen=True)
@@ -65,34 +64,32 @@ class RelaySettings:
 
     STRANGLER_LEGACY_DATABASE_URL  the monolith's database (postgresql://...)
     KAFKA_BOOTSTRAP_SERVERS        broker(s)
-    STRANGLER_CDC_STATE_DIR        offsets + status.json (e.g. .strangler/cdc)
+    STRANGLER_CDC_STATE_DIR        status.json, log4j2.properties (e.g. .strangler/cdc)
     STRANGLER_CDC_SLOT             replication slot + publication name (default strangler_legacy)
     STRANGLER_CDC_POLL_MS          Debezium poll.interval.ms (default 15: fewer, bigger batches for the broker; at 500 writes/s lag p99 was 274-624 ms at 15 over 4 runs vs 381 ms in one run at 5: within noise, no proven gain)
     STRANGLER_CDC_HEARTBEAT_MS     heartbeat.interval.ms (default 10000)
     STRANGLER_CDC_OFFSETS_DATABASE_URL  where Debezium keeps its offsets (postgresql://..., the control
-                                   database): a table per slot, written by its JDBC offset store
+                                   database): table cdc_offsets_<slot>, written by its JDBC offset store
     """
 
     database_url: str
     bootstrap_servers: str
     state_dir: Path
+    offsets_database_url: str
     slot_name: str = "strangler_legacy"
     poll_interval_ms: int = 15
     heartbeat_interval_ms: int = 10_000
-    offsets_database_url: str | None = None
 
     @classmethod
     def from_env(cls) -> RelaySettings:
-        url = _required("STRANGLER_LEGACY_DATABASE_URL")
-        DatabaseUrl.parse(url)
         return cls(
-            database_url=url,
+            database_url=_database_url("STRANGLER_LEGACY_DATABASE_URL"),
             bootstrap_servers=_required("KAFKA_BOOTSTRAP_SERVERS"),
             state_dir=Path(_required("STRANGLER_CDC_STATE_DIR")).resolve(),
+            offsets_database_url=_database_url("STRANGLER_CDC_OFFSETS_DATABASE_URL"),
             slot_name=os.environ.get("STRANGLER_CDC_SLOT", "").strip() or "strangler_legacy",
             poll_interval_ms=_int("STRANGLER_CDC_POLL_MS", 15),
             heartbeat_interval_ms=_int("STRANGLER_CDC_HEARTBEAT_MS", 10_000),
-            offsets_database_url=_optional_database_url("STRANGLER_CDC_OFFSETS_DATABASE_URL"),
         )
 
     @property
@@ -100,8 +97,8 @@ class RelaySettings:
         return DatabaseUrl.parse(self.database_url)
 
     @property
-    def offsets_database(self) -> DatabaseUrl | None:
-        return None if self.offsets_database_url is None else DatabaseUrl.parse(self.offsets_database_url)
+    def offsets_database(self) -> DatabaseUrl:
+        return DatabaseUrl.parse(self.offsets_database_url, variable="STRANGLER_CDC_OFFSETS_DATABASE_URL")
 
 
 @dataclass(frozen=True)
