@@ -193,17 +193,11 @@ def _exit_on_sigterm(*_: Any) -> None:
     raise SystemExit(143)  # run the finally blocks: stop every child
 
 
-#: Where the relay keeps Debezium's offsets: Kafka's file store in the state
-#: dir, or Debezium's JDBC store in a control database of the same cluster
-#: (as ``strangler up`` does).
-OFFSET_STORES = ("file", "jdbc")
-
-
 @contextmanager
-def cdc_stack(name: str, offsets: str = "file") -> Iterator[tuple[str, EmbeddedKafka, Children]]:
-    """(legacy DSN, broker, children) with the schema migrated; nothing started yet."""
-    if offsets not in OFFSET_STORES:
-        raise ValueError(f"offsets must be one of {OFFSET_STORES}, got {offsets!r}")
+def cdc_stack(name: str) -> Iterator[tuple[str, EmbeddedKafka, Children]]:
+    """(legacy DSN, broker, children) with the schema migrated; nothing
+    started yet. The relay keeps its offsets in a control database of the
+    same cluster, as ``strangler up`` does."""
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
         root = Path(tmp)
@@ -223,9 +217,8 @@ def cdc_stack(name: str, offsets: str = "file") -> Iterator[tuple[str, EmbeddedK
                     "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
                     "STRANGLER_CDC_STATE_DIR": str(root / "cdc"),
                     "STRANGLER_LOG_LEVEL": "WARNING",
+                    "STRANGLER_CDC_OFFSETS_DATABASE_URL": pg.create_database("strangler_control"),
                 }
-                if offsets == "jdbc":
-                    env["STRANGLER_CDC_OFFSETS_DATABASE_URL"] = pg.create_database("strangler_control")
                 children = Children(env, root)
                 try:
                     yield dsn, kafka, children

@@ -20,7 +20,6 @@ from typing import Any
 
 import psycopg
 from _cdc_bench_stack import (
-    OFFSET_STORES,
     SEED_MARKET,
     CpuMeter,
     LoadSampler,
@@ -172,10 +171,10 @@ def write_sales(
         return total / (time.monotonic() - start)
 
 
-def measure(rate: int, seconds: float, offsets: str = "file") -> dict[str, Any]:
-    """One run on a fresh stack; ``offsets`` is the relay's offset store."""
+def measure(rate: int, seconds: float) -> dict[str, Any]:
+    """One run on a fresh stack."""
     args = argparse.Namespace(rate=rate, seconds=seconds)
-    with cdc_stack("bench-lag", offsets) as (dsn, kafka, children):
+    with cdc_stack("bench-lag") as (dsn, kafka, children):
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("SET TIME ZONE 'Europe/Paris'")
             for sql in SEED_MARKET:
@@ -208,7 +207,6 @@ def measure(rate: int, seconds: float, offsets: str = "file") -> dict[str, Any]:
         lags = sorted((reader.arrived[n] - t) * 1000 for n, t in committed.items() if n in reader.arrived)
         return {
             "benchmark": "cdc_lag",
-            "offset_store": offsets,
             "path": "legacy commit -> Debezium relay -> legacy.public.smp_sale -> ACL -> smp.market.v1",
             "target_writes_per_second": args.rate,
             "achieved_writes_per_second": round(achieved, 1),
@@ -236,9 +234,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--offsets", choices=OFFSET_STORES, default="file", help="the relay's offset store")
     args = parser.parse_args()
-    print(json.dumps(measure(args.rate, args.seconds, args.offsets), indent=2))
+    print(json.dumps(measure(args.rate, args.seconds), indent=2))
 
 
 if __name__ == "__main__":

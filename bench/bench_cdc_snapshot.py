@@ -25,7 +25,6 @@ from typing import Any
 
 import psycopg
 from _cdc_bench_stack import (
-    OFFSET_STORES,
     SEED_MARKET,
     Children,
     CpuMeter,
@@ -95,10 +94,10 @@ def count_events(bootstrap: str, expected: int) -> int:
     return counter.count
 
 
-def measure(rows: int, timeout: float = 900, tail_topic: bool = False, offsets: str = "file") -> dict[str, Any]:
-    """One run on a fresh stack; ``offsets`` is the relay's offset store."""
+def measure(rows: int, timeout: float = 900, tail_topic: bool = False) -> dict[str, Any]:
+    """One run on a fresh stack."""
     args = argparse.Namespace(rows=rows, timeout=timeout, tail=tail_topic)
-    with cdc_stack("bench-snapshot", offsets) as (dsn, kafka, children):
+    with cdc_stack("bench-snapshot") as (dsn, kafka, children):
         say(f"seeding {args.rows} sales")
         seed_s = seed(dsn, args.rows)
         say(f"seeded in {seed_s:.1f}s; starting relay + acl")
@@ -121,7 +120,6 @@ def measure(rows: int, timeout: float = 900, tail_topic: bool = False, offsets: 
         total_s, flow_s = done_at - started, done_at - (first_at or started)
         result: dict[str, Any] = {
             "benchmark": "cdc_snapshot",
-            "offset_store": offsets,
             "rows": args.rows,
             "tailing_reader_during_run": args.tail,
             "sales_committed_by_acl": done,
@@ -144,9 +142,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--tail", action="store_true", help="also tail the domain topic during the run")
-    parser.add_argument("--offsets", choices=OFFSET_STORES, default="file", help="the relay's offset store")
     args = parser.parse_args()
-    print(json.dumps(measure(args.rows, args.timeout, args.tail, args.offsets), indent=2))
+    print(json.dumps(measure(args.rows, args.timeout, args.tail), indent=2))
 
 
 if __name__ == "__main__":
