@@ -6,9 +6,7 @@ running capture produce the same topics, keys and envelopes.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from acl.settings import RelaySettings
+from acl.settings import DatabaseUrl, RelaySettings
 from acl.topics import LEGACY_PARTITIONS, TOPIC_PREFIX
 from acl.translators import CAPTURED_TABLES
 
@@ -88,8 +86,7 @@ def embedded_properties(settings: RelaySettings) -> dict[str, str]:
         "database.user": db.user,
         "database.password": db.password,
         "database.dbname": db.dbname,
-        "offset.storage": "org.apache.kafka.connect.storage.FileOffsetBackingStore",
-        "offset.storage.file.filename": str(offsets_file(settings.state_dir)),
+        **offset_store_properties(settings),
         "offset.flush.interval.ms": "1000",
         "heartbeat.interval.ms": str(settings.heartbeat_interval_ms),
         "poll.interval.ms": str(settings.poll_interval_ms),
@@ -100,8 +97,44 @@ def embedded_properties(settings: RelaySettings) -> dict[str, str]:
     }
 
 
-def offsets_file(state_dir: Path) -> Path:
-    return state_dir / "offsets.dat"
+JDBC_OFFSET_STORE = "io.debezium.storage.jdbc.offset.JdbcOffsetBackingStore"
+
+
+def offsets_table(slot_name: str) -> str:
+    """The offsets table of the relay that owns ``slot_name``. One per slot:
+    the JDBC store saves by ``DELETE FROM <table>`` then one INSERT per
+    entry it holds, so two relays sharing a table would erase each other."""
+    if not slot_name.replace("_", "").isalnum() or not slot_name.isascii():
+        raise ValueError(f"slot name {slot_name!r} is not a plain identifier")
+    return f"cdc_offsets_{slot_name.lower()}"
+
+
+def jdbc_url(url: str) -> str:
+    db = DatabaseUrl.parse(url, variable="STRANGLER_CDC_OFFSETS_DATABASE_URL")
+    return f"jdbc:postgresql://{db.host}:{db.port}/{db.dbname}?ApplicationName=strangler-cdc-offsets"
+
+
+def offset_store_properties(settings: RelaySettings) -> dict[str, str]:
+    """Debezium's JDBC offset store (``debezium-storage-jdbc``, 3.x property
+    names, read from the 3.6.3 jar: ``offset.storage.jdbc.connection.*`` and
+    ``offset.storage.jdbc.table.*``; 2.x's ``offset.storage.jdbc.url`` and
+    ``offset.storage.jdbc.offset.table.name`` are deprecated aliases).
+
+    It writes each flush as one transaction (autocommit off: ``DELETE``,
+    ``INSERT`` per entry, ``COMMIT``, rolled back on error), so a crash
+    leaves the previous row or the new one, never a torn one. It creates
+    its table (``VARCHAR(1255)`` key and value) when missing."""
+    db = settings.offsets_database
+    return {
+        "offset.storage": JDBC_OFFSET_STORE,
+        "offset.storage.jdbc.connection.url": jdbc_url(settings.offsets_database_url),
+        "offset.storage.jdbc.connection.user": db.user,
+        # The store refuses an empty password ("A value is required") even
+        # where the server asks for none (the embedded cluster trusts
+        # loopback); pgjdbc sends one only if the server asks for it.
+        "offset.storage.jdbc.connection.password": db.password or "unused-trust-auth",
+        "offset.storage.jdbc.table.name": offsets_table(settings.slot_name),
+    }
 
 
 def kafka_connect_registration(partitions: int = LEGACY_PARTITIONS) -> dict[str, object]:

@@ -25,6 +25,7 @@ CAPTURE_JAR_PREFIXES = (
     "debezium-embedded-",
     "debezium-util-",
     "debezium-storage-file-",
+    "debezium-storage-jdbc-",
     "debezium-openlineage-api-",
     "connect-api-",
     "connect-runtime-",

@@ -5,13 +5,11 @@ librdkafka (see :class:`acl.kafka_io.Publisher`) to ``legacy.public.<table>`` ex
 
 Delivery: each Debezium batch is sent and ``flush()``-ed (acks=all) before
 the handler returns, and only then does Debezium mark the batch processed and
-(every second) store its offset in ``<state>/offsets.dat``. A crash replays at
-most the last second of changes from the slot: same LSNs, so the ACL emits
-the same event ids.
-
-Torn offsets: a crash while Debezium rewrites ``offsets.dat`` would make it
-re-snapshot; the relay keeps a whole copy and restores it (see
-:mod:`acl.relay_offsets`).
+(every second) store its offset, in one transaction, in a table of the
+control database (Debezium's JDBC offset store; see
+:mod:`acl.relay_offsets`). A crash replays at most the last second of changes
+from the slot: same LSNs, so the ACL emits the same event ids; it cannot tear
+the stored offset.
 
 Lost broker: Tansu keeps topics in memory. The relay writes a marker topic
 when it starts; if offsets exist but the marker is gone, the broker was
@@ -30,10 +28,10 @@ import threading
 from typing import Any
 
 from acl.consumer import tune_gc
-from acl.debezium_config import embedded_properties, offsets_file
+from acl.debezium_config import embedded_properties, offsets_table
 from acl.entrypoint import configure_logging, load_settings, stop_on_signals
 from acl.jvm import start_jvm
-from acl.relay_offsets import OffsetsKeeper, Restore
+from acl.relay_offsets import OffsetTable
 from acl.relay_status import RelayStatus
 from acl.settings import RelaySettings
 from acl.syncback.tagging import MESSAGE_TOPIC, MarkerMemory, SyncbackTagger
@@ -118,14 +116,31 @@ def _drop_slot(settings: RelaySettings) -> None:
         )
 
 
-def reset_if_broker_lost(settings: RelaySettings, keeper: OffsetsKeeper) -> bool:
+def reset_if_broker_lost(settings: RelaySettings, offsets: OffsetTable) -> bool:
     """Offsets without the marker topic mean the broker lost its data: forget
     our position (offsets + slot) so Debezium takes a fresh snapshot."""
-    if not keeper.offsets.exists() or RELAY_MARKER_TOPIC in existing_topics(settings.bootstrap_servers):
+    if not offsets.exists() or RELAY_MARKER_TOPIC in existing_topics(settings.bootstrap_servers):
         return False
     log.warning("broker has no %s but offsets exist: the broker lost its topics; re-snapshotting", RELAY_MARKER_TOPIC)
-    keeper.forget()
+    offsets.forget()
     _drop_slot(settings)
+    return True
+
+
+def warn_if_file_offsets_left(settings: RelaySettings, offsets: OffsetTable) -> bool:
+    """A state dir from before the JDBC store holds ``offsets.dat`` (Kafka's
+    file store), which nothing reads any more: with the table still empty,
+    Debezium starts over with a snapshot. Say so once, loudly."""
+    left = settings.state_dir / "offsets.dat"
+    if not left.exists() or offsets.exists():
+        return False
+    log.warning(
+        "%s is from the file offset store, which the relay no longer reads; the offsets table %s is empty,"
+        " so Debezium takes a new snapshot (existing rows come again as snapshot reads). Delete the file"
+        " to silence this.",
+        left,
+        offsets.table,
+    )
     return True
 
 
@@ -142,7 +157,7 @@ class Relay:
     def __init__(self, settings: RelaySettings) -> None:
         self.settings = settings
         self.status = RelayStatus(settings.state_dir, settings.slot_name, {t: legacy_topic(t) for t in CAPTURED_TABLES})
-        self.offsets = OffsetsKeeper(offsets_file(settings.state_dir))
+        self.offsets = OffsetTable(settings.offsets_database_url, offsets_table(settings.slot_name))
         self._stop = threading.Event()
         self._engine: Any = None
         self._producer: Any = None
@@ -152,8 +167,7 @@ class Relay:
         from acl.kafka_io import make_producer
 
         self.settings.state_dir.mkdir(parents=True, exist_ok=True)
-        if self.offsets.restore_if_torn() is Restore.TORN_WITHOUT_COPY:
-            self.status.note_resnapshot()
+        warn_if_file_offsets_left(self.settings, self.offsets)
         if reset_if_broker_lost(self.settings, self.offsets):
             self.status.note_resnapshot()
         ensure_topics(self.settings.bootstrap_servers, _wanted_topics())
@@ -217,20 +231,13 @@ class Relay:
             log.error("Debezium engine failed: %r", exc)
 
     def _tick_forever(self) -> None:
-        """Once a second: the status file, and a whole copy of the offsets."""
+        """Once a second: the status file."""
         while not self._stop.is_set():
             try:
                 self.status.write()
             except OSError as exc:
                 log.warning("cannot write status: %s", exc)
-            self._keep_offsets()
             self._stop.wait(1.0)
-
-    def _keep_offsets(self) -> None:
-        try:
-            self.offsets.keep()
-        except OSError as exc:
-            log.warning("cannot keep a whole copy of the offsets: %s", exc)
 
     def _shutdown(self, worker: threading.Thread) -> int:
         self._stop.set()
@@ -240,7 +247,6 @@ class Relay:
         except Exception as exc:
             log.warning("engine close: %r", exc)
         worker.join(30)
-        self._keep_offsets()  # close() stored the final offsets
         try:
             self._producer.flush(10)
             self._producer.close(5)

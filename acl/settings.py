@@ -29,6 +29,13 @@ def _int(name: str, default: int) -> int:
         raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _database_url(name: str) -> str:
+    """A required ``postgresql://`` URL from ``name``, checked."""
+    url = _required(name)
+    DatabaseUrl.parse(url, variable=name)
+    return url
+
+
 @dataclass(frozen=True)
 class DatabaseUrl:
     host: str
@@ -38,10 +45,10 @@ class DatabaseUrl:
     dbname: str
 
     @classmethod
-    def parse(cls, url: str) -> DatabaseUrl:
+    def parse(cls, url: str, variable: str = "STRANGLER_LEGACY_DATABASE_URL") -> DatabaseUrl:
         parts = urlsplit(url)
         if parts.scheme not in {"postgres", "postgresql"}:
-            raise SettingsError(f"STRANGLER_LEGACY_DATABASE_URL must be a postgresql:// URL, got {parts.scheme!r}")
+            raise SettingsError(f"{variable} must be a postgresql:// URL, got {parts.scheme!r}")
         return cls(
             host=parts.hostname or "127.0.0.1",
             port=parts.port or 5432,
@@ -57,27 +64,29 @@ class RelaySettings:
 
     STRANGLER_LEGACY_DATABASE_URL  the monolith's database (postgresql://...)
     KAFKA_BOOTSTRAP_SERVERS        broker(s)
-    STRANGLER_CDC_STATE_DIR        offsets + status.json (e.g. .strangler/cdc)
+    STRANGLER_CDC_STATE_DIR        status.json, log4j2.properties (e.g. .strangler/cdc)
     STRANGLER_CDC_SLOT             replication slot + publication name (default strangler_legacy)
     STRANGLER_CDC_POLL_MS          Debezium poll.interval.ms (default 15: fewer, bigger batches for the broker; at 500 writes/s lag p99 was 274-624 ms at 15 over 4 runs vs 381 ms in one run at 5: within noise, no proven gain)
     STRANGLER_CDC_HEARTBEAT_MS     heartbeat.interval.ms (default 10000)
+    STRANGLER_CDC_OFFSETS_DATABASE_URL  where Debezium keeps its offsets (postgresql://..., the control
+                                   database): table cdc_offsets_<slot>, written by its JDBC offset store
     """
 
     database_url: str
     bootstrap_servers: str
     state_dir: Path
+    offsets_database_url: str
     slot_name: str = "strangler_legacy"
     poll_interval_ms: int = 15
     heartbeat_interval_ms: int = 10_000
 
     @classmethod
     def from_env(cls) -> RelaySettings:
-        url = _required("STRANGLER_LEGACY_DATABASE_URL")
-        DatabaseUrl.parse(url)
         return cls(
-            database_url=url,
+            database_url=_database_url("STRANGLER_LEGACY_DATABASE_URL"),
             bootstrap_servers=_required("KAFKA_BOOTSTRAP_SERVERS"),
             state_dir=Path(_required("STRANGLER_CDC_STATE_DIR")).resolve(),
+            offsets_database_url=_database_url("STRANGLER_CDC_OFFSETS_DATABASE_URL"),
             slot_name=os.environ.get("STRANGLER_CDC_SLOT", "").strip() or "strangler_legacy",
             poll_interval_ms=_int("STRANGLER_CDC_POLL_MS", 15),
             heartbeat_interval_ms=_int("STRANGLER_CDC_HEARTBEAT_MS", 10_000),
@@ -86,6 +95,10 @@ class RelaySettings:
     @property
     def database(self) -> DatabaseUrl:
         return DatabaseUrl.parse(self.database_url)
+
+    @property
+    def offsets_database(self) -> DatabaseUrl:
+        return DatabaseUrl.parse(self.offsets_database_url, variable="STRANGLER_CDC_OFFSETS_DATABASE_URL")
 
 
 @dataclass(frozen=True)

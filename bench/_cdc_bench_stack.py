@@ -195,7 +195,9 @@ def _exit_on_sigterm(*_: Any) -> None:
 
 @contextmanager
 def cdc_stack(name: str) -> Iterator[tuple[str, EmbeddedKafka, Children]]:
-    """(legacy DSN, broker, children) with the schema migrated; nothing started yet."""
+    """(legacy DSN, broker, children) with the schema migrated; nothing
+    started yet. The relay keeps its offsets in a control database of the
+    same cluster, as ``strangler up`` does."""
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with tempfile.TemporaryDirectory(prefix=f"{name}-") as tmp:
         root = Path(tmp)
@@ -215,6 +217,7 @@ def cdc_stack(name: str) -> Iterator[tuple[str, EmbeddedKafka, Children]]:
                     "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
                     "STRANGLER_CDC_STATE_DIR": str(root / "cdc"),
                     "STRANGLER_LOG_LEVEL": "WARNING",
+                    "STRANGLER_CDC_OFFSETS_DATABASE_URL": pg.create_database("strangler_control"),
                 }
                 children = Children(env, root)
                 try:

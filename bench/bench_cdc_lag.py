@@ -20,7 +20,15 @@ import time
 from typing import Any
 
 import psycopg
-from _cdc_bench_stack import SEED_MARKET, CpuMeter, LoadSampler, TopicCounter, cdc_stack, cpu_seconds, say
+from _cdc_bench_stack import (
+    SEED_MARKET,
+    CpuMeter,
+    LoadSampler,
+    TopicCounter,
+    cdc_stack,
+    cpu_seconds,
+    say,
+)
 
 DOMAIN_TOPIC = "smp.market.v1"
 LEGACY_TOPIC = "legacy.public.smp_sale"
@@ -164,11 +172,9 @@ def write_sales(
         return total / (time.monotonic() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rate", type=int, default=500)
-    parser.add_argument("--seconds", type=float, default=60)
-    args = parser.parse_args()
+def measure(rate: int, seconds: float) -> dict[str, Any]:
+    """One run on a fresh stack."""
+    args = argparse.Namespace(rate=rate, seconds=seconds)
     with cdc_stack("bench-lag") as (dsn, kafka, children):
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("SET TIME ZONE 'Europe/Paris'")
@@ -200,7 +206,7 @@ def main() -> None:
         reader.stop.set()
         reader.join(5)
         lags = sorted((reader.arrived[n] - t) * 1000 for n, t in committed.items() if n in reader.arrived)
-        result = {
+        return {
             "benchmark": "cdc_lag",
             "path": "legacy commit -> Debezium relay -> legacy.public.smp_sale -> ACL -> smp.market.v1",
             "target_writes_per_second": args.rate,
@@ -223,7 +229,14 @@ def main() -> None:
             "broker_cpu_share_per_10s_window": broker_cpu.shares(),
             "load": load.report(),
         }
-        print(json.dumps(result, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--seconds", type=float, default=60)
+    args = parser.parse_args()
+    print(json.dumps(measure(args.rate, args.seconds), indent=2))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,16 @@ import time
 from typing import Any
 
 import psycopg
-from _cdc_bench_stack import SEED_MARKET, Children, CpuMeter, GroupProgress, LoadSampler, TopicCounter, cdc_stack, say
+from _cdc_bench_stack import (
+    SEED_MARKET,
+    Children,
+    CpuMeter,
+    GroupProgress,
+    LoadSampler,
+    TopicCounter,
+    cdc_stack,
+    say,
+)
 
 SEED_SALES = (
     "INSERT INTO smp_sale (id, lst_id, byr_id, sllr_id, itm_id, qty, prc_cp, tot_cp, fee_cp, sld_at)"
@@ -85,13 +94,9 @@ def count_events(bootstrap: str, expected: int) -> int:
     return counter.count
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--timeout", type=float, default=900)
-    parser.add_argument("--tail", action="store_true", help="also tail the domain topic during the run")
-    args = parser.parse_args()
-
+def measure(rows: int, timeout: float = 900, tail_topic: bool = False) -> dict[str, Any]:
+    """One run on a fresh stack."""
+    args = argparse.Namespace(rows=rows, timeout=timeout, tail=tail_topic)
     with cdc_stack("bench-snapshot") as (dsn, kafka, children):
         say(f"seeding {args.rows} sales")
         seed_s = seed(dsn, args.rows)
@@ -129,7 +134,16 @@ def main() -> None:
             "cpu_by_part": cpu_report,
             "load": load.report(),
         }
-        print(json.dumps(result, indent=2))
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--tail", action="store_true", help="also tail the domain topic during the run")
+    args = parser.parse_args()
+    print(json.dumps(measure(args.rows, args.timeout, args.tail), indent=2))
 
 
 if __name__ == "__main__":

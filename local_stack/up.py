@@ -251,6 +251,8 @@ class LocalStack:
             "STRANGLER_LEGACY_DATABASE_URL": self.endpoints.databases["legacy"],
             "KAFKA_BOOTSTRAP_SERVERS": self.endpoints.kafka,
             "STRANGLER_CDC_STATE_DIR": str(self.cdc_state_dir),
+            # Debezium's offsets: a table in the control database, written transactionally
+            "STRANGLER_CDC_OFFSETS_DATABASE_URL": self.endpoints.databases["control"],
         }
         self.say("starting the CDC relay (embedded Debezium)")
         relay = self._spawn("cdc-relay", [sys.executable, "-m", "acl.relay"], env=env)

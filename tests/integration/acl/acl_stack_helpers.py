@@ -18,6 +18,8 @@ from typing import Any
 
 import psycopg
 
+from acl.debezium_config import offsets_table
+from acl.relay_offsets import OffsetTable
 from local_stack.kafka import EmbeddedKafka
 from local_stack.postgres import EmbeddedPostgres
 
@@ -67,10 +69,11 @@ class Child:
 
 
 class Stack:
-    """Database + broker + relay + consumer for one test module."""
+    """Database + broker + relay + consumer for one test module; the relay's
+    offsets in ``offsets_dsn`` (a control database, as in ``strangler up``)."""
 
-    def __init__(self, dsn: str, kafka: EmbeddedKafka, state: Path) -> None:
-        self.dsn, self.kafka, self.state = dsn, kafka, state
+    def __init__(self, dsn: str, kafka: EmbeddedKafka, state: Path, offsets_dsn: str) -> None:
+        self.dsn, self.kafka, self.state, self.offsets_dsn = dsn, kafka, state, offsets_dsn
         self.env = {
             **os.environ,
             "STRANGLER_LEGACY_DATABASE_URL": dsn,
@@ -79,6 +82,7 @@ class Stack:
             "STRANGLER_CDC_HEARTBEAT_MS": "2000",
             # slots are cluster-wide and the session's server is shared: one slot per database
             "STRANGLER_CDC_SLOT": "slot_" + dsn.rsplit("/", 1)[1],
+            "STRANGLER_CDC_OFFSETS_DATABASE_URL": offsets_dsn,
         }
         self.relay = Child("acl.relay", self.env, state / "relay.log")
         self.consumer = Child("acl", self.env, state / "acl.log")
@@ -92,6 +96,14 @@ class Stack:
 
     def status(self) -> dict[str, Any]:
         return json.loads((self.state / "cdc" / "status.json").read_text())
+
+    def offsets(self) -> OffsetTable:
+        """The relay's stored Debezium offsets (a table in ``offsets_dsn``)."""
+        return OffsetTable(self.offsets_dsn, offsets_table(self.env["STRANGLER_CDC_SLOT"]))
+
+    def snapshots_taken(self) -> int:
+        """Snapshots the relay's log shows (Debezium logs step 7 once per snapshot)."""
+        return self.relay.log.read_text().count("Snapshot step 7")
 
 
 class EventTail:
@@ -144,6 +156,11 @@ class EventTail:
 
     def close(self) -> None:
         self.consumer.close()
+
+
+def control_database(server: EmbeddedPostgres, prefix: str) -> str:
+    """An empty database for the relay's offsets (the control database's part)."""
+    return server.create_database(f"{prefix}_ctl_{os.getpid()}_{next(_db_counter)}")
 
 
 def migrated_database(server: EmbeddedPostgres, prefix: str) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from acl_stack_helpers import Stack, migrated_database
+from acl_stack_helpers import Stack, control_database, migrated_database
 
 from local_stack.kafka import EmbeddedKafka
 from local_stack.postgres import EmbeddedPostgres
@@ -20,7 +20,7 @@ def stack(postgres_server: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFa
     state = tmp_path_factory.mktemp("acl-stack")
     dsn = migrated_database(postgres_server, "acl_it")
     with EmbeddedKafka(state / "kafka") as kafka:
-        s = Stack(dsn, kafka, state)
+        s = Stack(dsn, kafka, state, control_database(postgres_server, "acl_it"))
         try:
             yield s
         finally:

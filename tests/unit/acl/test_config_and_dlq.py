@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from acl.consumer import process_record
-from acl.debezium_config import capture_properties, embedded_properties, kafka_connect_registration
+from acl.debezium_config import capture_properties, embedded_properties, kafka_connect_registration, offsets_table
 from acl.dlq import DeadLetter
 from acl.ports import EventPublisher
 from acl.settings import ConsumerSettings, RelaySettings, SettingsError
@@ -25,6 +25,9 @@ def test_deploy_file_matches_the_relay_capture_config(monkeypatch, tmp_path):
     monkeypatch.setenv("STRANGLER_LEGACY_DATABASE_URL", "postgresql://u:p@127.0.0.1:5433/smp")
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     monkeypatch.setenv("STRANGLER_CDC_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv(
+        "STRANGLER_CDC_OFFSETS_DATABASE_URL", "postgresql://ctl:s%40cret@127.0.0.1:5433/strangler_control"
+    )
     embedded = embedded_properties(RelaySettings.from_env())
     for key, value in capture_properties().items():
         assert on_disk["config"][key] == embedded[key] == value
@@ -32,15 +35,52 @@ def test_deploy_file_matches_the_relay_capture_config(monkeypatch, tmp_path):
     assert on_disk["config"]["table.include.list"].count("public.smp_") == 6
 
 
-@pytest.mark.parametrize(
-    "missing", ["STRANGLER_LEGACY_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STRANGLER_CDC_STATE_DIR"]
+RELAY_VARIABLES = (
+    "STRANGLER_LEGACY_DATABASE_URL",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "STRANGLER_CDC_STATE_DIR",
+    "STRANGLER_CDC_OFFSETS_DATABASE_URL",
 )
+
+
+@pytest.mark.parametrize("missing", RELAY_VARIABLES)
 def test_relay_settings_fail_loudly(monkeypatch, missing):
-    for name in ("STRANGLER_LEGACY_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "STRANGLER_CDC_STATE_DIR"):
+    for name in RELAY_VARIABLES:
         monkeypatch.setenv(name, "postgresql://x@h/db" if "URL" in name else "x")
     monkeypatch.delenv(missing)
     with pytest.raises(SettingsError, match=missing):
         RelaySettings.from_env()
+
+
+def relay_settings(offsets_url: str, slot: str = "strangler_legacy") -> RelaySettings:
+    return RelaySettings(
+        database_url="postgresql://u:p@127.0.0.1:5433/smp",
+        bootstrap_servers="127.0.0.1:9092",
+        state_dir=Path("/nonexistent"),
+        offsets_database_url=offsets_url,
+        slot_name=slot,
+    )
+
+
+def test_offsets_go_to_debezium_s_jdbc_store_in_the_offsets_database():
+    props = embedded_properties(relay_settings("postgresql://ctl:s%40cret@10.0.0.5:6432/strangler_control", "slot_a"))
+    assert props["offset.storage"] == "io.debezium.storage.jdbc.offset.JdbcOffsetBackingStore"
+    assert props["offset.storage.jdbc.connection.url"].startswith("jdbc:postgresql://10.0.0.5:6432/strangler_control?")
+    assert props["offset.storage.jdbc.connection.user"] == "ctl"
+    assert props["offset.storage.jdbc.connection.password"] == "s@cret"
+    assert props["offset.storage.jdbc.table.name"] == "cdc_offsets_slot_a"
+    assert not [k for k in props if k.startswith("offset.storage.file")]
+
+
+def test_a_passwordless_offsets_url_still_gives_the_store_the_password_it_requires():
+    props = embedded_properties(relay_settings("postgresql://postgres@127.0.0.1:5432/strangler_control"))
+    assert props["offset.storage.jdbc.connection.password"]
+
+
+def test_the_offsets_table_is_one_per_slot_and_a_plain_identifier():
+    assert offsets_table("slot_acl_it_1_2") == "cdc_offsets_slot_acl_it_1_2"
+    with pytest.raises(ValueError):
+        offsets_table('x"; DROP TABLE y; --')
 
 
 def test_consumer_settings_fail_loudly(monkeypatch):

@@ -14,6 +14,7 @@ def test_capture_classpath_keeps_the_postgres_connector_and_drops_the_others() -
     assert any(j.startswith("debezium-connector-postgres-") for j in jars)
     assert any(j.startswith("postgresql-") for j in jars)
     assert any(j.startswith("connect-runtime-") for j in jars)
+    assert any(j.startswith("debezium-storage-jdbc-") for j in jars)  # the relay's offset store
     assert not any(
         j.startswith(("debezium-connector-mysql-", "debezium-connector-oracle-", "cassandra-")) for j in jars
     )
