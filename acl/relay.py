@@ -228,7 +228,15 @@ class Relay:
             self._engine.run()
         except BaseException as exc:
             self._failed = exc
-            log.error("Debezium engine failed: %r", exc)
+            log.error("Debezium engine failed: %s", self._redacted(repr(exc)))
+
+    def _redacted(self, text: str) -> str:
+        """``text`` with the database passwords masked: Debezium's JDBC offset
+        store puts its whole configuration, passwords included, in its errors."""
+        for secret in {self.settings.database.password, self.settings.offsets_database.password}:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
 
     def _tick_forever(self) -> None:
         """Once a second: the status file."""
