@@ -21,9 +21,10 @@ PLAYER_STATUS_LABELS = {ACTIVE: "Active", BANNED: "Banned", DELETED: "Deleted"}
 FEE_PERCENT = 5
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Refusal(Exception):
-    """A refused operation, as the monolith words it."""
+    """A refused operation, as the monolith words it (not frozen: Python
+    sets an exception's traceback when it is raised)."""
 
     status: int
     code: str
