@@ -50,11 +50,13 @@ def listing_cancelled(listing: Listing, at: dt.datetime) -> list[OutboxMessage]:
 def sale_recorded(listing: Listing, sale: Sale, remaining: int, at: dt.datetime) -> list[OutboxMessage]:
     """What the ACL publishes for the monolith's own trade: the listing
     amended (and filled when nothing remains), then the sale."""
-    filled = remaining == 0
+    closed = {"C": ListingStatus.CANCELLED, "X": ListingStatus.EXPIRED}.get(listing.status)
+    filled = closed is None and remaining == 0
+    status = closed or (ListingStatus.FILLED if filled else ListingStatus.OPEN)
     events: list[DomainEvent] = [
         ListingAmended(
             listing_id=listing.listing_id,
-            status=ListingStatus.FILLED if filled else ListingStatus.OPEN,
+            status=status,
             quantity_remaining=remaining,
             unit_price=Money.from_copper(listing.unit_price_copper),
             amended_at=at,

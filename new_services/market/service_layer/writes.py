@@ -39,6 +39,7 @@ from new_services.market.domain.clock import MarketClock
 from new_services.market.domain.model import (
     ACTIVE,
     CANCELLED,
+    EXPIRED,
     Item,
     Listing,
     Player,
@@ -213,17 +214,48 @@ class MarketWrites:
         return await self._transition(saga, lambda tx: _to(saga.to(states.COMPENSATING, reverse=False, result=result)))
 
     async def _compensate(self, saga: Saga) -> Saga:
-        if saga.data.get("reverse"):
+        """Undo the settlement if its outcome is unknown, then give the
+        reservation back: to the listing if it is still open or filled, to
+        the seller's inventory (escrow return) if the seller cancelled it
+        meanwhile (the cancellation returned only what was not reserved)."""
+        data = saga.data
+        if data.get("reverse"):
             await self._call(lambda: self.monolith.reverse(key=saga.key("settle")))
+        current = await self.store.listing(data["listing_id"])
+        if current is not None and current.status in (CANCELLED, EXPIRED):
+            await self._return_to_seller(saga)
         _, wall = self.clock.now()
 
         async def release(tx: MarketTx) -> Saga:
-            listing = await tx.lock_listing(saga.data["listing_id"])
-            if listing is not None:
-                await tx.save_listing(listing.release(saga.data["quantity"], wall))
+            listing = await tx.lock_listing(data["listing_id"])
+            if listing is None:
+                return saga.to(states.COMPENSATED)
+            if listing.status in (CANCELLED, EXPIRED):
+                if current is None or current.status not in (CANCELLED, EXPIRED):
+                    return saga  # cancelled since we looked: return the items first (next turn)
+                returned = listing.quantity_remaining + data["quantity"]
+                await tx.save_listing(replace(listing, quantity_remaining=returned, updated_at=wall))
+            else:
+                await tx.save_listing(listing.release(data["quantity"], wall))
             return saga.to(states.COMPENSATED)
 
         return await self._transition(saga, release)
+
+    async def _return_to_seller(self, saga: Saga) -> None:
+        data = saga.data
+        answer = await self._call(
+            lambda: self.monolith.escrow(
+                key=saga.key("release-return"),
+                player_id=data["seller_id"],
+                item_id=data["item_id"],
+                quantity=data["quantity"],
+                direction="return",
+            )
+        )
+        if not answer.ok:
+            log.error(
+                "buy saga %s: the monolith refused the escrow return: %s %s", saga.saga_id, answer.status, answer.body
+            )
 
     async def _confirm(self, saga: Saga) -> Saga:
         instant, wall = self.clock.now()
@@ -246,7 +278,11 @@ class MarketWrites:
             )
             await tx.insert_sale(sale)
             # The events say what is *settled*: reservations still in flight are not sold yet.
-            remaining = listing.quantity - await tx.sold_quantity(listing.listing_id)
+            # A listing cancelled meanwhile keeps its remaining (the quantity returned) and status.
+            if listing.status in (CANCELLED, EXPIRED):
+                remaining = listing.quantity_remaining
+            else:
+                remaining = listing.quantity - await tx.sold_quantity(listing.listing_id)
             await tx.add_outbox(events.sale_recorded(listing, sale, remaining, instant))
             return saga.to(states.DONE, sale_id=sale.sale_id)
 

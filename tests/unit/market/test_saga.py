@@ -230,3 +230,46 @@ def test_a_listing_whose_escrow_is_unreachable_is_completed_later_with_the_same_
     assert store.tables.listings == {}
     assert asyncio.run(writes(store, monolith).resume_all()) == 1
     assert len(store.tables.listings) == 1 and monolith.inventory[(1, ITEM)] == 1
+
+
+def test_a_cancel_during_a_refused_buy_gives_the_reserved_units_back_to_the_seller() -> None:
+    store, monolith = world(balance=10, held=0)
+    open_listing(store, quantity=3)
+    service = writes(store, monolith)
+
+    async def scenario() -> None:
+        monolith.settle_gate = asyncio.Event()
+        buying = asyncio.create_task(service.buy(BUYER, 5, 2))
+        while not monolith.calls:
+            await asyncio.sleep(0)
+        cancelled = await service.cancel_listing(5, 1)  # returns the 1 unit not reserved
+        assert (cancelled.status, cancelled.quantity_remaining) == ("C", 1)
+        monolith.settle_gate.set()
+        with pytest.raises(Rejected):
+            await buying
+
+    asyncio.run(scenario())
+    assert monolith.inventory[(1, ITEM)] == 3  # 1 by the cancel, 2 by the compensation
+    listing = store.tables.listings[5]
+    assert (listing.status, listing.quantity_remaining) == ("C", 3)
+
+
+def test_a_cancel_during_a_settled_buy_keeps_the_listing_cancelled_in_the_events() -> None:
+    store, monolith = world(held=0)
+    open_listing(store, quantity=3)
+    service = writes(store, monolith)
+
+    async def scenario() -> None:
+        monolith.settle_gate = asyncio.Event()
+        buying = asyncio.create_task(service.buy(BUYER, 5, 2))
+        while not monolith.calls:
+            await asyncio.sleep(0)
+        await service.cancel_listing(5, 1)
+        monolith.settle_gate.set()
+        await buying
+
+    asyncio.run(scenario())
+    amended = [orjson.loads(m.value)["data"] for m in store.tables.outbox if b"ListingAmended" in m.value]
+    assert [(a["status"], a["quantity_remaining"]) for a in amended] == [("cancelled", 1)]
+    assert event_types(store) == ["ListingCancelled", "ListingAmended", "SaleRecorded"]
+    assert monolith.inventory[(1, ITEM)] == 1 and monolith.inventory[(2, ITEM)] == 2
