@@ -148,6 +148,24 @@ def answered(handler: Handler) -> Handler:
     return wrapper
 
 
+def not_allowed(edge: Edge, allowed: str) -> Handler:
+    """DRF's 405, after negotiation and its permission check (an unsafe
+    method needs a caller)."""
+
+    @answered
+    async def method_not_allowed(request: Request) -> Response:
+        if "listing_id" in request.path_params and legacy.path_id(request.path_params["listing_id"]) is None:
+            return Response(legacy.DJANGO_NOT_FOUND_HTML, status_code=404, media_type="text/html; charset=utf-8")
+        edge.negotiate(request)
+        identity = edge.identity(request)
+        if identity is None and request.method not in ("GET", "HEAD"):
+            raise _unauthenticated(legacy.NOT_AUTHENTICATED)
+        body = {"detail": f'Method "{request.method}" not allowed.'}
+        return json_response(405, body, {"Allow": allowed})
+
+    return method_not_allowed
+
+
 def add_routes(app: FastAPI, market: Market) -> None:
     edge = Edge(market)
     status_choices = list(LISTING_STATUS_LABELS)
@@ -232,6 +250,15 @@ def add_routes(app: FastAPI, market: Market) -> None:
         responses={401: json_200, 403: json_200, 404: json_200, 409: json_200},
     )
     app.add_api_route("/api/sales/", sales_list, methods=["GET"], operation_id="sales_list", tags=["market"])
+    for path, endpoint in (("/api/listings/", listings_list), ("/api/sales/", sales_list)):
+        app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)  # Django answers HEAD too
+    for path, allowed in (
+        ("/api/listings/", "GET, POST, HEAD, OPTIONS"),
+        ("/api/sales/", "GET, POST, HEAD, OPTIONS"),
+        ("/api/listings/{listing_id}/cancel/", "POST, OPTIONS"),
+    ):
+        others = ["PUT", "PATCH", "DELETE"] + (["GET", "HEAD"] if "cancel" in path else [])
+        app.add_api_route(path, not_allowed(edge, allowed), methods=others, include_in_schema=False)
     app.add_api_route(
         "/api/sales/",
         sales_create,

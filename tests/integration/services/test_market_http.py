@@ -232,3 +232,18 @@ def test_the_openapi_document_lists_the_five_operations(world: World) -> None:
     response = world.call(lambda c: c.get("/openapi.json"))
     operations = {op["operationId"] for path in response.json()["paths"].values() for op in path.values()}
     assert operations == {"listings_list", "listings_create", "listings_cancel", "sales_list", "sales_create"}
+
+
+def test_other_methods_get_drfs_answers(world: World) -> None:
+    async def session(c: httpx.AsyncClient) -> httpx.Response:
+        anonymous = await c.delete("/api/sales/")
+        assert anonymous.status_code == 401
+        get_cancel = await c.get("/api/listings/40/cancel/")
+        assert get_cancel.status_code == 405 and get_cancel.json() == {"detail": 'Method "GET" not allowed.'}
+        assert get_cancel.headers["allow"] == "POST, OPTIONS"
+        head = await c.head("/api/listings/")
+        assert head.status_code == 200 and head.content == b""
+        return await c.put("/api/listings/", headers=world.header(**BUYER))
+
+    response = world.call(session)
+    assert response.status_code == 405 and response.content == b'{"detail":"Method \\"PUT\\" not allowed."}'
