@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
@@ -96,7 +97,11 @@ class Edge:
 
     async def owned(self) -> None:
         ownership = self.market.ownership
-        owner = await ownership.owner()
+        try:
+            owner = await ownership.owner()
+        except psycopg.Error as exc:  # the control database is away: no write without knowing the owner
+            log.warning("cannot read the owner of the market's writes: %s", exc)
+            raise Denied(json_response(503, UNAVAILABLE)) from None
         if owner.owner != "market":
             raise Denied(json_response(409, owner.refusal_body()))
         if not await ownership.caught_up(owner):
