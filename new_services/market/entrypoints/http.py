@@ -24,11 +24,13 @@ from typing import Any
 
 import psycopg
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 
 from new_services.market.bootstrap import Market, bootstrap
 from new_services.market.domain.model import ACTIVE, LISTING_STATUS_LABELS, Player, Refusal, no_player_account
 from new_services.market.entrypoints import legacy_contract as legacy
+from new_services.market.entrypoints import openapi_models as models
 from new_services.market.service_layer.ports import MonolithUnavailable
 from new_services.market.service_layer.writes import Rejected
 from new_services.platform.http import platform_router
@@ -235,8 +237,30 @@ def add_routes(app: FastAPI, market: Market) -> None:
         sale = await market.writes.buy(buyer, values["listing"], values["quantity"])
         return json_response(201, legacy.sale_json(sale))
 
-    json_200: dict[str, Any] = {"content": {"application/json": {}}}
-    app.add_api_route("/api/listings/", listings_list, methods=["GET"], operation_id="listings_list", tags=["market"])
+    refusal = models.error(models.ApplicationError, "a refusal of the monolith's rules: {detail, code, extra}")
+    writes_moved = models.error(models.ApplicationError, "writes_moved (the monolith owns the writes), or a rule")
+    unavailable = models.error(
+        models.ApplicationError, "the monolith did not answer, or the projector lags after a flip"
+    )
+    filters = {"item": "integer >= 1", "seller": "integer >= 1", "buyer": "integer >= 1", "listing": "integer >= 1"}
+    page = {"limit": "results per page (default 50; ignored if not a positive integer)", "offset": "first index"}
+
+    def query(names: tuple[str, ...], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        parameters = [
+            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}, "description": d}
+            for n, d in {**{k: filters[k] for k in names}, **(extra or {}), **page}.items()
+        ]
+        return {"parameters": parameters}
+
+    app.add_api_route(
+        "/api/listings/",
+        listings_list,
+        methods=["GET"],
+        operation_id="listings_list",
+        tags=["market"],
+        responses={200: {"model": models.ListingPage}, 400: models.FIELD_ERRORS, 401: models.UNAUTHENTICATED},
+        openapi_extra=query(("item", "seller"), {"status": "one of O, F, C, X"}),
+    )
     app.add_api_route(
         "/api/listings/",
         listings_create,
@@ -244,7 +268,16 @@ def add_routes(app: FastAPI, market: Market) -> None:
         operation_id="listings_create",
         tags=["market"],
         status_code=201,
-        responses={201: json_200, 400: json_200, 401: json_200, 403: json_200, 409: json_200, 415: json_200},
+        responses={
+            201: {"model": models.Listing},
+            400: models.FIELD_ERRORS,
+            401: models.UNAUTHENTICATED,
+            403: refusal,
+            409: writes_moved,
+            415: models.error(models.Detail, "a body that is not JSON or a form"),
+            503: unavailable,
+        },
+        openapi_extra=models.request_body(models.ListingCreateInput),
     )
     app.add_api_route(
         "/api/listings/{listing_id}/cancel/",
@@ -252,9 +285,45 @@ def add_routes(app: FastAPI, market: Market) -> None:
         methods=["POST"],
         operation_id="listings_cancel",
         tags=["market"],
-        responses={401: json_200, 403: json_200, 404: json_200, 409: json_200},
+        responses={
+            200: {"model": models.Listing},
+            401: models.UNAUTHENTICATED,
+            403: refusal,
+            404: refusal,
+            409: writes_moved,
+            503: unavailable,
+        },
+        openapi_extra={
+            "parameters": [{"name": "listing_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+        },
     )
-    app.add_api_route("/api/sales/", sales_list, methods=["GET"], operation_id="sales_list", tags=["market"])
+    app.add_api_route(
+        "/api/sales/",
+        sales_list,
+        methods=["GET"],
+        operation_id="sales_list",
+        tags=["market"],
+        responses={200: {"model": models.SalePage}, 400: models.FIELD_ERRORS, 401: models.UNAUTHENTICATED},
+        openapi_extra=query(("item", "buyer", "seller", "listing")),
+    )
+    app.add_api_route(
+        "/api/sales/",
+        sales_create,
+        methods=["POST"],
+        operation_id="sales_create",
+        tags=["market"],
+        status_code=201,
+        responses={
+            201: {"model": models.Sale},
+            400: models.FIELD_ERRORS,
+            401: models.UNAUTHENTICATED,
+            403: refusal,
+            409: writes_moved,
+            415: models.error(models.Detail, "a body that is not JSON or a form"),
+            503: unavailable,
+        },
+        openapi_extra=models.request_body(models.SaleCreateInput),
+    )
     for path, endpoint in (("/api/listings/", listings_list), ("/api/sales/", sales_list)):
         app.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False)  # Django answers HEAD too
     for path, allowed in (
@@ -264,15 +333,6 @@ def add_routes(app: FastAPI, market: Market) -> None:
     ):
         others = ["PUT", "PATCH", "DELETE"] + (["GET", "HEAD"] if "cancel" in path else [])
         app.add_api_route(path, not_allowed(edge, allowed), methods=others, include_in_schema=False)
-    app.add_api_route(
-        "/api/sales/",
-        sales_create,
-        methods=["POST"],
-        operation_id="sales_create",
-        tags=["market"],
-        status_code=201,
-        responses={201: json_200, 400: json_200, 401: json_200, 403: json_200, 404: json_200, 409: json_200},
-    )
 
 
 async def _resume_forever(market: Market) -> None:
@@ -321,4 +381,20 @@ def create_app(market: Market | None = None) -> FastAPI:
     )
     add_routes(app, service)
     app.include_router(platform_router(service.facts, service.engine))
+    app.openapi = _openapi_with_inputs(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi_with_inputs(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """FastAPI's document, plus the input schemas the handlers parse themselves."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (models.ListingCreateInput, models.SaleCreateInput):
+                components[model.__name__] = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
