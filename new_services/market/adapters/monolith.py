@@ -18,11 +18,19 @@ SERVICE_TOKEN_HEADER = "X-Strangler-Service-Token"
 
 
 class HttpMonolith(Monolith):
-    def __init__(self, base_url: str, service_token: str, *, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        service_token: str,
+        *,
+        timeout_s: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             headers={SERVICE_TOKEN_HEADER: service_token},
             timeout=timeout_s,
+            transport=transport,
         )
 
     async def _post(self, path: str, body: dict[str, Any] | None = None) -> Answer:
