@@ -30,11 +30,14 @@ def test_the_market_projects_the_legacy_stream_and_reads_as_the_monolith(stack: 
         return ours.status_code == theirs.status_code == 200 and ours.json()["results"] == theirs.json()["results"]
 
     wait_until(same_sales, timeout=60, what="the market's sales equal the monolith's", interval=1.0)
+    # Closed listings carry their legacy upd_dt in their closing event: equal, updated_at included.
     ours = httpx.get(f"{market}/api/listings/?status=F&limit=20", timeout=10).json()
     theirs = httpx.get(f"{legacy}/api/listings/?status=F&limit=20", timeout=10).json()
     assert ours["count"] == theirs["count"] > 0
-    assert [{**x, "updated_at": None} for x in ours["results"]] == [
-        {**x, "updated_at": None} for x in theirs["results"]
-    ]
+    assert ours["results"] == theirs["results"]
+    # An open listing snapshotted after a sale: its events carry no upd_dt (a known gap, docs/market-service.md).
+    ours_open = httpx.get(f"{market}/api/listings/?status=O&limit=20", timeout=10).json()["results"]
+    theirs_open = httpx.get(f"{legacy}/api/listings/?status=O&limit=20", timeout=10).json()["results"]
+    assert [{**x, "updated_at": None} for x in ours_open] == [{**x, "updated_at": None} for x in theirs_open]
     refused = httpx.post(f"{market}/api/sales/", json={"listing": 1, "quantity": 1}, timeout=10)
     assert refused.status_code == 401  # no identity header: the proxy is the only way in
