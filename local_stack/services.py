@@ -31,4 +31,7 @@ class ServiceSpec:
         return f"{self.env_prefix}DATABASE_URL"
 
 
-NEW_SERVICES: tuple[ServiceSpec, ...] = (ServiceSpec("pricing", "new_services.pricing", 8010),)
+NEW_SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("pricing", "new_services.pricing", 8010),
+    ServiceSpec("market", "new_services.market", 8011),
+)

@@ -300,6 +300,13 @@ class LocalStack:
             f"{spec.env_prefix}HOST": self.settings.host,
             "KAFKA_BOOTSTRAP_SERVERS": self.endpoints.kafka,
             "STRANGLER_ADMIN_TOKEN": self.state.admin_token(),
+            # The market's write side (docs/market-write-side.md): the monolith's
+            # /_internal/ API, its service token, the identity keys, the owners table.
+            "STRANGLER_LEGACY_URL": self.endpoints.legacy,
+            "STRANGLER_INTERNAL_TOKEN": self.state.secret("internal-token", env_var="STRANGLER_INTERNAL_TOKEN"),
+            "STRANGLER_IDENTITY_KEYS": os.environ.get("STRANGLER_IDENTITY_KEYS")
+            or str(self.state.path / "identity-keys.json"),
+            "STRANGLER_CONTROL_DATABASE_URL": self.endpoints.databases["control"],
         }
 
     def _start_services(self) -> None:

@@ -32,7 +32,9 @@ class RunningStack:
 
 def stack_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRANGLER_", "KAFKA_"))}
-    for name in ("PROXY", "LEGACY", "POSTGRES", "KAFKA", "PRICING"):
+    from local_stack.services import NEW_SERVICES
+
+    for name in ("PROXY", "LEGACY", "POSTGRES", "KAFKA", *(spec.name.upper() for spec in NEW_SERVICES)):
         env[f"STRANGLER_{name}_PORT"] = str(free_port())
     return env
 

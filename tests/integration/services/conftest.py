@@ -27,3 +27,20 @@ def pricing_engine(pricing_dsn: str) -> Iterator[Engine]:
     engine = create_engine(url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def market_dsn(postgres_server: Any) -> str:
+    """A fresh market database, migrated to head."""
+    from new_services.market.bootstrap import SCRIPT_LOCATION as MARKET_SCRIPTS
+
+    dsn = str(postgres_server.create_database(f"market_{uuid.uuid4().hex[:10]}"))
+    upgrade(MARKET_SCRIPTS, database_url("dsn", dsn))
+    return dsn
+
+
+@pytest.fixture
+def market_engine(market_dsn: str) -> Iterator[Engine]:
+    engine = create_engine(database_url("dsn", market_dsn))
+    yield engine
+    engine.dispose()
