@@ -51,6 +51,7 @@ def listing(change: Change) -> list[DomainEvent]:
     price = money(non_negative(row, "prc_cp"))
     updated_at = legacy_time(row, "upd_dt", ts)
     if change.op in ("c", "r"):
+        opened_at = legacy_time(row, "crt_dt", ts)
         events: list[DomainEvent] = [
             ListingOpened(
                 listing_id=listing_id,
@@ -59,9 +60,21 @@ def listing(change: Change) -> list[DomainEvent]:
                 quantity=quantity,
                 quantity_remaining=remaining,
                 unit_price=price,
-                opened_at=legacy_time(row, "crt_dt", ts),
+                opened_at=opened_at,
             )
         ]
+        if status is ListingStatus.OPEN and updated_at != opened_at:
+            # Changed since it opened (a sale before the snapshot): the amendment
+            # carries upd_dt, which no other event of an open listing does.
+            events.append(
+                ListingAmended(
+                    listing_id=listing_id,
+                    status=status,
+                    quantity_remaining=remaining,
+                    unit_price=price,
+                    amended_at=updated_at,
+                )
+            )
         closing = _closing_event(row, status, updated_at)
         return events + ([closing] if closing else [])
     before = change.before or {}

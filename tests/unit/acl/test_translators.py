@@ -3,6 +3,7 @@ write per label, see tests/fixtures/debezium/capture.py)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -113,6 +114,23 @@ def test_listing_lifecycle(captured):
         "ListingFilled.v1",
     ]
     assert data_of(captured, "listing_delete") == [("ListingRemoved.v1", {"listing_id": 1})]
+
+
+def test_a_snapshotted_open_listing_changed_since_it_opened_carries_its_update_time(captured):
+    """The snapshot of an open listing that sold before it: ``ListingOpened``
+    has no field for ``upd_dt``, so an amendment follows with it."""
+    record = dict(captured["listing_insert"][0])
+    value = json.loads(record["value"])
+    value["op"] = "r"
+    value["after"] |= {"qty_rem": 7, "upd_dt": value["after"]["crt_dt"] + 3_600_000_000}
+    record["value"] = json.dumps(value)
+    kinds_and_data = data_of({"snap": [record]}, "snap")
+    assert [kind for kind, _ in kinds_and_data] == ["ListingOpened.v1", "ListingAmended.v1"]
+    opened, amended = kinds_and_data[0][1], kinds_and_data[1][1]
+    assert amended["quantity_remaining"] == 7 and amended["status"] == "open"
+    assert (
+        amended["amended_at"] == "2024-06-01T11:00:00.000000Z" and opened["opened_at"] == "2024-06-01T10:00:00.000000Z"
+    )
 
 
 def test_sale_recorded_with_money_objects(captured):
