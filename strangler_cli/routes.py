@@ -269,6 +269,29 @@ def diffs(
     console.print(table)
 
 
+@routes_app.command("owners", epilog=examples("strangler routes owners", "strangler routes owners --json"))
+def owners(
+    ctx: typer.Context,
+    url: str | None = UrlOpt,
+    token: str | None = TokenOpt,
+    state_dir: Path = StateOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Who writes each context's data (legacy or a service), recorded with
+    the route version that flipped its write routes (`writes:` in the table).
+    A context not listed is written by legacy."""
+    data = Admin(ctx, url, token, state_dir).call("GET", "/_strangler/owners")
+    if as_json:
+        print_json(data)
+        return
+    table = Table(title="write owners (one writer per context; not listed: legacy)")
+    for col in ("context", "owner", "since", "route version"):
+        table.add_column(col)
+    for o in data["owners"]:
+        table.add_row(*cells(o["context"], o["owner"], o["since"][:19], o["route_version"]))
+    console.print(table)
+
+
 def _load_table(file: Path) -> Any:
     """The YAML (or JSON) table in ``file``; exit 5 if it cannot be read as one."""
     try:

@@ -16,6 +16,7 @@ GET      /_strangler/routes/history       ?limit=N
 POST     /_strangler/routes/rollback      {to?: version, reason}
 GET      /_strangler/diffs                ?route=KEY&limit=N recent mismatches
 GET      /_strangler/status               breakers, shadow noise, counters
+GET      /_strangler/owners               who writes each context (strangler_write_owners)
 =======  ===============================  =====================================
 
 A thin adapter: it authenticates, parses JSON, turns each change into a
@@ -163,6 +164,9 @@ class AdminApi:
             limit = max(1, min(200, int(query.get("limit", "20"))))
             rows = await self.mismatches.mismatches(query.get("route") or None, limit)
             return _json(200, {"mismatches": rows, "counts": await self.mismatches.mismatch_counts()})
+        if path == "/_strangler/owners" and method == "GET":
+            owners = await self.routes.owners()
+            return _json(200, {"owners": [o.to_json() for o in owners], "default": "legacy"})
         if path == "/_strangler/status" and method == "GET":
             return _json(200, self.status())
         return _json(404, {"error": f"no admin endpoint {method} {path}"})

@@ -62,7 +62,9 @@ class RollBack:
 class AutoRollBack:
     """Flip a route that breached its limits back to its last safe mode:
     legacy from shadow, else the latest shadow/legacy mode it had in recent
-    versions. Refused (``Unchanged``) if the route left ``from_mode`` meanwhile."""
+    versions. Refused (``Unchanged``) if the route left ``from_mode`` meanwhile.
+    A write route (``writes: <context>``) takes every write route of its
+    context back to legacy: one writer per context."""
 
     route: str
     from_mode: Mode
@@ -168,6 +170,10 @@ class RouteCommands:
             current = self.validate(old.spec).find(cmd.route)
             if current is None or current.mode != cmd.from_mode:
                 raise Unchanged("route already changed")
+            if current.writes:
+                # A write route moves only with its whole context, and only to legacy.
+                spec = set_context_mode(old.spec, current.writes, Mode.LEGACY)
+                return self.validate(spec).to_spec(), None
             safe = Mode.LEGACY if cmd.from_mode is Mode.SHADOW else await self._last_safe_mode(cmd.route, old, get)
             spec = set_route(old.spec, cmd.route, mode=safe, services=self.services)
             return self.validate(spec).to_spec(), None
@@ -187,6 +193,12 @@ class RouteCommands:
                 return r.mode
             v -= 1
         return Mode.LEGACY
+
+
+def set_context_mode(spec: dict[str, Any], context: str, mode: Mode) -> dict[str, Any]:
+    """A copy of ``spec`` with every route that writes ``context`` set to ``mode``."""
+    routes = [dict(r, mode=mode.value) if r.get("writes") == context else dict(r) for r in spec.get("routes") or []]
+    return dict(spec, routes=routes)
 
 
 def parse_mode(value: object) -> Mode:
