@@ -21,7 +21,7 @@ from strangler_proxy.admin import AdminApi
 from strangler_proxy.breaker import CircuitBreaker
 from strangler_proxy.forwarding import Forwarder
 from strangler_proxy.health import RouteHealth
-from strangler_proxy.identity import IdentityResolver, MonolithIdentitySource
+from strangler_proxy.identity import IdentityResolver, MonolithIdentitySource, RotationGrace
 from strangler_proxy.metrics import Metrics, render
 from strangler_proxy.route_commands import AutoRollBack, RouteCommands
 from strangler_proxy.routing import Mode, RouteTable, TableError, TableHolder
@@ -172,7 +172,8 @@ class ProxyApp:
             service_token=s.internal_token,
             timeout_s=s.identity_timeout_s,
         )
-        return IdentityResolver(source, keys.keyring, ttl_s=s.identity_ttl_s, metrics=self.metrics)
+        signing = RotationGrace(keys.keyring)
+        return IdentityResolver(source, signing, ttl_s=s.identity_ttl_s, metrics=self.metrics)
 
     async def _store_mismatch(self, m: Mismatch) -> None:
         await self.store.record_mismatch(m)

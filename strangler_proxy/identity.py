@@ -122,6 +122,38 @@ def _retrieve(task: asyncio.Task[bytes]) -> None:
         task.exception()
 
 
+class RotationGrace:
+    """The keyring to sign with, holding back a newly activated key for
+    ``grace_s``: a rotation adds the new key and makes it active in one
+    write, and every reader notices it within its own check interval (1 s
+    for ``KeyFile``). Signing with the previous key (still accepted) until
+    then means no service ever sees a key it has not loaded yet.
+
+    ``keys`` is ``KeyFile.keyring``; use an instance as the resolver's
+    ``keyring`` callable."""
+
+    def __init__(
+        self, keys: Callable[[], Keyring], *, grace_s: float = 2.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.keys = keys
+        self.grace_s = grace_s
+        self.clock = clock
+        self._active: str | None = None
+        self._previous: str | None = None
+        self._since = float("-inf")
+
+    def __call__(self) -> Keyring:
+        ring = self.keys()
+        if ring.active != self._active:
+            self._previous = self._active
+            self._active = ring.active
+            self._since = self.clock()
+        previous = self._previous
+        if previous is not None and previous in ring.keys and self.clock() - self._since < self.grace_s:
+            return Keyring(active=previous, keys=ring.keys)
+        return ring
+
+
 class IdentityResolver:
     """Cached, coalesced ``Authorization`` -> signed identity header line.
 

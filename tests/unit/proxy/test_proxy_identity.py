@@ -23,6 +23,7 @@ from strangler_proxy.identity import (
     IdentitySource,
     IdentityUnavailable,
     MonolithIdentitySource,
+    RotationGrace,
     is_token,
 )
 from strangler_proxy.metrics import Metrics
@@ -478,3 +479,18 @@ def test_identity_settings_come_together_with_a_bounded_ttl() -> None:
     with pytest.raises(SettingsError, match="STRANGLER_IDENTITY_TTL_S"):
         ProxySettings.from_env({**BASE, "STRANGLER_IDENTITY_TTL_S": "600"})
     assert ProxySettings.from_env({**BASE, "STRANGLER_IDENTITY_TTL_S": "0.5"}).identity_ttl_s == 0.5
+
+
+def test_a_new_key_signs_only_after_the_readers_had_time_to_load_it(tmp_path: Path) -> None:
+    path = tmp_path / "identity-keys.json"
+    ensure_key_file(path)
+    clock = Clock()
+    signing = RotationGrace(KeyFile(path, check_every_s=0).keyring, grace_s=2.0, clock=clock)
+    assert signing().active == "k1"
+    new_kid = rotate(path)
+    assert signing().active == "k1"  # a service may not have reloaded the file yet
+    clock.now += 1.9
+    assert signing().active == "k1"
+    clock.now += 0.1
+    ring = signing()
+    assert ring.active == new_kid and set(ring.keys) == {"k1", new_kid}
