@@ -6,6 +6,11 @@ through the ``Upstream`` port, lets ``streaming`` move the bytes and
 ``telemetry`` count them. Nothing here blocks on the shadow call or on the
 database: shadow work and mismatch storage are scheduled after the client's
 answer is written.
+
+A request that will reach a new service with ``Authorization: Token ...``
+first gets its signed identity line from ``identity.IdentityResolver``
+(cached; 503 when it cannot be had); nothing else pays for it. Paths under
+``/_internal/`` (the monolith's service API) are 404 here.
 """
 
 from __future__ import annotations
