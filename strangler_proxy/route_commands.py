@@ -72,7 +72,20 @@ class AutoRollBack:
     actor: str
 
 
-Command = SetRoute | ApplyTable | RollBack | AutoRollBack
+@dataclass(frozen=True)
+class SetWrites:
+    """Flip every route that writes ``context`` to ``mode`` (legacy or new)
+    in one version: the way to move a context's writes, since its write
+    routes may not differ. ``service`` sets their service too."""
+
+    context: str
+    mode: Mode
+    actor: str
+    reason: str = ""
+    service: str | None = None
+
+
+Command = SetRoute | ApplyTable | RollBack | AutoRollBack | SetWrites
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,9 @@ class RouteCommands:
         ``LookupError`` (no such version) or ``ValueError`` (no reason)."""
         if isinstance(command, SetRoute):
             mutate, reason, kind = self._set(command), command.reason or f"set {command.route} to {command.mode}", "set"
+        elif isinstance(command, SetWrites):
+            default = f"set the writes of {command.context} to {command.mode}"
+            mutate, reason, kind = self._set_writes(command), command.reason or default, "set"
         elif isinstance(command, ApplyTable):
             mutate, reason, kind = self._apply(command), command.reason, "apply"
         elif isinstance(command, RollBack):
@@ -143,6 +159,15 @@ class RouteCommands:
             spec = set_route(
                 old.spec, cmd.route, mode=cmd.mode, weight=cmd.weight, service=cmd.service, services=self.services
             )
+            return self.validate(spec).to_spec(), None
+
+        return mutate
+
+    def _set_writes(self, cmd: SetWrites) -> Mutation:
+        async def mutate(old: Version, _get: GetVersion) -> tuple[dict[str, Any], int | None]:
+            if not any(r.get("writes") == cmd.context for r in old.spec.get("routes") or []):
+                raise LookupError(f"no route writes {cmd.context!r} (mark them with writes: {cmd.context})")
+            spec = set_context_mode(old.spec, cmd.context, cmd.mode, service=cmd.service)
             return self.validate(spec).to_spec(), None
 
         return mutate
@@ -195,9 +220,11 @@ class RouteCommands:
         return Mode.LEGACY
 
 
-def set_context_mode(spec: dict[str, Any], context: str, mode: Mode) -> dict[str, Any]:
-    """A copy of ``spec`` with every route that writes ``context`` set to ``mode``."""
-    routes = [dict(r, mode=mode.value) if r.get("writes") == context else dict(r) for r in spec.get("routes") or []]
+def set_context_mode(spec: dict[str, Any], context: str, mode: Mode, *, service: str | None = None) -> dict[str, Any]:
+    """A copy of ``spec`` with every route that writes ``context`` set to
+    ``mode`` (and to ``service`` when given)."""
+    changes: dict[str, Any] = {"mode": mode.value} | ({"service": service} if service else {})
+    routes = [dict(r, **changes) if r.get("writes") == context else dict(r) for r in spec.get("routes") or []]
     return dict(spec, routes=routes)
 
 

@@ -15,7 +15,7 @@ import yaml
 from proxy_fakes import FakeRouteRepository
 
 from strangler_proxy.admin import AdminApi
-from strangler_proxy.route_commands import ApplyTable, AutoRollBack, RollBack, RouteCommands, SetRoute
+from strangler_proxy.route_commands import ApplyTable, AutoRollBack, RollBack, RouteCommands, SetRoute, SetWrites
 from strangler_proxy.route_repository import Unchanged, Version
 from strangler_proxy.routing import Mode, RouteTable, TableError, write_owners
 
@@ -189,3 +189,22 @@ def test_admin_api_lists_owners_behind_the_token() -> None:
     ]
     status, _, _ = run(api.handle("GET", b"/_strangler/owners", [], b""))
     assert status == 401
+
+
+def test_set_writes_flips_every_write_route_of_the_context_in_one_version() -> None:
+    rig = Rig()
+    spec = market_writes("legacy")
+    for r in spec["routes"]:
+        if r.get("writes"):
+            del r["service"]
+    run(rig.commands.handle(ApplyTable(spec, "ann", "declare")))
+    flip = run(rig.commands.handle(SetWrites("market", Mode.NEW, "ann", service="market")))
+    table = RouteTable.from_spec(flip.new.spec, SERVICES)
+    assert {(r.mode, r.service) for r in table.routes if r.writes} == {(Mode.NEW, "market")}
+    assert table.find("GET,HEAD /api/items/{id}/rate/").mode is Mode.SHADOW  # other routes untouched
+    assert rig.owners() == [("market", "market", flip.new.version)] and flip.new.reason.startswith("set the writes")
+    with pytest.raises(TableError, match="legacy or new"):
+        run(rig.commands.handle(SetWrites("market", Mode.SHADOW, "ann")))
+    with pytest.raises(LookupError, match="no route writes 'players'"):
+        run(rig.commands.handle(SetWrites("players", Mode.NEW, "ann", service="market")))
+    assert len(rig.repo.versions) == 3
