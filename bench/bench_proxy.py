@@ -9,7 +9,10 @@ what count):
 * the strangler proxy (1 worker, ``legacy`` mode; route table in an
   embedded PostgreSQL, or ``STRANGLER_CONTROL_DATABASE_URL`` if set);
 * wrk with one thread: throughput at 32 connections, p50 at 1 connection,
-  p50/p99 at 64 connections, and p50 at 1 connection on a ``shadow`` route.
+  p50/p99 at 64 connections, and p50 at 1 connection on a ``shadow`` route;
+* identity continuity: a ``new`` route at 1 and 32 connections without
+  ``Authorization`` and with ``Authorization: Token ...`` (resolved through
+  the upstream's ``/_internal/identity/``, then cached for the TTL).
 
 Installs nginx and wrk with apt-get when missing.
 """
@@ -106,9 +109,10 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def wrk(url: str, connections: int) -> dict[str, float]:
+def wrk(url: str, connections: int, header: str | None = None) -> dict[str, float]:
+    extra = ["-H", header] if header else []
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{DURATION}", "--latency", url],
+        ["wrk", "-t1", f"-c{connections}", f"-d{DURATION}", "--latency", *extra, url],
         capture_output=True,
         text=True,
         check=True,
@@ -134,12 +138,14 @@ def main() -> None:
     try:
         up_port, ngx_port, our_port = free_port(), free_port(), free_port()
         body = '{"item":"42","rate":117,"currency":"copper"}'
+        who = '{"user_id":1,"username":"bench","player_id":1,"player_status":"A"}'
         procs.append(
             start_nginx(
                 work,
                 "upstream",
                 f"""
-    server {{ listen 127.0.0.1:{up_port}; location / {{ default_type application/json; return 200 '{body}'; }} }}""",
+    server {{ listen 127.0.0.1:{up_port}; location / {{ default_type application/json; return 200 '{body}'; }}
+      location /_internal/identity/ {{ default_type application/json; return 200 '{who}'; }} }}""",
             )
         )
         procs.append(
@@ -159,6 +165,9 @@ def main() -> None:
             pg = EmbeddedPostgres(work / "pg")
             pg.start()
             dsn = pg.create_database("bench_proxy")
+        from new_services.platform.identity import ensure_key_file
+
+        ensure_key_file(work / "identity-keys.json")
         env = dict(
             os.environ,
             STRANGLER_PROXY_PORT=str(our_port),
@@ -167,6 +176,8 @@ def main() -> None:
             STRANGLER_SERVICES=json.dumps({"pricing": f"http://127.0.0.1:{up_port}"}),
             STRANGLER_CONTROL_DATABASE_URL=dsn,
             STRANGLER_ADMIN_TOKEN=TOKEN,
+            STRANGLER_IDENTITY_KEYS=str(work / "identity-keys.json"),
+            STRANGLER_INTERNAL_TOKEN="bench-internal-token",
         )
         with open(work / "proxy.log", "wb") as proxy_log:
             procs.append(
@@ -182,6 +193,8 @@ def main() -> None:
         nginx = f"http://127.0.0.1:{ngx_port}/api/items/42/rate/"
         ours = f"http://127.0.0.1:{our_port}/api/items/42/rate/"
         ours_shadow = f"http://127.0.0.1:{our_port}/shadowed/42/"
+        ours_new = f"http://127.0.0.1:{our_port}/moved/42/"
+        token = "Authorization: Token bench-user-token"
         for url in (direct, nginx):
             wait_http(url)
         wait_http(f"http://127.0.0.1:{our_port}/_strangler/health")
@@ -192,7 +205,17 @@ def main() -> None:
         )
         if r.status_code not in (200, 409):
             raise RuntimeError(f"could not set the shadow route: {r.status_code} {r.text}")
-        for url in (direct, nginx, ours, ours_shadow):  # warm up pools
+        r = httpx.post(
+            f"http://127.0.0.1:{our_port}/_strangler/routes/set",
+            headers={"authorization": f"Bearer {TOKEN}"},
+            json={"route": "GET /moved/{id}/", "mode": "new", "service": "pricing", "reason": "bench"},
+        )
+        if r.status_code not in (200, 409):
+            raise RuntimeError(f"could not set the new route: {r.status_code} {r.text}")
+        checked = httpx.get(ours_new, headers={"authorization": token.split(": ", 1)[1]})
+        if checked.status_code != 200:
+            raise RuntimeError(f"the new route with a token answered {checked.status_code} {checked.text}")
+        for url in (direct, nginx, ours, ours_shadow, ours_new):  # warm up pools
             wrk_warm = subprocess.run(["wrk", "-t1", "-c8", "-d1s", url], capture_output=True, check=False)
             assert wrk_warm.returncode == 0
         res = {
@@ -204,16 +227,24 @@ def main() -> None:
             "ours_c32": wrk(ours, 32),
             "ours_c64": wrk(ours, 64),
             "direct_c32": wrk(direct, 32),
+            "ours_new_c1": wrk(ours_new, 1),
+            "ours_new_token_c1": wrk(ours_new, 1, token),
+            "ours_new_c32": wrk(ours_new, 32),
+            "ours_new_token_c32": wrk(ours_new, 32, token),
         }
         ratio = res["ours_c32"]["rps"] / res["nginx_c32"]["rps"]
         added_p50 = res["ours_c1"]["p50_ms"] - res["direct_c1"]["p50_ms"]
         p99_over_p50 = res["ours_c64"]["p99_ms"] / res["ours_c64"]["p50_ms"]
         shadow_added = res["ours_shadow_c1"]["p50_ms"] - res["ours_c1"]["p50_ms"]
+        identity_added = res["ours_new_token_c1"]["p50_ms"] - res["ours_new_c1"]["p50_ms"]
+        identity_rps = res["ours_new_token_c32"]["rps"] / res["ours_new_c32"]["rps"]
         summary = {
             "throughput_ratio_vs_nginx_c32": round(ratio, 3),
             "added_p50_ms_c1_vs_direct": round(added_p50, 3),
             "p99_over_p50_c64": round(p99_over_p50, 2),
             "shadow_added_p50_ms_c1": round(shadow_added, 3),
+            "identity_added_p50_ms_c1": round(identity_added, 3),
+            "identity_rps_ratio_c32": round(identity_rps, 3),
             "targets": {
                 "throughput_ratio >= 0.25": ratio >= 0.25,
                 "added_p50 <= 0.3 ms": added_p50 <= 0.3,

@@ -9,6 +9,9 @@ Layout::
       django-secret-key the monolith's SECRET_KEY, mode 0600
       admin-password    password of the Django admin user ``admin``, mode 0600
       demo-token        API token of a seeded demo player (with --seed-sales), 0600
+      internal-token    the monolith's internal API token (X-Strangler-Service-Token), 0600
+      identity-keys.json  HMAC keys of the signed identity header, 0600
+                        (``strangler identity rotate-key`` rotates them)
       postgres/data     the embedded PostgreSQL cluster (kept across runs)
       logs/<part>.log   one log per child process
 
@@ -25,6 +28,8 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any, TextIO
+
+from new_services.platform.identity import ensure_key_file
 
 
 class StateDirBusy(RuntimeError):
@@ -97,6 +102,32 @@ class StateDir:
         with os.fdopen(fd, "w") as handle:
             handle.write(value + "\n")
         return value
+
+    def internal_token(self) -> str:
+        """The token the proxy and the new services present to the
+        monolith's ``/_internal/`` API: ``STRANGLER_INTERNAL_TOKEN`` if set,
+        else ``internal-token`` (0600, generated once)."""
+        return self.secret("internal-token", env_var="STRANGLER_INTERNAL_TOKEN")
+
+    @property
+    def identity_keys_file(self) -> Path:
+        return self.path / "identity-keys.json"
+
+    def identity_keys(self) -> Path:
+        """The identity key file (created with one key, 0600, if missing):
+        ``STRANGLER_IDENTITY_KEYS`` if set, else ``identity-keys.json``."""
+        path = Path(os.environ.get("STRANGLER_IDENTITY_KEYS") or self.identity_keys_file)
+        ensure_key_file(path)
+        return path
+
+    def identity_env(self) -> dict[str, str]:
+        """What the proxy, the monolith and the new services need for
+        identity continuity (``docs/market-write-side.md``); add it to a
+        child's environment: ``{**env, **state.identity_env()}``."""
+        return {
+            "STRANGLER_INTERNAL_TOKEN": self.internal_token(),
+            "STRANGLER_IDENTITY_KEYS": str(self.identity_keys()),
+        }
 
     def write_endpoints(self, endpoints: dict[str, Any]) -> None:
         """Atomic replace, so a reader never sees half a file. Mode 0600: the

@@ -343,6 +343,7 @@ class LocalStack:
             "STRANGLER_SERVICES": json.dumps(self.endpoints.services),
             "STRANGLER_CONTROL_DATABASE_URL": self.endpoints.databases["control"],
             "STRANGLER_ADMIN_TOKEN": self.state.admin_token(),
+            **self.state.identity_env(),
         }
         proxy = self._spawn("proxy", [sys.executable, "-m", "strangler_proxy"], env=env)
         wait_until(http_ok(f"{url}/_strangler/health"), timeout=60, what="strangler proxy", watch=proxy)

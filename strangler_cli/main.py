@@ -74,3 +74,7 @@ app.add_typer(acl_app, name="acl")
 from strangler_cli.services import services_app  # noqa: E402
 
 app.add_typer(services_app, name="services")
+
+from strangler_cli.identity import identity_app  # noqa: E402
+
+app.add_typer(identity_app, name="identity")

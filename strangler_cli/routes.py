@@ -145,7 +145,7 @@ def list_routes(
         print_json(data)
         return
     table = Table(title=f"route table v{data['version']} (this proxy process serves v{data['live_version']})")
-    for col in ("route", "mode", "service", "weight", "fallback", "timeout"):
+    for col in ("route", "mode", "service", "weight", "fallback", "timeout", "writes"):
         table.add_column(col)
     for r in data["routes"]:
         table.add_row(
@@ -156,9 +156,10 @@ def list_routes(
                 r.get("weight", "-") if r["mode"] == "canary" else "-",
                 "yes" if r.get("fallback") else "no",
                 f"{r.get('timeout')}s",
+                r.get("writes") or "-",
             )
         )
-    table.add_row(*cells("(everything else)", "legacy", "-", "-", "-", "-"))
+    table.add_row(*cells("(everything else)", "legacy", "-", "-", "-", "-", "-"))
     console.print(table)
 
 
@@ -266,6 +267,56 @@ def diffs(
                     json.dumps(d["new"]),
                 )
             )
+    console.print(table)
+
+
+@routes_app.command(
+    "set-writes",
+    epilog=examples(
+        'strangler routes set-writes market --mode new --reason "market takes the writes"',
+        'strangler routes set-writes market --mode legacy --reason "back"',
+    ),
+)
+def set_writes(
+    ctx: typer.Context,
+    context: str = typer.Argument(..., help="the context named by the routes' writes: (e.g. market)"),
+    mode: Mode = typer.Option(..., "--mode", help="legacy or new (writes are never shadowed or canaried)."),
+    service: str | None = typer.Option(None, "--service", help="the service that takes the writes"),
+    reason: str = typer.Option("", "--reason", help="why (recorded in the audit log)"),
+    url: str | None = UrlOpt,
+    token: str | None = TokenOpt,
+    state_dir: Path = StateOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Flip every write route of a context at once, recording its new owner."""
+    body = {"context": context, "mode": mode.value, "service": service, "reason": reason}
+    data = Admin(ctx, url, token, state_dir).call("POST", "/_strangler/routes/writes", body=body)
+    if as_json:
+        print_json(data)
+        return
+    console.print(_changes_table(data["changes"], f"version {data['previous']} -> {data['version']}"))
+
+
+@routes_app.command("owners", epilog=examples("strangler routes owners", "strangler routes owners --json"))
+def owners(
+    ctx: typer.Context,
+    url: str | None = UrlOpt,
+    token: str | None = TokenOpt,
+    state_dir: Path = StateOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Who writes each context's data (legacy or a service), recorded with
+    the route version that flipped its write routes (`writes:` in the table).
+    A context not listed is written by legacy."""
+    data = Admin(ctx, url, token, state_dir).call("GET", "/_strangler/owners")
+    if as_json:
+        print_json(data)
+        return
+    table = Table(title="write owners (one writer per context; not listed: legacy)")
+    for col in ("context", "owner", "since", "route version"):
+        table.add_column(col)
+    for o in data["owners"]:
+        table.add_row(*cells(o["context"], o["owner"], o["since"][:19], o["route_version"]))
     console.print(table)
 
 

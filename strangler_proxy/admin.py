@@ -12,10 +12,12 @@ Endpoints (JSON in and out):
 GET      /_strangler/routes               live table + version
 PUT      /_strangler/routes               replace the table {table, reason, dry_run}
 POST     /_strangler/routes/set           {route, mode, weight?, service?, reason}
+POST     /_strangler/routes/writes        {context, mode, service?, reason}: flip a context's write routes
 GET      /_strangler/routes/history       ?limit=N
 POST     /_strangler/routes/rollback      {to?: version, reason}
 GET      /_strangler/diffs                ?route=KEY&limit=N recent mismatches
 GET      /_strangler/status               breakers, shadow noise, counters
+GET      /_strangler/owners               who writes each context (strangler_write_owners)
 =======  ===============================  =====================================
 
 A thin adapter: it authenticates, parses JSON, turns each change into a
@@ -35,7 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import psycopg
 
-from strangler_proxy.route_commands import ApplyTable, RollBack, RouteCommands, SetRoute, parse_mode
+from strangler_proxy.route_commands import ApplyTable, RollBack, RouteCommands, SetRoute, SetWrites, parse_mode
 from strangler_proxy.route_repository import MismatchLog, RouteRepository, Unchanged
 from strangler_proxy.routing import TableError
 
@@ -152,6 +154,11 @@ class AdminApi:
                 service=data.get("service"),
             )
             return _json(200, (await self.commands.handle(command)).to_json())
+        if path == "/_strangler/routes/writes" and method == "POST":
+            flip = SetWrites(
+                str(data.get("context") or ""), parse_mode(data.get("mode")), actor, reason, service=data.get("service")
+            )
+            return _json(200, (await self.commands.handle(flip)).to_json())
         if path == "/_strangler/routes/history" and method == "GET":
             limit = max(1, min(500, int(query.get("limit", "20"))))
             versions = await self.routes.history(limit)
@@ -163,6 +170,9 @@ class AdminApi:
             limit = max(1, min(200, int(query.get("limit", "20"))))
             rows = await self.mismatches.mismatches(query.get("route") or None, limit)
             return _json(200, {"mismatches": rows, "counts": await self.mismatches.mismatch_counts()})
+        if path == "/_strangler/owners" and method == "GET":
+            owners = await self.routes.owners()
+            return _json(200, {"owners": [o.to_json() for o in owners], "default": "legacy"})
         if path == "/_strangler/status" and method == "GET":
             return _json(200, self.status())
         return _json(404, {"error": f"no admin endpoint {method} {path}"})

@@ -15,11 +15,14 @@ import os
 import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from new_services.platform.identity import IdentityError, KeyFile
 from strangler_proxy.admin import AdminApi
 from strangler_proxy.breaker import CircuitBreaker
 from strangler_proxy.forwarding import Forwarder
 from strangler_proxy.health import RouteHealth
+from strangler_proxy.identity import IdentityResolver, MonolithIdentitySource, RotationGrace
 from strangler_proxy.metrics import Metrics, render
 from strangler_proxy.route_commands import AutoRollBack, RouteCommands
 from strangler_proxy.routing import Mode, RouteTable, TableError, TableHolder
@@ -96,6 +99,7 @@ class ProxyApp:
         for name, url in s.services.items():
             pools[name] = UpstreamPool(name, url)
         breakers = {name: CircuitBreaker() for name in s.services}
+        identity = self._identity_resolver(pools["legacy"])
         shadow = ShadowRunner(
             pools,
             self.metrics,
@@ -103,8 +107,11 @@ class ProxyApp:
             max_body=s.shadow_max_body,
             on_mismatch=self._store_mismatch,
             on_result=self.health.record_shadow,
+            identity=identity,
         )
-        self.forwarder = Forwarder(s, self.holder, pools, breakers, self.metrics, shadow, self.health)
+        self.forwarder = Forwarder(
+            s, self.holder, pools, breakers, self.metrics, shadow, self.health, identity=identity
+        )
         self.forwarder.admin = AdminApi(
             token=s.admin_token,
             commands=self.commands,
@@ -147,6 +154,27 @@ class ProxyApp:
                 "version": self.holder.table.version,
             },
         )
+
+    def _identity_resolver(self, legacy: Upstream) -> IdentityResolver | None:
+        """The token resolver, or None (with a warning) when identity
+        settings are absent. An unreadable key file stops the start."""
+        s = self.settings
+        if not s.identity_keys or not s.internal_token:
+            log.warning("identity continuity off: STRANGLER_IDENTITY_KEYS/STRANGLER_INTERNAL_TOKEN not set")
+            return None
+        keys = KeyFile(Path(s.identity_keys))
+        try:
+            keys.keyring()
+        except (OSError, IdentityError) as exc:
+            raise RuntimeError(f"STRANGLER_IDENTITY_KEYS: cannot read {s.identity_keys}: {exc}") from exc
+        source = MonolithIdentitySource(
+            legacy,
+            host=urlsplit(s.legacy_url).netloc,
+            service_token=s.internal_token,
+            timeout_s=s.identity_timeout_s,
+        )
+        signing = RotationGrace(keys.keyring)
+        return IdentityResolver(source, signing, ttl_s=s.identity_ttl_s, metrics=self.metrics)
 
     async def _store_mismatch(self, m: Mismatch) -> None:
         await self.store.record_mismatch(m)

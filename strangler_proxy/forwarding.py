@@ -6,6 +6,11 @@ through the ``Upstream`` port, lets ``streaming`` move the bytes and
 ``telemetry`` count them. Nothing here blocks on the shadow call or on the
 database: shadow work and mismatch storage are scheduled after the client's
 answer is written.
+
+A request that will reach a new service with ``Authorization: Token ...``
+first gets its signed identity line from ``identity.IdentityResolver``
+(cached; 503 when it cannot be had); nothing else pays for it. Paths under
+``/_internal/`` (the monolith's service API) are 404 here.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from strangler_proxy import canary
 from strangler_proxy.breaker import CircuitBreaker
 from strangler_proxy.headers import Checked, Refusal, check_request, child_traceparent, forward_headers, new_request_id
+from strangler_proxy.identity import IdentityResolver, IdentityUnavailable, is_token
 from strangler_proxy.policy import LEGACY, Attempt, Decision, Outcome, after_attempt, can_fall_back, plan, wants_replay
 from strangler_proxy.routing import Route, TableHolder
 from strangler_proxy.server import BodyTooLarge, ClientConnection, IncomingRequest
@@ -63,6 +69,7 @@ class Forwarder:
         shadow: ShadowRunner,
         health: RouteHealth,
         admin: AdminHandler | None = None,
+        identity: IdentityResolver | None = None,
     ) -> None:
         self.settings = settings
         self.holder = holder
@@ -73,6 +80,7 @@ class Forwarder:
         self.shadow = shadow
         self.health = health
         self.admin = admin
+        self.identity = identity
         self.inflight = 0
         self.upstream_header = settings.upstream_header
         self.max_body = settings.max_body_bytes
@@ -87,8 +95,11 @@ class Forwarder:
         checked = check_request(req.method, req.target, req.headers, max_body=self.max_body)
         if isinstance(checked, Refusal):
             return self._refuse(conn, checked.status, checked.reason)
-        if checked.path.startswith("/_strangler/"):
-            return await self._admin(req, conn, checked)
+        if checked.path.startswith("/_"):
+            if checked.path.startswith("/_strangler/"):
+                return await self._admin(req, conn, checked)
+            if checked.path == "/_internal" or checked.path.startswith("/_internal/"):
+                return self._not_found(req, conn)
         if checked.expect_continue and not req.complete:
             conn.write(CONTINUE)
         self.inflight += 1
@@ -102,6 +113,15 @@ class Forwarder:
         self.refused(status, reason)
         conn.write(simple_response(status, json.dumps({"error": reason}).encode(), close=True))
         return False
+
+    def _not_found(self, req: IncomingRequest, conn: ClientConnection) -> bool:
+        """The monolith's internal API is never reachable from the public port."""
+        self.refused(404, "internal path")
+        close = not req.keep_alive or not req.complete
+        conn.write(simple_response(404, b'{"error": "not found"}', close=close))
+        if close:
+            conn.close()
+        return not close
 
     async def _admin(self, req: IncomingRequest, conn: ClientConnection, checked: Checked) -> bool:
         try:
@@ -146,6 +166,20 @@ class Forwarder:
         if p.decision is Decision.RETIRED:
             assert route is not None
             return self._gone(req, conn, route, rid, started, checked.path)
+        identity_line: bytes | None = None
+        if (
+            p.decision is Decision.NEW
+            and checked.authorization is not None
+            and self.identity is not None
+            and is_token(checked.authorization)
+        ):
+            try:
+                identity_line = await self.identity.header(checked.authorization)
+            except IdentityUnavailable:
+                extra_503 = [b"x-request-id: " + rid, b"retry-after: 1"]
+                self._error_response(conn, 503, "identity unavailable", extra_503, req)
+                self.telemetry.answered(route_key, p.target, 503, started, rid, method, checked.path)
+                return True
         lines = forward_headers(
             req.headers,
             checked,
@@ -161,13 +195,9 @@ class Forwarder:
                 body = await req.read_all()
             except BodyTooLarge:
                 return self._refuse(conn, 413, "request body too large")
-        head = request_head(
-            method,
-            checked.target,
-            lines,
-            request_framing(method, body, checked.content_length, checked.chunked),
-            len(body) if body is not None else (checked.content_length or 0),
-        )
+        framing = request_framing(method, body, checked.content_length, checked.chunked)
+        length = len(body) if body is not None else (checked.content_length or 0)
+        head = request_head(method, checked.target, lines, framing, length)
         extra: list[bytes] = [b"x-request-id: " + rid]
         if p.set_cookie:
             extra.append(b"set-cookie: " + canary.set_cookie_header(p.set_cookie))
@@ -177,7 +207,10 @@ class Forwarder:
         if p.decision is Decision.NEW:
             assert route is not None
             target = p.target
-            outcome, up = await self._ask_new(route, target, head, body, req, checked, started)
+            new_head = head
+            if identity_line is not None:
+                new_head = request_head(method, checked.target, [*lines, identity_line], framing, length)
+            outcome, up = await self._ask_new(route, target, new_head, body, req, checked, started)
             if outcome is Outcome.SERVE_NEW:
                 served_by = target
             elif outcome is not Outcome.FALL_BACK:
@@ -215,7 +248,14 @@ class Forwarder:
             self.health.record(route.key, up.status >= 500, time.monotonic() - started)
         if capture and captured is not None and route is not None:
             self.shadow.submit(
-                route, method, checked.target, lines, body or b"", (up.status, up.headers, captured), rid
+                route,
+                method,
+                checked.target,
+                lines,
+                body or b"",
+                (up.status, up.headers, captured),
+                rid,
+                authorization=checked.authorization,
             )
         elif shadowed and route is not None:
             self.telemetry.shadow_skipped(route.key)

@@ -14,7 +14,8 @@ refused here, before any upstream is contacted:
 
 Outgoing headers drop hop-by-hop fields (including those named in
 ``Connection``) and every client-supplied ``X-Forwarded-*``/``Forwarded``,
-which are rebuilt from the real peer.
+which are rebuilt from the real peer, and any ``X-Strangler-Identity``: the
+proxy alone signs that one (``identity.py``), for new services only.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ _REWRITTEN = frozenset(
         b"x-request-id",
         b"traceparent",
         b"expect",
+        b"x-strangler-identity",  # only the proxy signs it: a client's copy is always dropped
     }
 )
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")

@@ -9,7 +9,15 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from strangler_proxy.route_repository import MismatchLog, Mutation, RouteRepository, Unchanged, Version
+from strangler_proxy.route_repository import (
+    MismatchLog,
+    Mutation,
+    RouteRepository,
+    Unchanged,
+    Version,
+    WriteOwner,
+    owner_changes,
+)
 
 
 class InMemoryRouteRepository(RouteRepository, MismatchLog):
@@ -30,6 +38,7 @@ class InMemoryRouteRepository(RouteRepository, MismatchLog):
             )
         ]
         self.recorded: list[Any] = []
+        self.write_owners: dict[str, WriteOwner] = {}
         self.down = False
         self._lock = asyncio.Lock()
 
@@ -57,8 +66,14 @@ class InMemoryRouteRepository(RouteRepository, MismatchLog):
             if json.dumps(spec, sort_keys=True) == json.dumps(old.spec, sort_keys=True):
                 raise Unchanged(f"version {old.version} already is that table")
             new = Version(old.version + 1, spec, actor, reason, kind, restored, datetime.now(UTC))
+            changes = owner_changes(self.write_owners, new)  # computed before anything is stored: all or nothing
             self.versions.append(new)
+            self.write_owners.update((o.context, o) for o in changes)
             return old, new
+
+    async def owners(self) -> list[WriteOwner]:
+        self._check()
+        return [self.write_owners[c] for c in sorted(self.write_owners)]
 
     async def record_mismatch(self, m: Any) -> None:
         self.recorded.append(m)

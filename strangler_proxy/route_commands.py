@@ -62,7 +62,9 @@ class RollBack:
 class AutoRollBack:
     """Flip a route that breached its limits back to its last safe mode:
     legacy from shadow, else the latest shadow/legacy mode it had in recent
-    versions. Refused (``Unchanged``) if the route left ``from_mode`` meanwhile."""
+    versions. Refused (``Unchanged``) if the route left ``from_mode`` meanwhile.
+    A write route (``writes: <context>``) takes every write route of its
+    context back to legacy: one writer per context."""
 
     route: str
     from_mode: Mode
@@ -70,7 +72,20 @@ class AutoRollBack:
     actor: str
 
 
-Command = SetRoute | ApplyTable | RollBack | AutoRollBack
+@dataclass(frozen=True)
+class SetWrites:
+    """Flip every route that writes ``context`` to ``mode`` (legacy or new)
+    in one version: the way to move a context's writes, since its write
+    routes may not differ. ``service`` sets their service too."""
+
+    context: str
+    mode: Mode
+    actor: str
+    reason: str = ""
+    service: str | None = None
+
+
+Command = SetRoute | ApplyTable | RollBack | AutoRollBack | SetWrites
 
 
 @dataclass(frozen=True)
@@ -114,6 +129,9 @@ class RouteCommands:
         ``LookupError`` (no such version) or ``ValueError`` (no reason)."""
         if isinstance(command, SetRoute):
             mutate, reason, kind = self._set(command), command.reason or f"set {command.route} to {command.mode}", "set"
+        elif isinstance(command, SetWrites):
+            default = f"set the writes of {command.context} to {command.mode}"
+            mutate, reason, kind = self._set_writes(command), command.reason or default, "set"
         elif isinstance(command, ApplyTable):
             mutate, reason, kind = self._apply(command), command.reason, "apply"
         elif isinstance(command, RollBack):
@@ -145,6 +163,15 @@ class RouteCommands:
 
         return mutate
 
+    def _set_writes(self, cmd: SetWrites) -> Mutation:
+        async def mutate(old: Version, _get: GetVersion) -> tuple[dict[str, Any], int | None]:
+            if not any(r.get("writes") == cmd.context for r in old.spec.get("routes") or []):
+                raise LookupError(f"no route writes {cmd.context!r} (mark them with writes: {cmd.context})")
+            spec = set_context_mode(old.spec, cmd.context, cmd.mode, service=cmd.service)
+            return self.validate(spec).to_spec(), None
+
+        return mutate
+
     def _apply(self, cmd: ApplyTable) -> Mutation:
         normalised = self.validate(cmd.table).to_spec()  # refused before touching the repository
 
@@ -168,6 +195,10 @@ class RouteCommands:
             current = self.validate(old.spec).find(cmd.route)
             if current is None or current.mode != cmd.from_mode:
                 raise Unchanged("route already changed")
+            if current.writes:
+                # A write route moves only with its whole context, and only to legacy.
+                spec = set_context_mode(old.spec, current.writes, Mode.LEGACY)
+                return self.validate(spec).to_spec(), None
             safe = Mode.LEGACY if cmd.from_mode is Mode.SHADOW else await self._last_safe_mode(cmd.route, old, get)
             spec = set_route(old.spec, cmd.route, mode=safe, services=self.services)
             return self.validate(spec).to_spec(), None
@@ -187,6 +218,14 @@ class RouteCommands:
                 return r.mode
             v -= 1
         return Mode.LEGACY
+
+
+def set_context_mode(spec: dict[str, Any], context: str, mode: Mode, *, service: str | None = None) -> dict[str, Any]:
+    """A copy of ``spec`` with every route that writes ``context`` set to
+    ``mode`` (and to ``service`` when given)."""
+    changes: dict[str, Any] = {"mode": mode.value} | ({"service": service} if service else {})
+    routes = [dict(r, **changes) if r.get("writes") == context else dict(r) for r in spec.get("routes") or []]
+    return dict(spec, routes=routes)
 
 
 def parse_mode(value: object) -> Mode:

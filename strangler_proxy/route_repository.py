@@ -7,10 +7,12 @@ depend on these Protocols only, never on psycopg.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
+
+from strangler_proxy.routing import write_owners
 
 
 class Unchanged(Exception):
@@ -44,6 +46,41 @@ class Version:
         return out
 
 
+@dataclass(frozen=True)
+class WriteOwner:
+    """A row of ``strangler_write_owners``: who writes a context's data
+    (``legacy`` or a service), since when, set by which route version. No
+    row means ``legacy``."""
+
+    context: str
+    owner: str
+    since: datetime
+    route_version: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "context": self.context,
+            "owner": self.owner,
+            "since": self.since.isoformat(),
+            "route_version": self.route_version,
+        }
+
+
+def owner_changes(current: Mapping[str, WriteOwner], new: Version) -> list[WriteOwner]:
+    """The owner rows to write with version ``new``: a context whose owner
+    differs from its row (or has no row) gets ``new``'s number and time; a
+    context with a row but no write routes any more goes back to ``legacy``
+    (the proxy sends its writes there). Unchanged owners keep their ``since``."""
+    wanted = write_owners(new.spec)
+    for context in current:
+        wanted.setdefault(context, "legacy")
+    return [
+        WriteOwner(context, owner, new.created_at, new.version)
+        for context, owner in sorted(wanted.items())
+        if context not in current or current[context].owner != owner
+    ]
+
+
 GetVersion = Callable[[int], Awaitable[Version | None]]
 # (latest, get) -> (new spec, version it restores or None); raise to refuse.
 Mutation = Callable[[Version, GetVersion], Awaitable[tuple[dict[str, Any], int | None]]]
@@ -63,7 +100,12 @@ class RouteRepository(Protocol):
         """Atomic read-modify-write: ``mutate(latest, get)`` computes the new
         spec while no other writer can add a version. Returns (old, new);
         raises ``Unchanged`` when the spec equals the latest one. Every
-        listening proxy learns of the new version."""
+        listening proxy learns of the new version. The write owners
+        (``owner_changes``) are written in the same transaction."""
+        ...
+
+    async def owners(self) -> list[WriteOwner]:
+        """Every ``strangler_write_owners`` row, by context."""
         ...
 
 

@@ -44,6 +44,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _PLACEHOLDER = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(:path)?\}$")
 _LITERAL = re.compile(r"^[A-Za-z0-9\-._~!$&'()*+,;=:@]*$")
+_CONTEXT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+WRITE_MODES = (Mode.LEGACY, Mode.NEW)
 
 LITERAL, PARAM, REST = 0, 1, 2
 
@@ -87,6 +89,7 @@ class Route:
     compare_headers: tuple[str, ...] = ("content-type",)
     pointer: str | None = None
     limits: Limits = field(default_factory=Limits)
+    writes: str | None = None  # the bounded context whose data this route writes (one writer at a time)
     segments: tuple[tuple[int, str], ...] = ()
 
     @property
@@ -119,6 +122,8 @@ class Route:
             spec["compare_headers"] = list(self.compare_headers)
         if self.pointer:
             spec["pointer"] = self.pointer
+        if self.writes:
+            spec["writes"] = self.writes
         if self.limits.any():
             lim = self.limits
             spec["limits"] = {
@@ -202,6 +207,7 @@ def route_from_spec(spec: Mapping[str, Any], services: Iterable[str], problems: 
         "pointer",
         "limits",
         "name",
+        "writes",
     }
     if unknown_keys:
         problems.append(f"{where}: unknown keys {sorted(unknown_keys)}")
@@ -244,6 +250,9 @@ def route_from_spec(spec: Mapping[str, Any], services: Iterable[str], problems: 
     if not isinstance(headers, list):
         problems.append(f"{where}: compare_headers must be a list")
         headers = []
+    writes = spec.get("writes")
+    if writes is not None and (not isinstance(writes, str) or not _CONTEXT.match(writes)):
+        problems.append(f"{where}: writes must name a context (lower-case word like 'market'), got {writes!r}")
     lim_spec = spec.get("limits") or {}
     limits = Limits()
     if not isinstance(lim_spec, Mapping):
@@ -274,6 +283,7 @@ def route_from_spec(spec: Mapping[str, Any], services: Iterable[str], problems: 
         compare_headers=tuple(h.lower() for h in headers),
         pointer=spec.get("pointer"),
         limits=limits,
+        writes=writes,
         segments=segments,
     )
 
@@ -319,6 +329,7 @@ class RouteTable:
                         f"routes {other.key!r} and {route.key!r} overlap with equal specificity for {method}"
                     )
                 seen[(method, route.shape)] = route
+        problems.extend(write_route_problems(routes))
         if problems:
             raise TableError(problems)
         return cls(routes, version)
@@ -351,6 +362,46 @@ class RouteTable:
             self._cache.clear()
         self._cache[ck] = found
         return found
+
+
+def write_route_problems(routes: Iterable[Route]) -> list[str]:
+    """One writer per context at a time: the write routes of a context all
+    have the same mode, legacy or new (shadow or canary of a write would make
+    two writers), and when new, the same service. Every problem names the
+    routes involved."""
+    by_context: dict[str, list[Route]] = {}
+    for route in routes:
+        if route.writes:
+            by_context.setdefault(route.writes, []).append(route)
+    problems: list[str] = []
+    for context, members in sorted(by_context.items()):
+        members.sort(key=lambda r: r.key)
+        listed = ", ".join(f"{r.key!r} is {r.mode.value}" for r in members)
+        bad = [r for r in members if r.mode not in WRITE_MODES]
+        if bad:
+            names = ", ".join(f"{r.key!r} is {r.mode.value}" for r in bad)
+            problems.append(
+                f"writes {context!r}: write routes must be legacy or new (shadow or canary of a write "
+                f"would make two writers): {names}"
+            )
+        elif len({r.mode for r in members}) > 1:
+            problems.append(f"writes {context!r}: all write routes of a context need the same mode: {listed}")
+        elif members[0].mode is Mode.NEW and len({r.service for r in members}) > 1:
+            services = ", ".join(f"{r.key!r} to {r.service}" for r in members)
+            problems.append(f"writes {context!r}: new write routes of a context need the same service: {services}")
+    return problems
+
+
+def write_owners(spec: Mapping[str, Any]) -> dict[str, str]:
+    """Who owns each context's writes under a (validated) table spec: the
+    write routes' service when they are ``new``, else ``legacy``."""
+    owners: dict[str, str] = {}
+    for item in spec.get("routes") or []:
+        context = item.get("writes") if isinstance(item, Mapping) else None
+        if context:
+            service = item.get("service")
+            owners[str(context)] = str(service) if item.get("mode") == Mode.NEW.value and service else "legacy"
+    return owners
 
 
 class TableHolder:

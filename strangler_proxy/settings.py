@@ -4,6 +4,15 @@ Required: ``STRANGLER_PROXY_PORT``, ``STRANGLER_LEGACY_URL``,
 ``STRANGLER_CONTROL_DATABASE_URL``, ``STRANGLER_ADMIN_TOKEN``. A missing or
 malformed value raises ``SettingsError`` naming the variable; the token's
 value is never part of any message or log.
+
+Identity continuity (``identity.py``) needs both ``STRANGLER_IDENTITY_KEYS``
+(the key file) and ``STRANGLER_INTERNAL_TOKEN`` (the monolith's internal
+API); one without the other is an error. Without them the proxy still
+strips client-sent identity headers but forwards none (new services then see
+anonymous callers). ``STRANGLER_IDENTITY_TTL_S`` (default 5, at most 30)
+bounds how long a resolved token is reused, so a revoked token is refused
+within that time; ``STRANGLER_IDENTITY_TIMEOUT_S`` (default 2) bounds a
+lookup.
 """
 
 from __future__ import annotations
@@ -52,6 +61,19 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
 
 
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise SettingsError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}")
+    return value
+
+
 def _http_url(name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme != "http" or not parts.hostname:
@@ -76,6 +98,10 @@ class ProxySettings:
     shadow_max_body: int = 1024 * 1024
     shadow_max_inflight: int = 64
     metrics_dir: str | None = None
+    identity_keys: str | None = None
+    internal_token: str | None = field(default=None, repr=False)
+    identity_ttl_s: float = 5.0
+    identity_timeout_s: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProxySettings:
@@ -92,6 +118,11 @@ class ProxySettings:
         control = _require(env, "STRANGLER_CONTROL_DATABASE_URL")
         if not control.startswith(("postgresql://", "postgres://", "host=", "dbname=")):
             raise SettingsError("STRANGLER_CONTROL_DATABASE_URL must be a PostgreSQL DSN")
+        identity_keys = env.get("STRANGLER_IDENTITY_KEYS", "").strip() or None
+        internal_token = env.get("STRANGLER_INTERNAL_TOKEN", "").strip() or None
+        if (identity_keys is None) != (internal_token is None):
+            missing = "STRANGLER_INTERNAL_TOKEN" if internal_token is None else "STRANGLER_IDENTITY_KEYS"
+            raise SettingsError(f"{missing} is required with the other identity setting")
         return cls(
             host=env.get("STRANGLER_PROXY_HOST", "127.0.0.1") or "127.0.0.1",
             port=_int(env, "STRANGLER_PROXY_PORT", None, 1, 65535),
@@ -105,4 +136,8 @@ class ProxySettings:
             max_body_bytes=_int(env, "STRANGLER_MAX_BODY_BYTES", 10 * 1024 * 1024, 0, 1 << 40),
             max_header_bytes=_int(env, "STRANGLER_MAX_HEADER_BYTES", 16 * 1024, 1024, 1 << 20),
             metrics_dir=env.get("STRANGLER_METRICS_DIR") or None,
+            identity_keys=identity_keys,
+            internal_token=internal_token,
+            identity_ttl_s=_float(env, "STRANGLER_IDENTITY_TTL_S", 5.0, 0.0, 30.0),
+            identity_timeout_s=_float(env, "STRANGLER_IDENTITY_TIMEOUT_S", 2.0, 0.05, 60.0),
         )

@@ -7,6 +7,11 @@ calls run at once and the rest are skipped (counted), so a slow new service
 can never build up memory or delay clients. Only GET/HEAD are shadowed
 unless the route sets ``shadow_unsafe``.
 
+The copy sent to the new service carries the signed identity of the
+client's token (``identity.py``), as a request served by the new service
+would; legacy's second call does not. When the identity cannot be resolved
+the copy is skipped.
+
 Noise learning (Diffy): when a comparison finds differences on a safe
 request, legacy is asked a second time; fields that differ between the two
 legacy answers are noise for that route from then on.
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strangler_proxy.diff import Comparison, IgnoreRules, compare, learn_noise
+from strangler_proxy.identity import IdentityResolver, IdentityUnavailable, is_token
 from strangler_proxy.metrics import Metrics
 from strangler_proxy.routing import SAFE_METHODS, Route
 from strangler_proxy.upstream_port import Upstream, UpstreamError
@@ -56,8 +62,10 @@ class ShadowRunner:
         max_body: int,
         on_mismatch: Callable[[Mismatch], Awaitable[None]],
         on_result: Callable[[str, bool], None],
+        identity: IdentityResolver | None = None,
     ) -> None:
         self.pools = pools
+        self.identity = identity
         self.metrics = metrics
         self.max_inflight = max_inflight
         self.max_body = max_body
@@ -79,12 +87,14 @@ class ShadowRunner:
         body: bytes,
         legacy: tuple[int, list[tuple[bytes, bytes]], bytes],
         request_id: bytes,
+        *,
+        authorization: bytes | None = None,
     ) -> None:
         if len(self.tasks) >= self.max_inflight or route.service not in self.pools:
             self._count(route.key, "skipped")
             return
         task = asyncio.get_running_loop().create_task(
-            self._run(route, method, target, lines, body, legacy, request_id.decode())
+            self._run(route, method, target, lines, body, legacy, request_id.decode(), authorization)
         )
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -118,11 +128,20 @@ class ShadowRunner:
         body: bytes,
         legacy_raw: tuple[int, list[tuple[bytes, bytes]], bytes],
         request_id: str,
+        authorization: bytes | None = None,
     ) -> None:
         key = route.key
         legacy: Answer = (legacy_raw[0], _hdict(legacy_raw[1]), legacy_raw[2])
+        new_lines = lines
+        if authorization is not None and self.identity is not None and is_token(authorization):
+            try:
+                new_lines = [*lines, await self.identity.header(authorization)]
+            except IdentityUnavailable:
+                # Never send the copy without the identity its token should carry.
+                self._count(key, "skipped")
+                return
         try:
-            new = await self._call(self.pools[str(route.service)], method, target, lines, body, route.timeout_s)
+            new = await self._call(self.pools[str(route.service)], method, target, new_lines, body, route.timeout_s)
         except UpstreamError as exc:
             self._count(key, "error")
             self.on_result(key, True)

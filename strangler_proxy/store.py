@@ -8,6 +8,10 @@ listening proxy process sees either nothing or a committed version. Writers
 serialise on an advisory transaction lock so a read-modify-write (``set``)
 never loses a concurrent change. The version rows are the audit log.
 
+The same transaction writes ``strangler_write_owners`` (see
+``docs/market-write-side.md``): who writes each context's data changes only
+with a route version, and the monolith and the services read it from here.
+
 Listeners also poll the latest version once a second, so a notification lost
 during a reconnect still propagates within about a second.
 """
@@ -25,7 +29,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from strangler_proxy.route_repository import Mutation, Unchanged, Version
+from strangler_proxy.route_repository import Mutation, Unchanged, Version, WriteOwner, owner_changes
 
 __all__ = ["CHANNEL", "RouteStore", "Unchanged", "Version"]
 
@@ -59,6 +63,12 @@ CREATE TABLE IF NOT EXISTS strangler_mismatches (
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS strangler_mismatches_route ON strangler_mismatches (route, id DESC);
+CREATE TABLE IF NOT EXISTS strangler_write_owners (
+    context       text PRIMARY KEY,
+    owner         text NOT NULL,
+    since         timestamptz NOT NULL,
+    route_version int NOT NULL
+);
 """
 
 
@@ -66,6 +76,10 @@ def _version(row: dict[str, Any]) -> Version:
     return Version(
         row["version"], row["spec"], row["actor"], row["reason"], row["kind"], row["restored_from"], row["created_at"]
     )
+
+
+def _owner(row: dict[str, Any]) -> WriteOwner:
+    return WriteOwner(row["context"], row["owner"], row["since"], int(row["route_version"]))
 
 
 class RouteStore:
@@ -154,8 +168,27 @@ class RouteStore:
                     (Jsonb(spec), actor, reason, kind, restored),
                 )
                 new = _version(await cur.fetchone())  # type: ignore[arg-type]
+                await self._record_owners(conn, new)
                 await conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(new.version)))
         return old, new
+
+    @staticmethod
+    async def _record_owners(conn: psycopg.AsyncConnection[dict[str, Any]], new: Version) -> None:
+        """Write owner rows for ``new`` inside the caller's transaction (the
+        writer's advisory lock is held, so the rows read here stay current)."""
+        cur = await conn.execute("SELECT * FROM strangler_write_owners")
+        current = {r["context"]: _owner(r) for r in await cur.fetchall()}
+        for o in owner_changes(current, new):
+            await conn.execute(
+                "INSERT INTO strangler_write_owners (context, owner, since, route_version) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (context) DO UPDATE SET owner = EXCLUDED.owner, since = EXCLUDED.since,"
+                " route_version = EXCLUDED.route_version",
+                (o.context, o.owner, o.since, o.route_version),
+            )
+
+    async def owners(self) -> list[WriteOwner]:
+        rows = await self._fetch("SELECT * FROM strangler_write_owners ORDER BY context")
+        return [_owner(r) for r in rows]
 
     async def record_mismatch(self, m: Any) -> None:
         await self._fetch(
