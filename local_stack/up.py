@@ -160,9 +160,9 @@ class LocalStack:
             "SMP_SECRET_KEY": self.state.secret("django-secret-key", env_var="SMP_SECRET_KEY"),
             "SMP_STATIC_ROOT": str(self.state.path / "static"),
             # docs/market-write-side.md: the /_internal/ API's service token
-            # (the state dir's internal-token, shared with the proxy and the
-            # market service) and where the monolith reads who owns writes.
-            "STRANGLER_INTERNAL_TOKEN": self.state.secret("internal-token", env_var="STRANGLER_INTERNAL_TOKEN"),
+            # (shared with the proxy and the market service) and where the
+            # monolith reads who owns writes.
+            **self.state.identity_env(),
             "STRANGLER_CONTROL_DATABASE_URL": self.endpoints.databases["control"],
         }
 
@@ -303,9 +303,7 @@ class LocalStack:
             # The market's write side (docs/market-write-side.md): the monolith's
             # /_internal/ API, its service token, the identity keys, the owners table.
             "STRANGLER_LEGACY_URL": self.endpoints.legacy,
-            "STRANGLER_INTERNAL_TOKEN": self.state.secret("internal-token", env_var="STRANGLER_INTERNAL_TOKEN"),
-            "STRANGLER_IDENTITY_KEYS": os.environ.get("STRANGLER_IDENTITY_KEYS")
-            or str(self.state.path / "identity-keys.json"),
+            **self.state.identity_env(),
             "STRANGLER_CONTROL_DATABASE_URL": self.endpoints.databases["control"],
         }
 
