@@ -198,10 +198,11 @@ def test_validate_refuses_with_every_problem_and_exit_5(tmp_path: Path) -> None:
 def test_validate_knows_the_shipped_services_or_the_ones_given() -> None:
     example = Path(__file__).resolve().parents[3] / "routes.example.yaml"
     result = invoke(None, "routes", "validate", str(example), "--json")
-    assert json.loads(result.stdout)["services"] == ["pricing"]
-    # the example also names a service not shipped yet (market): valid once it is given
-    result = invoke(None, "routes", "validate", str(example), "--service", "pricing", "--service", "market")
+    assert json.loads(result.stdout)["services"] == ["pricing", "market"]
     assert result.exit_code == 0, result.output
+    # --service replaces the shipped list: a table naming another service is refused
+    result = invoke(None, "routes", "validate", str(example), "--service", "pricing")
+    assert result.exit_code == ExitCode.REFUSED and "market" in result.output
 
 
 def test_validate_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
