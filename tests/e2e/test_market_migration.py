@@ -1,0 +1,510 @@
+"""The write side moves: the market's routes flipped to the market service on
+the real stack (``strangler up``: embedded PostgreSQL, broker, Debezium, ACL,
+sync-back, pricing, market and the proxy).
+
+Checked where a user would look: the proxy's answers, the monolith's
+database and admin, pricing's read model, and by SQL that no gold and no item
+is created or lost (wallets + fees; inventories + open listings). The stack
+is the session's shared one; every test leaves the routes at ``legacy``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from stack_support import RunningStack
+
+from local_stack.net import free_port
+from local_stack.processes import http_ok, wait_until
+from new_services.platform.identity import HEADER, Identity, KeyFile, sign
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLD = 10_000  # copper in one gold
+
+
+def route(methods: list[str], path: str, mode: str, **extra: Any) -> dict[str, Any]:
+    return {"methods": methods, "path": path, "mode": mode, "service": "market", **extra}
+
+
+def market_table(writes: str) -> list[dict[str, Any]]:
+    """The market's reads served by it, its writes by ``writes`` (legacy or new)."""
+    return [
+        route(["GET"], "/api/listings/", "new"),
+        route(["GET"], "/api/sales/", "new"),
+        route(["POST"], "/api/listings/", writes, writes="market"),
+        route(["POST"], "/api/listings/{id}/cancel/", writes, writes="market"),
+        route(["POST"], "/api/sales/", writes, writes="market"),
+    ]
+
+
+def admin(stack: RunningStack) -> httpx.Client:
+    token = (stack.state_dir / "admin-token").read_text().strip()
+    return httpx.Client(
+        base_url=stack.endpoints["proxy"],
+        timeout=15,
+        headers={"authorization": f"Bearer {token}", "x-strangler-actor": "e2e@test"},
+    )
+
+
+def set_table(stack: RunningStack, routes: list[dict[str, Any]], reason: str) -> None:
+    with admin(stack) as client:
+        response = client.put("/_strangler/routes", json={"table": {"routes": routes}, "reason": reason})
+        if response.status_code == 409 and "already is that table" in response.text:
+            return
+        assert response.status_code == 200, response.text
+        version = response.json()["version"]
+        wait_until(
+            lambda: int(client.get("/_strangler/routes").json()["live_version"]) == version,
+            timeout=10,
+            what="the flip to be live",
+            interval=0.05,
+        )
+
+
+def owner(stack: RunningStack) -> str:
+    with admin(stack) as client:
+        owners = client.get("/_strangler/owners").json()["owners"]
+    for row in owners:
+        if row["context"] == "market":
+            return str(row["owner"])
+    return "legacy"
+
+
+def rows(dsn: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with psycopg.connect(dsn) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def one(dsn: str, sql: str, *params: Any) -> Any:
+    return rows(dsn, sql, *params)[0][0]
+
+
+@dataclass(frozen=True)
+class World:
+    """What must never change: all gold (wallets + fees) and, per item, all
+    units (inventories + what open listings still hold)."""
+
+    gold: int
+    items: dict[int, int]
+
+
+def world(legacy_dsn: str) -> World:
+    gold = one(
+        legacy_dsn,
+        "SELECT (SELECT coalesce(sum(bal_cp), 0) FROM smp_wlt) + (SELECT coalesce(sum(fee_cp), 0) FROM smp_sale)",
+    )
+    items = rows(
+        legacy_dsn,
+        "SELECT itm_id, sum(q)::bigint FROM (SELECT itm_id, qty AS q FROM smp_inv"
+        " UNION ALL SELECT itm_id, qty_rem FROM smp_lst WHERE sts = 'O') units GROUP BY itm_id",
+    )
+    return World(gold=int(gold), items={int(item): int(units) for item, units in items})
+
+
+def in_sync(stack: RunningStack) -> bool:
+    """The monolith's tables equal the market's store (sync-back and CDC
+    caught up) and no saga is in flight."""
+    databases = stack.endpoints["databases"]
+    if one(databases["market"], "SELECT count(*) FROM sagas WHERE state NOT IN ('done', 'compensated', 'refused')"):
+        return False
+    ours = rows(databases["market"], "SELECT listing_id, quantity_remaining, status FROM listings ORDER BY 1")
+    theirs = rows(databases["legacy"], "SELECT id, qty_rem, sts FROM smp_lst ORDER BY 1")
+    if ours != theirs:
+        return False
+    return rows(databases["market"], "SELECT sale_id, quantity, fee FROM sales ORDER BY 1") == rows(
+        databases["legacy"], "SELECT id, qty, fee_cp FROM smp_sale ORDER BY 1"
+    )
+
+
+def wait_in_sync(stack: RunningStack, what: str, timeout: float = 60) -> None:
+    wait_until(lambda: in_sync(stack), timeout=timeout, what=what, interval=0.2)
+
+
+@dataclass(frozen=True)
+class Player:
+    id: int
+    token: str
+    name: str
+
+
+def register(stack: RunningStack, name: str, *, gold: int = 0, items: dict[int, int] | None = None) -> Player:
+    """A player registered through the proxy (so it has a legacy token),
+    with exactly ``gold`` and the ``items`` in the monolith's tables (players
+    stay there)."""
+    suffix = os.urandom(3).hex()
+    response = httpx.post(
+        f"{stack.endpoints['proxy']}/api/players/",
+        json={"name": f"{name}{suffix}", "email": "", "password": "e2e-password-1"},
+        timeout=15,
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    player = Player(id=int(body["id"]), token=body["token"], name=body["name"])
+    legacy = stack.endpoints["databases"]["legacy"]
+    with psycopg.connect(legacy) as conn:
+        conn.execute("UPDATE smp_wlt SET bal_cp = %s WHERE plyr_id = %s", (gold * GOLD, player.id))
+        for item, quantity in (items or {}).items():
+            conn.execute(
+                "INSERT INTO smp_inv (plyr_id, itm_id, qty) VALUES (%s, %s, %s)"
+                " ON CONFLICT (plyr_id, itm_id) DO UPDATE SET qty = smp_inv.qty + EXCLUDED.qty",
+                (player.id, item, quantity),
+            )
+    # The market's rules need the player: wait until its projector has it.
+    wait_until(
+        lambda: one(
+            stack.endpoints["databases"]["market"], "SELECT count(*) FROM players WHERE player_id = %s", player.id
+        ),
+        timeout=30,
+        what=f"player {player.id} in the market's store",
+        interval=0.1,
+    )
+    return player
+
+
+def via_proxy(stack: RunningStack, method: str, path: str, player: Player, **kwargs: Any) -> httpx.Response:
+    return httpx.request(
+        method,
+        f"{stack.endpoints['proxy']}{path}",
+        headers={"authorization": f"Token {player.token}"},
+        timeout=30,
+        **kwargs,
+    )
+
+
+def post_until_accepted(stack: RunningStack, path: str, player: Player, body: dict[str, Any]) -> httpx.Response:
+    """POST through the proxy; a 503 right after the flip (the market waits
+    for its projector to catch up first) is retried, nothing else is."""
+    answers: list[httpx.Response] = []
+
+    def accepted() -> bool:
+        answers.append(via_proxy(stack, "POST", path, player, json=body))
+        return answers[-1].status_code != 503
+
+    wait_until(accepted, timeout=30, what=f"POST {path} past the catch-up", interval=0.2)
+    return answers[-1]
+
+
+@pytest.fixture(scope="module")
+def market_stack(stack: RunningStack) -> Iterator[RunningStack]:
+    """The shared stack once the market has built its store from the seeded monolith."""
+    wait_in_sync(stack, "the market to build its store from the monolith", timeout=240)
+    yield stack
+    set_table(stack, [], "e2e: back to legacy")
+
+
+@pytest.fixture
+def market_owns_writes(market_stack: RunningStack) -> Iterator[RunningStack]:
+    set_table(market_stack, market_table("new"), "e2e: market takes the writes")
+    assert owner(market_stack) == "market"
+    yield market_stack
+    set_table(market_stack, [], "e2e: back to legacy")
+    assert owner(market_stack) == "legacy"
+
+
+def open_listing(stack: RunningStack, *, at_least: int = 1, not_seller: int | None = None) -> tuple[int, int, int, int]:
+    """(listing, item, seller, unit price) of an open listing with ``at_least`` left."""
+    listing, item, seller, price = rows(
+        stack.endpoints["databases"]["market"],
+        "SELECT l.listing_id, l.item_id, l.seller_id, l.unit_price FROM listings l"
+        " JOIN players p ON p.player_id = l.seller_id JOIN items i ON i.item_id = l.item_id"
+        " WHERE l.status = 'O' AND l.quantity_remaining >= %s AND p.status = 'A' AND i.listable"
+        " AND l.seller_id <> %s ORDER BY l.unit_price, l.listing_id LIMIT 1",
+        at_least,
+        not_seller or 0,
+    )[0]
+    return int(listing), int(item), int(seller), int(price)
+
+
+def test_a_buy_with_a_legacy_token_reaches_the_monolith_its_admin_and_pricing(market_owns_writes: RunningStack) -> None:
+    stack = market_owns_writes
+    databases = stack.endpoints["databases"]
+    buyer = register(stack, "buyer", gold=1_000)
+    listing, item, _seller, _price = open_listing(stack, at_least=1, not_seller=buyer.id)
+    before = world(databases["legacy"])
+
+    bought = post_until_accepted(stack, "/api/sales/", buyer, {"listing": listing, "quantity": 1})
+    assert bought.status_code == 201, bought.text
+    assert bought.headers["x-strangler-upstream"] == "market"
+    sale = bought.json()
+    assert sale["buyer_id"] == buyer.id and sale["listing_id"] == listing and sale["item_id"] == item
+
+    # In the monolith's table (sync-back), counted once by pricing, within seconds.
+    wait_until(
+        lambda: (
+            rows(databases["legacy"], "SELECT byr_id, qty, fee_cp FROM smp_sale WHERE id = %s", sale["id"])
+            == [(buyer.id, 1, sale["fee"]["copper"])]
+        ),
+        timeout=5,
+        what="the sale in the monolith's smp_sale",
+        interval=0.05,
+    )
+    wait_until(
+        lambda: one(databases["pricing"], "SELECT count(*) FROM sales WHERE sale_id = %s", sale["id"]) == 1,
+        timeout=5,
+        what="the sale in pricing's read model",
+        interval=0.05,
+    )
+    rate = httpx.get(f"{stack.endpoints['services']['pricing']}/api/items/{item}/rate/", timeout=10).json()
+    legacy_rate = httpx.get(f"{stack.endpoints['legacy']}/api/items/{item}/rate/", timeout=10).json()
+    assert rate["volume_24h"] == legacy_rate["volume_24h"]
+    assert rate["last_sold_at"] is not None
+
+    # The monolith's admin shows it; the market's rows are read-only there now.
+    admin_page = admin_client(stack).get(f"/admin/market/sale/{sale['id']}/change/")
+    assert admin_page.status_code == 200 and str(sale["id"]) in admin_page.text
+    assert "read-only here" in admin_page.text.lower()
+
+    # The monolith refuses writes it no longer owns, whoever asks it directly.
+    direct = httpx.post(
+        f"{stack.endpoints['legacy']}/api/sales/",
+        json={"listing": listing, "quantity": 1},
+        headers={"authorization": f"Token {buyer.token}"},
+        timeout=15,
+    )
+    assert direct.status_code == 409 and direct.json()["code"] == "writes_moved"
+
+    wait_in_sync(stack, "sync-back to catch up")
+    assert world(databases["legacy"]) == before
+
+
+def admin_client(stack: RunningStack) -> httpx.Client:
+    client = httpx.Client(base_url=stack.endpoints["legacy"], timeout=15, follow_redirects=True)
+    login = client.get("/admin/login/")
+    password = (stack.state_dir / "admin-password").read_text().strip()
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        data={"username": "admin", "password": password, "csrfmiddlewaretoken": client.cookies["csrftoken"]},
+        headers={"referer": str(login.url)},
+    )
+    assert response.status_code == 200 and "log out" in response.text.lower(), response.text[:300]
+    return client
+
+
+def test_a_forged_identity_header_never_passes_the_proxy(market_owns_writes: RunningStack) -> None:
+    stack = market_owns_writes
+    buyer = register(stack, "forger", gold=10)
+    listing, *_ = open_listing(stack, not_seller=buyer.id)
+    keys = KeyFile(stack.state_dir / "identity-keys.json").keyring()
+    forged = sign(Identity(auth="token", user_id=1, username="admin", player_id=buyer.id, player_status="A"), keys)
+    # Without a token, the client's own (even validly signed) header is dropped: anonymous.
+    answer = httpx.post(
+        f"{stack.endpoints['proxy']}/api/sales/",
+        json={"listing": listing, "quantity": 1},
+        headers={HEADER: forged},
+        timeout=15,
+    )
+    assert answer.status_code == 401
+    # Straight to the service, an altered header is refused.
+    altered = forged[:-4] + ("AAAA" if not forged.endswith("AAAA") else "BBBB")
+    direct = httpx.post(
+        f"{stack.endpoints['services']['market']}/api/sales/",
+        json={"listing": listing, "quantity": 1},
+        headers={HEADER: altered},
+        timeout=15,
+    )
+    assert direct.status_code == 401
+
+
+# -- crashes between saga steps --------------------------------------------------
+
+
+@dataclass
+class MarketProcess:
+    """A second ``serve`` of the market on the stack's own database, with
+    ``STRANGLER_MARKET_CRASH_AFTER`` set: it SIGKILLs itself right after the
+    named saga state is committed."""
+
+    stack: RunningStack
+    crash_after: str | None
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        endpoints, state = self.stack.endpoints, self.stack.state_dir
+        env = {
+            **self.stack.env,
+            "PYTHONPATH": str(ROOT),
+            "STRANGLER_MARKET_DATABASE_URL": endpoints["databases"]["market"],
+            "STRANGLER_MARKET_PORT": str(self.port),
+            "STRANGLER_MARKET_HOST": "127.0.0.1",
+            "KAFKA_BOOTSTRAP_SERVERS": endpoints["kafka"],
+            "STRANGLER_ADMIN_TOKEN": (state / "admin-token").read_text().strip(),
+            "STRANGLER_LEGACY_URL": endpoints["legacy"],
+            "STRANGLER_INTERNAL_TOKEN": (state / "internal-token").read_text().strip(),
+            "STRANGLER_IDENTITY_KEYS": str(state / "identity-keys.json"),
+            "STRANGLER_CONTROL_DATABASE_URL": endpoints["databases"]["control"],
+            "STRANGLER_MARKET_RELAY": "off",  # the stack's market relays the outbox
+        }
+        if self.crash_after:
+            env["STRANGLER_MARKET_CRASH_AFTER"] = self.crash_after
+        return env
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> MarketProcess:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "new_services.market", "serve"],
+            env=self.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(http_ok(f"{self.url}/healthz"), timeout=60, what="the second market serve", interval=0.1)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+
+def identity_of(stack: RunningStack, player: Player) -> str:
+    """The signed header the proxy would forward for ``player``'s token."""
+    answer = httpx.get(
+        f"{stack.endpoints['legacy']}/_internal/identity/",
+        headers={
+            "authorization": f"Token {player.token}",
+            "x-strangler-service-token": (stack.state_dir / "internal-token").read_text().strip(),
+        },
+        timeout=15,
+    ).json()
+    keys = KeyFile(stack.state_dir / "identity-keys.json").keyring()
+    return sign(Identity(auth="token", **answer), keys)
+
+
+#: (saga state to crash after, the operation, the state it must end in)
+CRASH_POINTS = [
+    ("reserved", "buy", "done"),
+    ("settled", "buy", "done"),
+    ("compensating", "overspend", "compensated"),
+    ("escrowing", "list", "done"),
+    ("cancelled", "cancel", "done"),
+]
+
+
+@pytest.mark.parametrize(("crash_after", "operation", "final"), CRASH_POINTS)
+def test_sigkill_between_saga_steps_completes_or_compensates_on_restart(
+    market_owns_writes: RunningStack, crash_after: str, operation: str, final: str
+) -> None:
+    stack = market_owns_writes
+    databases = stack.endpoints["databases"]
+    wait_in_sync(stack, "a quiet market before the crash")
+    item = int(one(databases["market"], "SELECT item_id FROM items WHERE listable ORDER BY item_id LIMIT 1"))
+    player = register(stack, "crash", gold=0 if operation == "overspend" else 1_000, items={item: 5})
+    listing_to_cancel = None
+    if operation == "cancel":
+        created = post_until_accepted(
+            stack, "/api/listings/", player, {"item": item, "quantity": 2, "unit_price_copper": 1_000}
+        )
+        assert created.status_code == 201, created.text
+        listing_to_cancel = created.json()["id"]
+        wait_in_sync(stack, "the new listing synced back")
+    before = world(databases["legacy"])
+    sagas_before = int(one(databases["market"], "SELECT count(*) FROM sagas"))
+
+    crashing = MarketProcess(stack, crash_after).start()
+    headers = {HEADER: identity_of(stack, player)}
+    listing, *_ = open_listing(stack, not_seller=player.id)
+    request: tuple[str, dict[str, Any]] = {
+        "buy": ("/api/sales/", {"listing": listing, "quantity": 1}),
+        "overspend": ("/api/sales/", {"listing": listing, "quantity": 1}),
+        "list": ("/api/listings/", {"item": item, "quantity": 3, "unit_price_copper": 500}),
+        "cancel": (f"/api/listings/{listing_to_cancel}/cancel/", {}),
+    }[operation]
+    try:
+        with pytest.raises(httpx.TransportError):  # killed mid-request: no answer at all
+            httpx.post(f"{crashing.url}{request[0]}", json=request[1], headers=headers, timeout=30)
+        assert crashing.process is not None
+        assert crashing.process.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        crashing.stop()
+    [(state,)] = rows(databases["market"], "SELECT state FROM sagas ORDER BY created_at DESC LIMIT 1")
+    assert state == crash_after
+
+    restarted = MarketProcess(stack, None).start()  # resumes unfinished sagas at start-up
+    try:
+        wait_until(
+            lambda: one(databases["market"], "SELECT state FROM sagas ORDER BY created_at DESC LIMIT 1") == final,
+            timeout=30,
+            what=f"the saga resumed to {final}",
+            interval=0.1,
+        )
+    finally:
+        restarted.stop()
+    assert int(one(databases["market"], "SELECT count(*) FROM sagas")) == sagas_before + 1
+    wait_in_sync(stack, "sync-back after the resumed saga")
+    assert world(databases["legacy"]) == before
+
+
+# -- flipping back under traffic ---------------------------------------------------
+
+
+def test_flip_back_to_legacy_under_traffic_loses_nothing(market_owns_writes: RunningStack) -> None:
+    stack = market_owns_writes
+    databases = stack.endpoints["databases"]
+    buyers = [register(stack, f"rush{i}", gold=100_000) for i in range(3)]
+    wait_in_sync(stack, "a quiet market before the traffic")
+    before = world(databases["legacy"])
+    listings = [
+        int(r[0])
+        for r in rows(
+            databases["market"],
+            "SELECT l.listing_id FROM listings l JOIN players p ON p.player_id = l.seller_id"
+            " WHERE l.status = 'O' AND l.quantity_remaining >= 5 AND p.status = 'A' ORDER BY l.listing_id LIMIT 40",
+        )
+    ]
+    assert len(listings) >= 10
+    answers: list[tuple[int, dict[str, Any]]] = []
+    stop = threading.Event()
+
+    def buy(buyer: Player, offset: int) -> None:
+        n = offset
+        while not stop.is_set() and n < 10_000:
+            listing = listings[n % len(listings)]
+            n += len(buyers)
+            response = via_proxy(stack, "POST", "/api/sales/", buyer, json={"listing": listing, "quantity": 1})
+            answers.append((response.status_code, response.json() if response.content else {}))
+
+    threads = [threading.Thread(target=buy, args=(b, i)) for i, b in enumerate(buyers)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_until(lambda: sum(1 for s, _ in answers if s == 201) >= 15, timeout=120, what="sales on the market")
+        set_table(stack, market_table("legacy"), "e2e: writes back to the monolith under traffic")
+        flipped_at = len(answers)
+        wait_until(
+            lambda: sum(1 for s, _ in answers[flipped_at:] if s == 201) >= 15,
+            timeout=120,
+            what="sales on the monolith",
+        )
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+    assert owner(stack) == "legacy"
+    server_errors = [(s, b) for s, b in answers if s >= 500]
+    assert not server_errors, server_errors[:3]
+    refused = [b.get("code") for s, b in answers if s not in (201,)]
+    assert set(refused) <= {"writes_moved", "listing_closed", "quantity_exceeds_remaining", "insufficient_funds"}, (
+        refused
+    )
+    sold = sorted(b["id"] for s, b in answers if s == 201)
+    assert len(sold) == len(set(sold))
+    # Every sale in both stores, nothing else created, nothing lost.
+    wait_in_sync(stack, "both stores to converge after the flip back", timeout=90)
+    in_legacy = {int(r[0]) for r in rows(databases["legacy"], "SELECT id FROM smp_sale WHERE id = ANY(%s)", sold)}
+    assert in_legacy == set(sold)
+    assert world(databases["legacy"]) == before
