@@ -131,7 +131,7 @@ def main() -> None:
         legacy_dsn, market_dsn = endpoints["databases"]["legacy"], endpoints["databases"]["market"]
         proxy = Proxy(endpoints, state)
         with psycopg.connect(legacy_dsn) as conn:
-            item = int(conn.execute("SELECT id FROM smp_itm WHERE active = 'Y' ORDER BY id LIMIT 1").fetchone()[0])
+            item = int(conn.execute("SELECT id FROM smp_itm WHERE act = 'Y' ORDER BY id LIMIT 1").fetchone()[0])
         stock = args.purchases * 2 + 10
         seller, seller_token = register(endpoints["proxy"], legacy_dsn, "benchseller", gold=0, items={item: stock})
         _, buyer_token = register(endpoints["proxy"], legacy_dsn, "benchbuyer", gold=10_000_000, items={})

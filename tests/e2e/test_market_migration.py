@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,6 +225,68 @@ def open_listing(stack: RunningStack, *, at_least: int = 1, not_seller: int | No
         not_seller or 0,
     )[0]
     return int(listing), int(item), int(seller), int(price)
+
+
+def shadow_outcomes(stack: RunningStack) -> Counter[str]:
+    """``strangler_shadow_total`` of the market's two read routes, by outcome."""
+    text = httpx.get(f"{stack.endpoints['proxy']}/_strangler/metrics", timeout=10).text
+    outcomes: Counter[str] = Counter()
+    for line in text.splitlines():
+        if line.startswith("strangler_shadow_total{") and ("/api/listings/" in line or "/api/sales/" in line):
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            outcomes[outcome] += int(float(line.rsplit(" ", 1)[1]))
+    return outcomes
+
+
+#: What a client reads: pages, filters, bad filters, negotiation.
+READ_QUERIES = [
+    "/api/listings/",
+    "/api/listings/?limit=50&offset=20",
+    "/api/listings/?status=O&limit=30",
+    "/api/listings/?status=F",
+    "/api/listings/?status=C&limit=5",
+    "/api/listings/?item=3",
+    "/api/listings/?seller=4&status=O",
+    "/api/listings/?status=Z",
+    "/api/listings/?item=abc",
+    "/api/listings/?limit=-1",
+    "/api/listings/?format=json",
+    "/api/sales/",
+    "/api/sales/?limit=40&offset=100",
+    "/api/sales/?item=5",
+    "/api/sales/?buyer=6",
+    "/api/sales/?seller=7&item=8",
+    "/api/sales/?listing=9",
+    "/api/sales/?listing=0",
+    "/api/sales/?offset=999999",
+]
+
+
+def test_shadow_of_the_market_reads_finds_no_mismatch(market_stack: RunningStack) -> None:
+    stack = market_stack
+    wait_in_sync(stack, "a quiet market before the shadow")
+    before = shadow_outcomes(stack)
+    set_table(
+        stack,
+        [route(["GET"], "/api/listings/", "shadow"), route(["GET"], "/api/sales/", "shadow")],
+        "e2e: shadow the market's reads",
+    )
+    with httpx.Client(base_url=stack.endpoints["proxy"], timeout=15) as client:
+        answers = [client.get(path) for path in READ_QUERIES]
+        answers += [client.get(f"/api/listings/?item={item}") for item in range(1, 41)]
+        answers += [client.get(f"/api/sales/?seller={seller}&limit=10") for seller in range(1, 41)]
+    assert {a.status_code for a in answers} >= {200, 400}
+    assert all(a.headers["x-strangler-upstream"] == "legacy" for a in answers)
+
+    def compared() -> Counter[str]:
+        now = shadow_outcomes(stack)
+        now.subtract(before)
+        return now if sum(now.values()) >= len(answers) else Counter()
+
+    outcomes = wait_until(compared, timeout=60, what="every shadow comparison", interval=0.2)
+    assert outcomes["mismatch"] == 0 and outcomes["error"] == 0, outcomes
+    assert outcomes["match"] == len(answers), outcomes
+    set_table(stack, [], "e2e: back to legacy")
 
 
 def test_a_buy_with_a_legacy_token_reaches_the_monolith_its_admin_and_pricing(market_owns_writes: RunningStack) -> None:
