@@ -13,7 +13,6 @@ imported: the service does not depend on Django).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -21,18 +20,19 @@ from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from new_services.market.domain.model import LISTING_STATUS_LABELS, Listing, Sale
+from new_services.platform.drf_wire import COPPER_PER_GOLD as COPPER_PER_GOLD
+from new_services.platform.drf_wire import COPPER_PER_SILVER as COPPER_PER_SILVER
+from new_services.platform.drf_wire import DJANGO_NOT_FOUND_HTML as DJANGO_NOT_FOUND_HTML
+from new_services.platform.drf_wire import MAX_ID as MAX_ID
+from new_services.platform.drf_wire import format_copper as format_copper
+from new_services.platform.drf_wire import money as money
+from new_services.platform.drf_wire import path_id as path_id
+from new_services.platform.drf_wire import timestamp as timestamp
 
-COPPER_PER_SILVER = 100
-COPPER_PER_GOLD = 100 * COPPER_PER_SILVER
 MAX_PRICE_COPPER = 10**12
 MAX_QUANTITY = 1_000_000
 PAGE_SIZE = 50
-MAX_ID = 2**63 - 1
 
-DJANGO_NOT_FOUND_HTML = (
-    '\n<!doctype html>\n<html lang="en">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n'
-    "  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n"
-)
 NOT_AUTHENTICATED = {"detail": "Authentication credentials were not provided."}
 INVALID_TOKEN = {"detail": "Invalid token."}
 #: DRF's TokenAuthentication.authenticate_header: sent with every 401.
@@ -47,28 +47,6 @@ def render(body: Any) -> bytes:
     """DRF's JSONRenderer: compact separators, non-ASCII as is, U+2028/U+2029 escaped."""
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
-
-
-def format_copper(copper: int) -> str:
-    """``123456`` -> ``"12g 34s 56c"`` (the monolith's ``smp.money.format_copper``)."""
-    sign = "-" if copper < 0 else ""
-    rest = abs(int(copper))
-    g, rest = divmod(rest, COPPER_PER_GOLD)
-    s, c = divmod(rest, COPPER_PER_SILVER)
-    if g:
-        return f"{sign}{g}g {s}s {c}c"
-    if s:
-        return f"{sign}{s}s {c}c"
-    return f"{sign}{c}c"
-
-
-def money(copper: int) -> dict[str, Any]:
-    return {"copper": int(copper), "display": format_copper(copper)}
-
-
-def timestamp(moment: dt.datetime) -> str:
-    """DRF's ``DateTimeField`` output for a naive datetime (``USE_TZ=False``)."""
-    return moment.isoformat()
 
 
 def listing_json(listing: Listing) -> dict[str, Any]:
@@ -99,11 +77,6 @@ def sale_json(sale: Sale) -> dict[str, Any]:
         "fee": money(sale.fee_copper),
         "sold_at": timestamp(sale.sold_at),
     }
-
-
-def path_id(segment: str) -> int | None:
-    """Django's ``<int:...>`` converter: ``[0-9]+`` or no match (``None``)."""
-    return int(segment) if segment.isascii() and segment.isdigit() else None
 
 
 # -- content negotiation ------------------------------------------------------

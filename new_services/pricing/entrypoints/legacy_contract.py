@@ -11,50 +11,20 @@ HTML 404 for a path its URLconf does not match, DRF's ``?format=`` and
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
-COPPER_PER_SILVER = 100
-COPPER_PER_GOLD = 100 * COPPER_PER_SILVER
-#: Largest primary key PostgreSQL's bigint holds; Django answers 404 beyond it.
-MAX_ID = 2**63 - 1
+from new_services.platform.drf_wire import COPPER_PER_GOLD as COPPER_PER_GOLD
+from new_services.platform.drf_wire import COPPER_PER_SILVER as COPPER_PER_SILVER
+from new_services.platform.drf_wire import DJANGO_NOT_FOUND_HTML as DJANGO_NOT_FOUND_HTML
+from new_services.platform.drf_wire import MAX_ID as MAX_ID
+from new_services.platform.drf_wire import format_copper as format_copper
+from new_services.platform.drf_wire import money as money
+from new_services.platform.drf_wire import path_id as path_id
+from new_services.platform.drf_wire import timestamp as timestamp
 
-DJANGO_NOT_FOUND_HTML = (
-    '\n<!doctype html>\n<html lang="en">\n<head>\n  <title>Not Found</title>\n</head>\n<body>\n'
-    "  <h1>Not Found</h1><p>The requested resource was not found on this server.</p>\n</body>\n</html>\n"
-)
-
-_DIGITS = re.compile(r"[0-9]+")
 _DRF_DECIMAL = re.compile(r"\.0*\s*$")  # rest_framework.fields.IntegerField.re_decimal
 _DRF_MAX_STRING_LENGTH = 1000
-
-
-def format_copper(copper: int) -> str:
-    """``123456`` -> ``"12g 34s 56c"`` (the monolith's ``smp.money.format_copper``)."""
-    sign = "-" if copper < 0 else ""
-    rest = abs(int(copper))
-    g, rest = divmod(rest, COPPER_PER_GOLD)
-    s, c = divmod(rest, COPPER_PER_SILVER)
-    if g:
-        return f"{sign}{g}g {s}s {c}c"
-    if s:
-        return f"{sign}{s}s {c}c"
-    return f"{sign}{c}c"
-
-
-def money(copper: int) -> dict[str, Any]:
-    return {"copper": int(copper), "display": format_copper(copper)}
-
-
-def timestamp(moment: dt.datetime) -> str:
-    """DRF's ``DateTimeField`` output for a naive datetime (``USE_TZ=False``)."""
-    return moment.isoformat()
-
-
-def path_id(segment: str) -> int | None:
-    """Django's ``<int:...>`` converter: ``[0-9]+`` or no match (``None``)."""
-    return int(segment) if _DIGITS.fullmatch(segment) else None
 
 
 def not_found(item_id: int) -> dict[str, Any]:
