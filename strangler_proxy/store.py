@@ -178,7 +178,14 @@ class RouteStore:
         writer's advisory lock is held, so the rows read here stay current)."""
         cur = await conn.execute("SELECT * FROM strangler_write_owners")
         current = {r["context"]: _owner(r) for r in await cur.fetchall()}
-        for o in owner_changes(current, new):
+        changes = owner_changes(current, new)
+        if changes:
+            # A legacy write holds its context's owner row FOR SHARE until it
+            # commits. EXCLUSIVE mode waits for every such write in flight and
+            # holds new ones back until this flip commits, also when the row
+            # does not exist yet (the first flip), where a row lock could not.
+            await conn.execute("LOCK TABLE strangler_write_owners IN EXCLUSIVE MODE")
+        for o in changes:
             await conn.execute(
                 "INSERT INTO strangler_write_owners (context, owner, since, route_version) VALUES (%s, %s, %s, %s)"
                 " ON CONFLICT (context) DO UPDATE SET owner = EXCLUDED.owner, since = EXCLUDED.since,"

@@ -227,3 +227,33 @@ def test_the_owner_row_is_written_with_the_route_version_that_flips_the_writes(
     back = proxy.admin("POST", "/routes/rollback", json={"to": declared, "reason": "give the writes back"})
     assert back.status_code == 200
     assert owner_rows(control_dsn) == [("market", "legacy", back.json()["version"], True)]
+
+
+def test_the_first_flip_of_the_writes_waits_for_a_legacy_write_in_flight(
+    start_proxy: StartProxy, control_dsn: str, pricing: Upstream
+) -> None:
+    """The monolith's guard reads the owner row FOR SHARE until its write
+    commits. Before the first flip there is no row to lock, so the flip
+    locks the table: it waits for the write, and the write is not refused."""
+    proxy = start_proxy(STRANGLER_SERVICES=json.dumps({"pricing": pricing.url, "market": pricing.url}))
+    answers: list[httpx.Response] = []
+    with psycopg.connect(control_dsn) as legacy_write:
+        assert (
+            legacy_write.execute(
+                "SELECT owner FROM strangler_write_owners WHERE context = 'market' FOR SHARE"
+            ).fetchall()
+            == []
+        )
+        flip = threading.Thread(target=lambda: answers.append(proxy.apply(table("new"))))
+        flip.start()
+        with psycopg.connect(control_dsn, autocommit=True) as observer:
+            wait_until(
+                lambda: observer.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0] >= 1,  # type: ignore[index]
+                timeout=15,
+                what="the flip waiting for the legacy write",
+            )
+        assert flip.is_alive() and owner_rows(control_dsn) == []
+        legacy_write.commit()
+    flip.join(15)
+    assert answers and answers[0].status_code == 200, answers
+    assert [row[:2] for row in owner_rows(control_dsn)] == [("market", "market")]
