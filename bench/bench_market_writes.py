@@ -132,7 +132,7 @@ def main() -> None:
         proxy = Proxy(endpoints, state)
         with psycopg.connect(legacy_dsn) as conn:
             item = int(conn.execute("SELECT id FROM smp_itm WHERE act = 'Y' ORDER BY id LIMIT 1").fetchone()[0])
-        stock = args.purchases * 2 + 10
+        stock = 2 * (args.purchases + 3 * args.rounds) + 10  # both sides, warm-ups included
         seller, seller_token = register(endpoints["proxy"], legacy_dsn, "benchseller", gold=0, items={item: stock})
         _, buyer_token = register(endpoints["proxy"], legacy_dsn, "benchbuyer", gold=10_000_000, items={})
         listed = httpx.post(
