@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acl.settings import RelaySettings
+from acl.settings import DatabaseUrl, RelaySettings, SettingsError
 from acl.topics import LEGACY_PARTITIONS, TOPIC_PREFIX
 from acl.translators import CAPTURED_TABLES
 
@@ -59,21 +59,49 @@ def capture_properties(slot_name: str = "strangler_legacy") -> dict[str, str]:
     }
 
 
-def embedded_properties(settings: RelaySettings) -> dict[str, str]:
-    """Everything the embedded engine needs: capture + connection + offsets +
-    latency tuning (small poll interval). Batches and the queue are kept
-    moderate: every queued record survives young collections in the JVM, and
-    bigger ones did not make the snapshot faster, only the GC pauses longer."""
-    db = settings.database
+#: libpq connection parameters -> the connector's ``database.*`` properties.
+#: The ``ssl*`` ones are the connector's own; the others pass through to the
+#: PostgreSQL JDBC driver, which spells them differently.
+LIBPQ_TO_DEBEZIUM = {
+    "sslmode": "database.sslmode",
+    "sslrootcert": "database.sslrootcert",
+    "sslcert": "database.sslcert",
+    "sslkey": "database.sslkey",
+    "sslpassword": "database.sslpassword",
+    "application_name": "database.ApplicationName",
+    "connect_timeout": "database.connectTimeout",
+    "options": "database.options",
+}
+
+
+def connection_properties(db: DatabaseUrl) -> dict[str, str]:
+    """Where to connect, query parameters included; a parameter Debezium
+    cannot be given fails loudly instead of being dropped."""
+    unknown = sorted(set(db.options) - set(LIBPQ_TO_DEBEZIUM))
+    if unknown:
+        raise SettingsError(
+            f"STRANGLER_LEGACY_DATABASE_URL: parameter(s) {', '.join(unknown)} have no Debezium property"
+        )
     return {
-        **capture_properties(settings.slot_name),
-        "name": "strangler-legacy-relay",
-        "converter.schemas.enable": "false",
         "database.hostname": db.host,
         "database.port": str(db.port),
         "database.user": db.user,
         "database.password": db.password,
         "database.dbname": db.dbname,
+        **{LIBPQ_TO_DEBEZIUM[name]: value for name, value in db.options.items()},
+    }
+
+
+def embedded_properties(settings: RelaySettings) -> dict[str, str]:
+    """Everything the embedded engine needs: capture + connection + offsets +
+    latency tuning (small poll interval). Batches and the queue are kept
+    moderate: every queued record survives young collections in the JVM, and
+    bigger ones did not make the snapshot faster, only the GC pauses longer."""
+    return {
+        **capture_properties(settings.slot_name),
+        "name": "strangler-legacy-relay",
+        "converter.schemas.enable": "false",
+        **connection_properties(settings.database),
         "offset.storage": "org.apache.kafka.connect.storage.FileOffsetBackingStore",
         "offset.storage.file.filename": str(offsets_file(settings.state_dir)),
         "offset.flush.interval.ms": "1000",
