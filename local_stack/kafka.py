@@ -34,12 +34,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
 
 from local_stack.net import free_port, port_in_use
-from local_stack.processes import die_with_parent, log_tail, stop_child
+from local_stack.processes import NotReady, die_with_parent, log_tail, stop_child, wait_until
 
 HOST = "127.0.0.1"
 
@@ -177,16 +176,17 @@ class EmbeddedKafka:
         self.stop()
 
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise KafkaStartError(f"broker exited early (code {self._process.returncode}):\n{self._log_tail()}")
-            if port_in_use(self.port, HOST) and broker_answers(self.bootstrap_servers):
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise KafkaStartError(f"broker not ready after {timeout}s:\n{self._log_tail()}")
+            return port_in_use(self.port, HOST) and broker_answers(self.bootstrap_servers)
+
+        try:
+            wait_until(answers, timeout=timeout, what="broker")
+        except NotReady:
+            self.stop()
+            raise KafkaStartError(f"broker not ready after {timeout}s:\n{self._log_tail()}") from None
 
     def _log_tail(self) -> str:
         return log_tail(self.log_file)
