@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,52 +17,13 @@ from typing import Any
 
 import psycopg
 
+from acl.settings import ConsumerSettings, RelaySettings
 from local_stack.kafka import EmbeddedKafka
 from local_stack.postgres import EmbeddedPostgres
+from local_stack.processes import ManagedProcess, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 _db_counter = itertools.count()
-
-
-class Child:
-    """A ``python -m <module>`` child process with its log in a file."""
-
-    def __init__(self, module: str, env: dict[str, str], log: Path) -> None:
-        self.module, self.env, self.log = module, env, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Child:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup at all (the crash tests)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
 
 class Stack:
@@ -71,17 +31,22 @@ class Stack:
 
     def __init__(self, dsn: str, kafka: EmbeddedKafka, state: Path) -> None:
         self.dsn, self.kafka, self.state = dsn, kafka, state
-        self.env = {
-            **os.environ,
-            "STRANGLER_LEGACY_DATABASE_URL": dsn,
-            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "STRANGLER_CDC_STATE_DIR": str(state / "cdc"),
-            "STRANGLER_CDC_HEARTBEAT_MS": "2000",
+        self.relay_settings = RelaySettings(
+            database_url=dsn,
+            bootstrap_servers=kafka.bootstrap_servers,
+            state_dir=state / "cdc",
+            heartbeat_interval_ms=2000,
             # slots are cluster-wide and the session's server is shared: one slot per database
-            "STRANGLER_CDC_SLOT": "slot_" + dsn.rsplit("/", 1)[1],
-        }
-        self.relay = Child("acl.relay", self.env, state / "relay.log")
-        self.consumer = Child("acl", self.env, state / "acl.log")
+            slot_name="slot_" + dsn.rsplit("/", 1)[1],
+        )
+        self.consumer_settings = ConsumerSettings(bootstrap_servers=kafka.bootstrap_servers)
+        self.relay = self._child("acl.relay", self.relay_settings.render_env(), state / "relay.log")
+        self.consumer = self._child("acl", self.consumer_settings.render_env(), state / "acl.log")
+
+    @staticmethod
+    def _child(module: str, settings_env: dict[str, str], log: Path) -> ManagedProcess:
+        env = {**os.environ, **settings_env}
+        return ManagedProcess(module, [sys.executable, "-m", module], log_file=log, env=env, cwd=ROOT)
 
     def sql(self, *statements: str, params: tuple[Any, ...] | None = None) -> None:
         """Run statements in one transaction, with the monolith's session zone."""
@@ -103,10 +68,13 @@ class EventTail:
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
         tps = []
         for topic in topics:
-            deadline = time.monotonic() + 20
-            while not (parts := self.consumer.partitions_for_topic(topic)) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            tps += [TopicPartition(topic, p) for p in sorted(parts or [])]
+            parts = wait_until(
+                lambda topic=topic: self.consumer.partitions_for_topic(topic),
+                timeout=20,
+                what=f"partitions of {topic}",
+                interval=0.2,
+            )
+            tps += [TopicPartition(topic, p) for p in sorted(parts)]
         self.consumer.assign(tps)
         self.consumer.seek_to_beginning(*tps)
         self.messages: list[dict[str, Any]] = []
@@ -128,11 +96,13 @@ class EventTail:
     def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float, what: str = "") -> float:
         """Poll until ``predicate(messages)``; returns the seconds it took."""
         start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            self.poll()
-            if predicate(self.messages):
-                return time.monotonic() - start
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; got {len(self.messages)} messages")
+
+        def arrived() -> bool:
+            self.poll()  # waits up to 100 ms for records
+            return bool(predicate(self.messages))
+
+        wait_until(arrived, timeout=timeout, what=what or "the messages", interval=0)
+        return time.monotonic() - start
 
     def events(self, type_suffix: str, subject: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -162,12 +132,3 @@ def migrated_database(server: EmbeddedPostgres, prefix: str) -> str:
             " FROM generate_series(1, 50) g"
         )
     return dsn
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -10,9 +10,10 @@ from collections import defaultdict
 
 import psycopg
 import pytest
-from acl_stack_helpers import EventTail, Stack, wait_until
+from acl_stack_helpers import EventTail, Stack
 
 from local_stack.kafka import EmbeddedKafka
+from local_stack.processes import wait_until
 
 N_SALES = 600
 RATE = 120  # writes per second
@@ -67,10 +68,10 @@ def test_sigkill_relay_and_consumer_mid_stream(seeded):
         progress = [0]
         writer = threading.Thread(target=insert_sales, args=(stack, 1, N_SALES, progress, time.monotonic() + 60))
         writer.start()
-        wait_until(lambda: progress[0] >= 150, 20, "150 writes")
+        wait_until(lambda: progress[0] >= 150, timeout=20, what="150 writes")
         stack.relay.kill()
         stack.relay.start()
-        wait_until(lambda: progress[0] >= 350, 20, "350 writes")
+        wait_until(lambda: progress[0] >= 350, timeout=20, what="350 writes")
         stack.consumer.kill()
         stack.consumer.start()
         writer.join(70)
@@ -79,7 +80,7 @@ def test_sigkill_relay_and_consumer_mid_stream(seeded):
         ids = ids_by_sale(tail)
         assert sorted(ids) == sorted(f"sales/{n}" for n in range(1, N_SALES + 1)), "a numbered write was lost"
         changed = {s: i for s, i in ids.items() if len(i) != 1}
-        snapshots = stack.relay.log.read_text().count("Snapshot step 7")
+        snapshots = stack.relay.log.count("Snapshot step 7")
         assert not changed, f"old changes got new event ids: {list(changed)[:5]} ({snapshots} snapshots in relay.log)"
         delivered = len(tail.events("SaleRecorded.v1"))
         print(f"{N_SALES} sales, {delivered} deliveries ({delivered - N_SALES} harmless duplicates)")
@@ -115,12 +116,12 @@ def test_offsets_file_torn_by_a_crash_is_restored_not_resnapshotted(seeded):
         offsets = cdc / "offsets.dat"
         offsets.write_bytes(offsets.read_bytes()[: offsets.stat().st_size // 2])  # torn mid-write
         (cdc / "offsets.dat.whole").write_bytes(older_copy)
-        snapshots = stack.relay.log.read_text().count("Snapshot step 7")
+        snapshots = stack.relay.log.count("Snapshot step 7")
         stack.relay.start()
         write_sales(N_SALES + 101, N_SALES + 120)
         tail.poll()
-        assert stack.relay.log.read_text().count("Snapshot step 7") == snapshots, "the relay re-snapshotted"
-        assert "restored the whole copy" in stack.relay.log.read_text()
+        assert stack.relay.log.count("Snapshot step 7") == snapshots, "the relay re-snapshotted"
+        assert "restored the whole copy" in stack.relay.log
         after = ids_by_sale(tail)
         changed = [s for s, ids in before.items() if after[s] != ids]
         assert not changed, f"old changes got new event ids: {changed[:5]}"
@@ -147,7 +148,9 @@ def test_lost_broker_triggers_a_resnapshot(seeded, tmp_path):
     try:
         stack.relay.start()
         stack.consumer.start()
-        wait_until(lambda: stack.status()["relay"]["resnapshots"] == 1, 60, "relay to notice the lost broker")
+        wait_until(
+            lambda: stack.status()["relay"]["resnapshots"] == 1, timeout=60, what="relay to notice the lost broker"
+        )
         tail = EventTail(fresh.bootstrap_servers, ["smp.market.v1"])
         try:
             tail.wait_for(lambda _m: len(ids_by_sale(tail)) >= sales, 90, "re-snapshot of every sale")
