@@ -18,15 +18,15 @@ from strangler_proxy.settings import ProxySettings
 
 
 @pytest.fixture
-def legacy() -> Iterator[Upstream]:
-    up = start_upstream("legacy")
+def legacy(tmp_path: Path) -> Iterator[Upstream]:
+    up = start_upstream("legacy", tmp_path)
     yield up
     up.kill()
 
 
 @pytest.fixture
-def pricing() -> Iterator[Upstream]:
-    up = start_upstream("pricing")
+def pricing(tmp_path: Path) -> Iterator[Upstream]:
+    up = start_upstream("pricing", tmp_path)
     yield up
     up.kill()
 

@@ -8,8 +8,6 @@ PostgreSQL and proxies started as ``python -m strangler_proxy`` exactly as
 
 from __future__ import annotations
 
-import select
-import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +28,7 @@ TOKEN = "test-admin-token-0123456789"
 class Upstream:
     name: str
     port: int
-    proc: subprocess.Popen[bytes]
+    process: ManagedProcess
 
     @property
     def url(self) -> str:
@@ -40,22 +38,19 @@ class Upstream:
         return int(httpx.get(self.url + "/__count", timeout=5).json()["count"])
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
+        self.process.kill()
 
 
-def start_upstream(name: str) -> Upstream:
+def start_upstream(name: str, log_dir: Path) -> Upstream:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "proxy_upstream_server.py"), name, str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 10)
-    assert ready and proc.stdout.readline().strip() == b"ready", f"upstream {name} did not start"
-    return Upstream(name, port, proc)
+    argv = [sys.executable, str(HERE / "proxy_upstream_server.py"), name, str(port)]
+    process = ManagedProcess(f"upstream-{name}", argv, log_file=log_dir / f"upstream-{name}-{port}.log").start()
+    try:
+        wait_until(lambda: "ready" in process.log, timeout=10, what=f"upstream {name}", watch=process, interval=0.02)
+    except BaseException:
+        process.kill()
+        raise
+    return Upstream(name, port, process)
 
 
 @dataclass
