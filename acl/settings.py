@@ -42,7 +42,7 @@ class RelaySettings(EnvSettings):
     STRANGLER_CDC_HEARTBEAT_MS     heartbeat.interval.ms (default 10000)
     """
 
-    database_url: str = env("STRANGLER_LEGACY_DATABASE_URL", _legacy_database)
+    database_url: str = env("STRANGLER_LEGACY_DATABASE_URL", _legacy_database, secret=True)
     bootstrap_servers: str = env("KAFKA_BOOTSTRAP_SERVERS")
     state_dir: Path = env("STRANGLER_CDC_STATE_DIR", _directory)
     slot_name: str = env("STRANGLER_CDC_SLOT", default="strangler_legacy")

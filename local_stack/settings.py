@@ -44,8 +44,12 @@ class StackSettings(EnvSettings):
     postgres_port: int = env("STRANGLER_POSTGRES_PORT", port, default=54329)
     kafka_port: int = env("STRANGLER_KAFKA_PORT", port, default=19092)
     legacy_workers: int = env("STRANGLER_LEGACY_WORKERS", integer(1, 64), default=2)
-    external_legacy_database_url: str | None = env("STRANGLER_LEGACY_DATABASE_URL", _database, default=None)
-    external_control_database_url: str | None = env("STRANGLER_CONTROL_DATABASE_URL", _database, default=None)
+    external_legacy_database_url: str | None = env(
+        "STRANGLER_LEGACY_DATABASE_URL", _database, default=None, secret=True
+    )
+    external_control_database_url: str | None = env(
+        "STRANGLER_CONTROL_DATABASE_URL", _database, default=None, secret=True
+    )
     external_kafka_bootstrap: str | None = env("KAFKA_BOOTSTRAP_SERVERS", default=None)
     #: Per new service (``STRANGLER_<SERVICE>_PORT`` / ``_DATABASE_URL``, see ``local_stack.services``).
     service_ports: dict[str, int] = field(default_factory=dict)

@@ -52,7 +52,7 @@ def _control_database(raw: str) -> str:
 class ProxySettings(EnvSettings):
     port: int = env("STRANGLER_PROXY_PORT", port)
     legacy_url: str = env("STRANGLER_LEGACY_URL", http_url)
-    control_database_url: str = env("STRANGLER_CONTROL_DATABASE_URL", _control_database)
+    control_database_url: str = env("STRANGLER_CONTROL_DATABASE_URL", _control_database, secret=True)
     admin_token: str = env("STRANGLER_ADMIN_TOKEN", secret=True)
     services: dict[str, str] = env("STRANGLER_SERVICES", _services, default={}, render=render_json)
     host: str = env("STRANGLER_PROXY_HOST", default="127.0.0.1")

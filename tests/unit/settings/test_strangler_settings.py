@@ -58,6 +58,19 @@ def test_a_malformed_secret_is_not_echoed() -> None:
     assert "hunter2" not in str(error.value)
 
 
+def test_database_urls_in_settings_are_masked_in_repr(tmp_path: Path) -> None:
+    relay = RelaySettings.from_env(
+        {
+            "STRANGLER_LEGACY_DATABASE_URL": DSN,
+            "KAFKA_BOOTSTRAP_SERVERS": "b:9092",
+            "STRANGLER_CDC_STATE_DIR": str(tmp_path),
+        }
+    )
+    assert "s%40cret" not in repr(relay) and relay.database.password == "s@cret"
+    service = ServiceSettings.from_env("pricing", default_port=1, env={"STRANGLER_PRICING_DATABASE_URL": DSN})
+    assert "s%40cret" not in repr(service) and "s@cret" not in repr(service)
+
+
 def test_a_database_url_keeps_its_query_and_hides_its_password() -> None:
     db = DatabaseUrl.parse(DSN)
     assert (db.host, db.port, db.user, db.password, db.dbname) == ("db.internal", 6432, "smp", "s@cret", "smp")
