@@ -40,13 +40,13 @@ class Stack:
             slot_name="slot_" + dsn.rsplit("/", 1)[1],
         )
         self.consumer_settings = ConsumerSettings(bootstrap_servers=kafka.bootstrap_servers)
-        self.relay = self._child("acl.relay", self.relay_settings.render_env(), state / "relay.log")
-        self.consumer = self._child("acl", self.consumer_settings.render_env(), state / "acl.log")
+        #: What the relay, the consumer and the CLI commands run with.
+        self.env = {**os.environ, **self.relay_settings.render_env(), **self.consumer_settings.render_env()}
+        self.relay = self._child("acl.relay", state / "relay.log")
+        self.consumer = self._child("acl", state / "acl.log")
 
-    @staticmethod
-    def _child(module: str, settings_env: dict[str, str], log: Path) -> ManagedProcess:
-        env = {**os.environ, **settings_env}
-        return ManagedProcess(module, [sys.executable, "-m", module], log_file=log, env=env, cwd=ROOT)
+    def _child(self, module: str, log: Path) -> ManagedProcess:
+        return ManagedProcess(module, [sys.executable, "-m", module], log_file=log, env=self.env, cwd=ROOT)
 
     def sql(self, *statements: str, params: tuple[Any, ...] | None = None) -> None:
         """Run statements in one transaction, with the monolith's session zone."""
