@@ -54,7 +54,7 @@ class MarketSettings:
             raise SettingsError(f"STRANGLER_MARKET_TIME_ZONE: unknown time zone {zone!r}") from None
         control = _optional(env, "STRANGLER_CONTROL_DATABASE_URL")
         if control is not None:
-            url = database_url("STRANGLER_CONTROL_DATABASE_URL", control)
+            url = database_url(control)
             control = url.set(drivername="postgresql").render_as_string(hide_password=False)
         crash_after = _optional(env, "STRANGLER_MARKET_CRASH_AFTER")
         if crash_after is not None and crash_after not in STEPS:
