@@ -46,10 +46,10 @@ class Stack:
         self.consumer_settings = ConsumerSettings(bootstrap_servers=kafka.bootstrap_servers)
         #: What the relay, the consumer and the CLI commands run with.
         self.env = {**os.environ, **self.relay_settings.render_env(), **self.consumer_settings.render_env()}
-        self.relay = self._child("acl.relay", state / "relay.log")
-        self.consumer = self._child("acl", state / "acl.log")
+        self.relay = self.child("acl.relay", state / "relay.log")
+        self.consumer = self.child("acl", state / "acl.log")
 
-    def _child(self, module: str, log: Path) -> ManagedProcess:
+    def child(self, module: str, log: Path) -> ManagedProcess:
         return ManagedProcess(module, [sys.executable, "-m", module], log_file=log, env=self.env, cwd=ROOT)
 
     def sql(self, *statements: str, params: tuple[Any, ...] | None = None) -> None:
