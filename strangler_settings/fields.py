@@ -190,6 +190,17 @@ def number(lo: float | None = None, hi: float | None = None) -> Callable[[str], 
     return parse
 
 
+def one_of(*choices: str) -> Callable[[str], str]:
+    """A parser accepting only ``choices``."""
+
+    def parse(raw: str) -> str:
+        if raw not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {raw!r}")
+        return raw
+
+    return parse
+
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 

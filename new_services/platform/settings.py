@@ -15,12 +15,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import URL
 
 from strangler_settings import EnvSettings, SettingsError, env, integer, port, postgres_url, read
 
-__all__ = ["ServiceSettings", "SettingsError", "database_url"]
+__all__ = ["ServiceSettings", "SettingsError", "database_url", "time_zone"]
+
+
+def time_zone(raw: str) -> str:
+    """An IANA time zone name (``Europe/Paris``), checked by zoneinfo."""
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {raw!r}") from None
+    return raw
 
 
 def database_url(raw: str) -> URL:

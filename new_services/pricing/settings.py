@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from new_services.platform.settings import ServiceSettings, SettingsError
+from new_services.platform.settings import ServiceSettings, SettingsError, time_zone
 from strangler_settings import EnvSettings, env
 
 __all__ = ["PricingSettings", "SettingsError"]
@@ -20,18 +19,10 @@ SERVICE = "pricing"
 DEFAULT_PORT = 8010
 
 
-def _time_zone(raw: str) -> str:
-    try:
-        ZoneInfo(raw)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {raw!r}") from None
-    return raw
-
-
 @dataclass(frozen=True)
 class PricingSettings(EnvSettings):
     service: ServiceSettings
-    market_time_zone: str = env("STRANGLER_MARKET_TIME_ZONE", _time_zone, default="Europe/Paris")
+    market_time_zone: str = env("STRANGLER_MARKET_TIME_ZONE", time_zone, default="Europe/Paris")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PricingSettings:

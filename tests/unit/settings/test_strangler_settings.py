@@ -174,3 +174,34 @@ def test_render_env_round_trips_through_from_env(tmp_path: Path) -> None:
         state_dir=tmp_path, env={"STRANGLER_PROXY_PORT": "8100", "STRANGLER_PRICING_DATABASE_URL": DSN}
     )
     assert StackSettings.from_env(state_dir=tmp_path, env=stack.render_env()) == stack
+
+
+def test_numbers_and_choices_are_bounded_and_named() -> None:
+    from strangler_settings import number, one_of, read
+
+    assert read("X_S", number(0, 30), environ={"X_S": "0.5"}) == 0.5
+    with pytest.raises(SettingsError, match="X_S must be between 0 and 30, got 600"):
+        read("X_S", number(0, 30), environ={"X_S": "600"})
+    with pytest.raises(SettingsError, match="X_MODE must be one of thread, off"):
+        read("X_MODE", one_of("thread", "off"), environ={"X_MODE": "process"})
+
+
+def test_the_proxy_s_identity_settings_round_trip_and_go_together(tmp_path: Path) -> None:
+    base = {
+        "STRANGLER_PROXY_PORT": "8100",
+        "STRANGLER_LEGACY_URL": "http://127.0.0.1:8001",
+        "STRANGLER_CONTROL_DATABASE_URL": DSN,
+        "STRANGLER_ADMIN_TOKEN": "tok",
+    }
+    proxy = ProxySettings.from_env(
+        {
+            **base,
+            "STRANGLER_IDENTITY_KEYS": str(tmp_path / "keys.json"),
+            "STRANGLER_INTERNAL_TOKEN": "internal-secret",
+            "STRANGLER_IDENTITY_TTL_S": "1.5",
+        }
+    )
+    assert ProxySettings.from_env(proxy.render_env()) == proxy
+    assert proxy.identity_ttl_s == 1.5 and "internal-secret" not in repr(proxy)
+    with pytest.raises(SettingsError, match="STRANGLER_INTERNAL_TOKEN is required"):
+        ProxySettings.from_env({**base, "STRANGLER_IDENTITY_KEYS": str(tmp_path / "keys.json")})
