@@ -31,7 +31,7 @@ from local_stack.processes import ChildFailed, ManagedProcess, http_ok, wait_unt
 from local_stack.services import NEW_SERVICES, ServiceSpec
 from local_stack.settings import StackSettings
 from local_stack.state_dir import StateDir
-from new_services.platform.settings import ServiceSettings, database_url
+from new_services.platform.settings import ServiceSettings, WriteSideSettings, database_url
 from strangler_proxy.settings import ProxySettings
 from strangler_settings import EnvSettings
 
@@ -308,14 +308,15 @@ class LocalStack:
             bootstrap_servers=self.endpoints.kafka,
             admin_token=self.state.admin_token(),
         )
-        return {
-            **child_env(settings),
-            # The market's write side (docs/market-write-side.md): the monolith's
-            # /_internal/ API, its service token, the identity keys, the owners table.
-            "STRANGLER_LEGACY_URL": self.endpoints.legacy,
-            **self.state.identity_env(),
-            "STRANGLER_CONTROL_DATABASE_URL": self.endpoints.databases["control"],
-        }
+        # The market's write side (docs/market-write-side.md): the monolith's
+        # /_internal/ API, its service token, the identity keys, the owners table.
+        write_side = WriteSideSettings.read_env(
+            legacy_url=self.endpoints.legacy,
+            internal_token=self.state.internal_token(),
+            identity_keys=self.state.identity_keys(),
+            control_database_url=self.endpoints.databases["control"],
+        )
+        return {**child_env(settings), **write_side.render_env()}
 
     def _start_services(self) -> None:
         """Each new service: migrate its database, start its projector and

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from new_services.market.domain.saga import STEPS
-from new_services.platform.settings import ServiceSettings, SettingsError, time_zone
-from strangler_settings import EnvSettings, env, http_url, number, one_of, postgres_url
+from new_services.platform.settings import ServiceSettings, SettingsError, WriteSideSettings, time_zone
+from strangler_settings import env, number, one_of
 
 __all__ = ["MarketSettings", "SettingsError"]
 
@@ -29,19 +29,13 @@ SERVICE = "market"
 DEFAULT_PORT = 8011
 
 
-def _database(raw: str) -> str:
-    """A PostgreSQL URL or DSN, checked by libpq's parser, kept as given (for psycopg)."""
-    return str(postgres_url(raw))
+@dataclass(frozen=True, kw_only=True)
+class MarketSettings(WriteSideSettings):
+    """The write side's four (legacy_url, internal_token, identity_keys,
+    control_database_url) from :class:`WriteSideSettings`, plus:"""
 
-
-@dataclass(frozen=True)
-class MarketSettings(EnvSettings):
     service: ServiceSettings
     market_time_zone: str = env("STRANGLER_MARKET_TIME_ZONE", time_zone, default="Europe/Paris")
-    legacy_url: str | None = env("STRANGLER_LEGACY_URL", http_url, default=None)
-    internal_token: str | None = env("STRANGLER_INTERNAL_TOKEN", default=None, secret=True)
-    identity_keys: Path | None = env("STRANGLER_IDENTITY_KEYS", Path, default=None)
-    control_database_url: str | None = env("STRANGLER_CONTROL_DATABASE_URL", _database, default=None, secret=True)
     catch_up_s: float = env("STRANGLER_MARKET_CATCH_UP_S", number(0), default=10.0)
     relay: str = env("STRANGLER_MARKET_RELAY", one_of("thread", "off"), default="thread")
     crash_after: str | None = env("STRANGLER_MARKET_CRASH_AFTER", one_of(*STEPS), default=None)

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import URL
 
-from strangler_settings import EnvSettings, SettingsError, env, integer, port, postgres_url, read
+from strangler_settings import EnvSettings, SettingsError, env, http_url, integer, port, postgres_url, read
 
-__all__ = ["ServiceSettings", "SettingsError", "database_url", "time_zone"]
+__all__ = ["ServiceSettings", "SettingsError", "WriteSideSettings", "database_url", "time_zone"]
 
 
 def time_zone(raw: str) -> str:
@@ -87,3 +88,26 @@ class ServiceSettings(EnvSettings):
         if not self.admin_token:
             raise SettingsError("STRANGLER_ADMIN_TOKEN is required (admin routes need a token)")
         return self.admin_token
+
+
+def _libpq_database(raw: str) -> str:
+    """A PostgreSQL URL or DSN, checked by libpq's parser, kept as given (for psycopg)."""
+    return str(postgres_url(raw))
+
+
+@dataclass(frozen=True)
+class WriteSideSettings(EnvSettings):
+    """What a service that writes through the monolith needs
+    (docs/market-write-side.md); every part optional here, required by the
+    service that uses it:
+
+    STRANGLER_LEGACY_URL             the monolith (its ``/_internal/`` API)
+    STRANGLER_INTERNAL_TOKEN         ``X-Strangler-Service-Token`` of those calls
+    STRANGLER_IDENTITY_KEYS          the identity key file (``<state>/identity-keys.json``)
+    STRANGLER_CONTROL_DATABASE_URL   the control database (``strangler_write_owners``)
+    """
+
+    legacy_url: str | None = env("STRANGLER_LEGACY_URL", http_url, default=None)
+    internal_token: str | None = env("STRANGLER_INTERNAL_TOKEN", default=None, secret=True)
+    identity_keys: Path | None = env("STRANGLER_IDENTITY_KEYS", Path, default=None)
+    control_database_url: str | None = env("STRANGLER_CONTROL_DATABASE_URL", _libpq_database, default=None, secret=True)
