@@ -207,7 +207,7 @@ def test_market_events_become_legacy_rows_that_never_come_back_as_domain_events(
     wait_until(lambda: stack.status()["relay"]["syncback_tagged"] >= len(synced), timeout=10, what="relay tag counter")
 
     def skipped_by_the_acl() -> int:
-        reports = re.findall(r"acl status: processed=\d+ skipped_syncback=(\d+)", stack.consumer.log.read_text())
+        reports = re.findall(r"acl status: processed=\d+ skipped_syncback=(\d+)", stack.consumer.log)
         return int(reports[-1]) if reports else 0
 
     wait_until(lambda: skipped_by_the_acl() >= len(synced), timeout=30, what="the ACL to count the skipped records")
