@@ -4,6 +4,7 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY strangler_settings ./strangler_settings
 COPY legacy_monolith ./legacy_monolith
 COPY local_stack ./local_stack
 COPY strangler_cli ./strangler_cli

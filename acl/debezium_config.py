@@ -6,7 +6,9 @@ running capture produce the same topics, keys and envelopes.
 
 from __future__ import annotations
 
-from acl.settings import DatabaseUrl, RelaySettings
+from urllib.parse import quote
+
+from acl.settings import DatabaseUrl, RelaySettings, SettingsError
 from acl.topics import LEGACY_PARTITIONS, TOPIC_PREFIX
 from acl.translators import CAPTURED_TABLES
 
@@ -33,9 +35,8 @@ def capture_properties(slot_name: str = "strangler_legacy") -> dict[str, str]:
     ``heartbeat.action.query`` writes a logical decoding message at every
     heartbeat. Without it the slot pins WAL whenever only uncaptured tables
     change (Django sessions, the admin log, the control tables): pgoutput
-    sends nothing for them, so Debezium has no newer LSN to confirm
-    (measured: the slot stayed behind 20,000 uncaptured inserts for 20 s of
-    2 s heartbeats). The message needs no table and touches no monolith
+    sends nothing for them, so Debezium has no newer LSN to confirm (see
+    docs/measured.md). The message needs no table and touches no monolith
     schema; it is not captured, so no ``legacy.message`` topic appears, yet
     its LSN is what the next heartbeat confirms.
 
@@ -71,21 +72,49 @@ def capture_properties(slot_name: str = "strangler_legacy") -> dict[str, str]:
     }
 
 
-def embedded_properties(settings: RelaySettings) -> dict[str, str]:
-    """Everything the embedded engine needs: capture + connection + offsets +
-    latency tuning (small poll interval). Batches and the queue are kept
-    moderate: every queued record survives young collections in the JVM, and
-    bigger ones did not make the snapshot faster, only the GC pauses longer."""
-    db = settings.database
+#: libpq connection parameters -> the connector's ``database.*`` properties.
+#: The ``ssl*`` ones are the connector's own; the others pass through to the
+#: PostgreSQL JDBC driver, which spells them differently.
+LIBPQ_TO_DEBEZIUM = {
+    "sslmode": "database.sslmode",
+    "sslrootcert": "database.sslrootcert",
+    "sslcert": "database.sslcert",
+    "sslkey": "database.sslkey",
+    "sslpassword": "database.sslpassword",
+    "application_name": "database.ApplicationName",
+    "connect_timeout": "database.connectTimeout",
+    "options": "database.options",
+}
+
+
+def connection_properties(db: DatabaseUrl) -> dict[str, str]:
+    """Where to connect, query parameters included; a parameter Debezium
+    cannot be given fails loudly instead of being dropped."""
+    unknown = sorted(set(db.options) - set(LIBPQ_TO_DEBEZIUM))
+    if unknown:
+        raise SettingsError(
+            f"STRANGLER_LEGACY_DATABASE_URL: parameter(s) {', '.join(unknown)} have no Debezium property"
+        )
     return {
-        **capture_properties(settings.slot_name),
-        "name": "strangler-legacy-relay",
-        "converter.schemas.enable": "false",
         "database.hostname": db.host,
         "database.port": str(db.port),
         "database.user": db.user,
         "database.password": db.password,
         "database.dbname": db.dbname,
+        **{LIBPQ_TO_DEBEZIUM[name]: value for name, value in db.options.items()},
+    }
+
+
+def embedded_properties(settings: RelaySettings) -> dict[str, str]:
+    """Everything the embedded engine needs: capture + connection + offsets +
+    latency tuning (small poll interval). Batches and the queue are kept
+    moderate: every queued record survives young collections in the JVM, and
+    bigger ones did not make the snapshot faster, only the GC pauses longer."""
+    return {
+        **capture_properties(settings.slot_name),
+        "name": "strangler-legacy-relay",
+        "converter.schemas.enable": "false",
+        **connection_properties(settings.database),
         **offset_store_properties(settings),
         "offset.flush.interval.ms": "1000",
         "heartbeat.interval.ms": str(settings.heartbeat_interval_ms),
@@ -109,9 +138,18 @@ def offsets_table(slot_name: str) -> str:
     return f"cdc_offsets_{slot_name.lower()}"
 
 
-def jdbc_url(url: str) -> str:
-    db = DatabaseUrl.parse(url, variable="STRANGLER_CDC_OFFSETS_DATABASE_URL")
-    return f"jdbc:postgresql://{db.host}:{db.port}/{db.dbname}?ApplicationName=strangler-cdc-offsets"
+def jdbc_url(db: DatabaseUrl) -> str:
+    """The offsets database for pgjdbc, its query parameters included (the
+    connector's names without ``database.``); ApplicationName is the store's."""
+    unknown = sorted(set(db.options) - set(LIBPQ_TO_DEBEZIUM))
+    if unknown:
+        raise SettingsError(
+            f"STRANGLER_CDC_OFFSETS_DATABASE_URL: parameter(s) {', '.join(unknown)} have no JDBC property"
+        )
+    params = {LIBPQ_TO_DEBEZIUM[name].removeprefix("database."): value for name, value in db.options.items()}
+    params["ApplicationName"] = "strangler-cdc-offsets"
+    query = "&".join(f"{name}={quote(value, safe='')}" for name, value in params.items())
+    return f"jdbc:postgresql://{db.host}:{db.port}/{quote(db.dbname, safe='')}?{query}"
 
 
 def offset_store_properties(settings: RelaySettings) -> dict[str, str]:
@@ -127,7 +165,7 @@ def offset_store_properties(settings: RelaySettings) -> dict[str, str]:
     db = settings.offsets_database
     return {
         "offset.storage": JDBC_OFFSET_STORE,
-        "offset.storage.jdbc.connection.url": jdbc_url(settings.offsets_database_url),
+        "offset.storage.jdbc.connection.url": jdbc_url(db),
         "offset.storage.jdbc.connection.user": db.user,
         # The store refuses an empty password ("A value is required") even
         # where the server asks for none (the embedded cluster trusts

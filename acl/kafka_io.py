@@ -2,8 +2,8 @@
 consumer group and admin, librdkafka (confluent-kafka) for publishing. They
 are the adapters of the translator loop's ports (:mod:`acl.ports`).
 
-Group timeouts follow ARCHITECTURE.md (measured on Tansu: a fresh group
-joins in ~3 s instead of ~23 s with these)."""
+Group timeouts follow ARCHITECTURE.md: with the defaults a fresh group
+takes many times longer to join on Tansu (figures in docs/measured.md)."""
 
 from __future__ import annotations
 
@@ -27,13 +27,11 @@ GROUP_TIMEOUTS: dict[str, int] = {
 class Publisher(EventPublisher):
     """A librdkafka producer (confluent-kafka) behind a tiny interface.
 
-    Why not kafka-python here: its ``send()`` costs ~40 us per record in pure
-    Python (murmur2, record batch building), librdkafka's ~2 us (measured,
-    no delivery callback per message); the relay and the ACL publish every
-    change twice (raw change, then domain event), so this is the hot path.
-    With it, the 1M-row snapshot benchmark ran at 15.7k-17.0k rows/s end to
-    end on 2 cores (relay ~47 us, ACL ~38 us, broker ~27 us CPU per row).
-    Partitioning is ``murmur2_random``:
+    Why not kafka-python here: its ``send()`` builds record batches and
+    hashes keys in pure Python, an order of magnitude more CPU per record
+    than librdkafka, and the relay and the ACL publish every change twice
+    (raw change, then domain event), so this is the hot path (figures in
+    docs/measured.md). Partitioning is ``murmur2_random``:
     the Java client's murmur2, so a key lands on the partition Kafka Connect
     would choose. Callers ``flush()`` before committing anything upstream;
     ``flush()`` raises :class:`PublishError` if any record failed.

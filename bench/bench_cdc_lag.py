@@ -13,6 +13,7 @@ one JSON object on stdout; progress on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import threading
@@ -29,6 +30,8 @@ from _cdc_bench_stack import (
     cpu_seconds,
     say,
 )
+
+from local_stack.processes import NotReady, wait_until
 
 DOMAIN_TOPIC = "smp.market.v1"
 LEGACY_TOPIC = "legacy.public.smp_sale"
@@ -184,12 +187,17 @@ def measure(rate: int, seconds: float) -> dict[str, Any]:
         children.start("acl")
         say("waiting for the snapshot (20 listings) to reach smp.market.v1")
         counter = TopicCounter(kafka.bootstrap_servers, "smp.market.v1")
-        deadline = time.monotonic() + 120
-        while counter.count < 20 and time.monotonic() < deadline:
+
+        def snapshot_arrived() -> bool:
             counter.poll(0.5)
-        counter.close()
-        if counter.count < 20:
-            raise SystemExit("snapshot did not arrive within 120 s")
+            return counter.count >= 20
+
+        try:
+            wait_until(snapshot_arrived, timeout=120, what="the snapshot on smp.market.v1", interval=0)
+        except NotReady as late:
+            raise SystemExit(str(late)) from None
+        finally:
+            counter.close()
         reader = Reader(kafka.bootstrap_servers)
         reader.start()
         time.sleep(2)  # warm: reader assigned, consumer group settled
@@ -199,9 +207,8 @@ def measure(rate: int, seconds: float) -> dict[str, Any]:
         say(f"writing {args.rate}/s for {args.seconds:.0f}s")
         broker_cpu = CpuWindows(kafka.pid)  # first reading as the writing starts
         achieved = write_sales(dsn, args.rate, args.seconds, committed, load, broker_cpu)
-        deadline = time.monotonic() + 15
-        while len(reader.arrived) < len(committed) and time.monotonic() < deadline:
-            time.sleep(0.1)
+        with contextlib.suppress(NotReady):  # what is still missing then is reported as missing
+            wait_until(lambda: len(reader.arrived) >= len(committed), timeout=15, what="every write's event")
         cpu_report = cpu.report(len(committed))
         reader.stop.set()
         reader.join(5)

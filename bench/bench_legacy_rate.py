@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from local_stack.net import free_port  # noqa: E402
 from local_stack.postgres import EmbeddedPostgres  # noqa: E402
+from local_stack.processes import ManagedProcess, wait_until  # noqa: E402
 
 
 def log(message: str) -> None:
@@ -92,8 +92,9 @@ def sold_items(dsn: str) -> list[int]:
         return [row[0] for row in conn.execute("SELECT DISTINCT itm_id FROM smp_lst WHERE sts = 'F'")]
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+def start_gunicorn(env: dict[str, str], port: int, workers: int, log_file: Path) -> ManagedProcess:
+    return ManagedProcess(
+        "gunicorn",
         [
             sys.executable,
             "-m",
@@ -106,23 +107,17 @@ def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.P
             "--log-level",
             "warning",
         ],
+        log_file=log_file,
         env=env,
         cwd=ROOT,
-        start_new_session=True,
-    )
+    ).start()
 
 
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("gunicorn exited early")
-        try:
-            if httpx.get(f"{base}/api/items/?limit=1", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError("gunicorn not ready")
+def serves_items(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/api/items/?limit=1", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def measure(base: str, items: list[int], requests: int, warmup: int) -> list[float]:
@@ -164,16 +159,20 @@ def main() -> None:
     try:
         with EmbeddedPostgres(root / "pgdata") as pg:
             dsn = pg.create_database("smp")
-            env = {**os.environ, "STRANGLER_LEGACY_DATABASE_URL": dsn, "PYTHONPATH": str(ROOT)}
+            env = {
+                **os.environ,
+                "STRANGLER_LEGACY_DATABASE_URL": dsn,
+                "PYTHONPATH": str(ROOT),
+            }  # the monolith's own setting
             log(f"PostgreSQL on {pg.host}:{pg.port}; migrating")
             manage(env, "migrate", "-v0")
             result: dict[str, object] = {"sales": args.sales, **seed(env, dsn, args)}
             items = sold_items(dsn)
             port = free_port()
             base = f"http://127.0.0.1:{port}"
-            server = start_gunicorn(env, port, args.workers)
+            server = start_gunicorn(env, port, args.workers, root / "gunicorn.log")
             try:
-                wait_ready(base, server)
+                wait_until(lambda: serves_items(base), timeout=30, what="gunicorn", watch=server, interval=0.2)
                 log(
                     f"gunicorn -w {args.workers} on {base}; {args.requests} sequential requests over {len(items)} items"
                 )
@@ -181,8 +180,7 @@ def main() -> None:
                 latencies = measure(base, items, args.requests, args.warmup)
                 seconds = time.monotonic() - started
             finally:
-                os.killpg(server.pid, signal.SIGTERM)
-                server.wait(10)
+                server.stop(10)
             result.update(
                 {
                     "endpoint": "GET /api/items/{id}/rate/",

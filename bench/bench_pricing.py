@@ -37,6 +37,7 @@ Needs ``wrk`` (installed with apt-get when missing, like bench_proxy.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -63,6 +64,8 @@ from bench_cdc_lag import percentile  # noqa: E402
 from bench_proxy import _ms  # noqa: E402
 
 from local_stack.net import free_port  # noqa: E402
+from local_stack.processes import NotReady, wait_until  # noqa: E402
+from local_stack.settings import StackSettings  # noqa: E402
 
 ENDPOINTS = {
     "rate": ("GET /api/items/{id}/rate/", "/rate/"),
@@ -106,8 +109,17 @@ class Stack:
     def __init__(self, state: Path, sales: int) -> None:
         self.state = state
         self.ports = {name: free_port() for name in ("proxy", "legacy", "postgres", "kafka", "pricing")}
+        ports = StackSettings(
+            state_dir=state,
+            seed_sales=sales,
+            proxy_port=self.ports["proxy"],
+            legacy_port=self.ports["legacy"],
+            postgres_port=self.ports["postgres"],
+            kafka_port=self.ports["kafka"],
+            service_ports={"pricing": self.ports["pricing"]},
+        )
         env = {k: v for k, v in os.environ.items() if k not in FOREIGN_ENV}
-        env.update({f"STRANGLER_{name.upper()}_PORT": str(port) for name, port in self.ports.items()})
+        env.update(ports.render_env())
         env["PYTHONPATH"] = str(ROOT)
         self.lines: list[tuple[float, str, str]] = []
         self.log = open(state / "up.log", "a", buffering=1)  # noqa: SIM115 -- outlives __init__: closed when the stack stops
@@ -210,17 +222,19 @@ def pipeline_cpu(stack: Stack) -> dict[str, float]:
 def measure_build(stack: Stack, sales: int, args: argparse.Namespace) -> dict[str, Any]:
     """Time the read model's build; gives up (and says so) on the timeout or
     when it gains fewer than ``--stall-rate`` events/s over ``--stall-seconds``."""
-    deadline = time.monotonic() + (args.build_timeout or 900 + sales / 400)
-    health_at = None
-    while health_at is None:
+    timeout = args.build_timeout or 900 + sales / 400
+    deadline = time.monotonic() + timeout
+
+    def healthy() -> bool:
         stack.check_alive()
-        if time.monotonic() > deadline:
-            raise SystemExit("pricing /healthz never answered")
         answer = get_json(f"{stack.pricing}/healthz", timeout=1)
-        if answer is not None and answer[0] == 200:
-            health_at = time.monotonic()
-        else:
-            time.sleep(0.1)
+        return answer is not None and answer[0] == 200
+
+    try:
+        wait_until(healthy, timeout=timeout, what="pricing /healthz")
+    except NotReady as late:
+        raise SystemExit(str(late)) from None
+    health_at = time.monotonic()
     say(f"pricing answers /healthz {health_at - stack.started:.1f}s after launch; waiting for the read model")
     ready_at, body, next_report, gave_up = None, None, 0.0, None
     progress: list[tuple[float, int, dict[str, float]]] = []  # (time, events applied, cpu seconds) every 10 s
@@ -256,9 +270,12 @@ def measure_build(stack: Stack, sales: int, args: argparse.Namespace) -> dict[st
                 break
         time.sleep(0.5)
     end = ready_at or time.monotonic()
-    while stack.endpoints() is None:  # the launcher writes it once the proxy is up
+
+    def stack_up() -> bool:  # the launcher writes endpoints.json once the proxy is up
         stack.check_alive()
-        time.sleep(0.2)
+        return stack.endpoints() is not None
+
+    wait_until(stack_up, timeout=600, what="endpoints.json", interval=0.2)
     if in_table is None or ready_at is None:
         in_table = count_sales(stack)
     build = end - health_at
@@ -420,13 +437,14 @@ class Admin:
         return int(r.json()["version"])
 
     def wait_live(self, version: int, timeout: float = 10) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def live() -> bool:
             answer = get_json(f"{self.proxy}/_strangler/health")
-            if answer and isinstance(answer[1], dict) and int(answer[1].get("version") or 0) >= version:
-                return
-            time.sleep(0.1)
-        raise SystemExit(f"proxy did not serve route table v{version} within {timeout}s")
+            return bool(answer and isinstance(answer[1], dict) and int(answer[1].get("version") or 0) >= version)
+
+        try:
+            wait_until(live, timeout=timeout, what=f"the proxy serving route table v{version}")
+        except NotReady as late:
+            raise SystemExit(str(late)) from None
 
 
 def pricing_breakdown(endpoints: dict[str, Any], token: str, items: list[int], requests: int) -> dict[str, Any]:
@@ -766,9 +784,8 @@ def measure_lag(endpoints: dict[str, Any], args: argparse.Namespace, load: LoadS
         k: round(((cpu_seconds(v) or 0) - (cpu_before[k] or 0)) / (time.monotonic() - cpu_began), 2)
         for k, v in pids.items()
     }
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and watcher.pending:
-        time.sleep(0.1)
+    with contextlib.suppress(NotReady):  # what is still pending then is reported as not visible
+        wait_until(lambda: not watcher.pending, timeout=60, what="every sale visible in pricing")
     watcher.stop.set()
     watcher.join(5)
     split: dict[str, Any] | None = None

@@ -23,12 +23,9 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -36,14 +33,12 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from local_stack.net import free_port  # noqa: E402
+from local_stack.processes import ManagedProcess, http_ok, wait_until  # noqa: E402
+from strangler_proxy.settings import ProxySettings  # noqa: E402
+
 DURATION = os.environ.get("BENCH_DURATION", "5s")
 TOKEN = "bench-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ensure_tools() -> None:
@@ -65,7 +60,7 @@ def nginx_bin() -> str:
     return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def start_nginx(work: Path, name: str, server_block: str) -> subprocess.Popen[bytes]:
+def start_nginx(work: Path, name: str, server_block: str) -> ManagedProcess:
     d = work / name
     (d / "logs").mkdir(parents=True)
     conf = d / "nginx.conf"
@@ -83,21 +78,8 @@ http {{
     {server_block}
 }}
 """)
-    return subprocess.Popen(
-        [nginx_bin(), "-c", str(conf), "-p", str(d)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-
-
-def wait_http(url: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1.0).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
+    nginx = ManagedProcess(name, [nginx_bin(), "-c", str(conf), "-p", str(d)], log_file=d / "logs" / "stdout.log")
+    return nginx.start()
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
@@ -133,7 +115,7 @@ def wrk(url: str, connections: int, header: str | None = None) -> dict[str, floa
 def main() -> None:
     ensure_tools()
     work = Path(tempfile.mkdtemp(prefix="bench-proxy-"))
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[ManagedProcess] = []
     pg = None
     try:
         up_port, ngx_port, our_port = free_port(), free_port(), free_port()
@@ -168,36 +150,33 @@ def main() -> None:
         from new_services.platform.identity import ensure_key_file
 
         ensure_key_file(work / "identity-keys.json")
-        env = dict(
-            os.environ,
-            STRANGLER_PROXY_PORT=str(our_port),
-            STRANGLER_PROXY_WORKERS="1",
-            STRANGLER_LEGACY_URL=f"http://127.0.0.1:{up_port}",
-            STRANGLER_SERVICES=json.dumps({"pricing": f"http://127.0.0.1:{up_port}"}),
-            STRANGLER_CONTROL_DATABASE_URL=dsn,
-            STRANGLER_ADMIN_TOKEN=TOKEN,
-            STRANGLER_IDENTITY_KEYS=str(work / "identity-keys.json"),
-            STRANGLER_INTERNAL_TOKEN="bench-internal-token",
+        settings = ProxySettings(
+            port=our_port,
+            workers=1,
+            legacy_url=f"http://127.0.0.1:{up_port}",
+            services={"pricing": f"http://127.0.0.1:{up_port}"},
+            control_database_url=dsn,
+            admin_token=TOKEN,
+            identity_keys=str(work / "identity-keys.json"),
+            internal_token="bench-internal-token",
         )
-        with open(work / "proxy.log", "wb") as proxy_log:
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "strangler_proxy"],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=subprocess.DEVNULL,
-                    stderr=proxy_log,
-                )
-            )
+        proxy = ManagedProcess(
+            "proxy",
+            [sys.executable, "-m", "strangler_proxy"],
+            log_file=work / "proxy.log",
+            env={**os.environ, **settings.render_env()},
+            cwd=ROOT,
+        )
+        procs.append(proxy.start())
         direct = f"http://127.0.0.1:{up_port}/api/items/42/rate/"
         nginx = f"http://127.0.0.1:{ngx_port}/api/items/42/rate/"
         ours = f"http://127.0.0.1:{our_port}/api/items/42/rate/"
         ours_shadow = f"http://127.0.0.1:{our_port}/shadowed/42/"
         ours_new = f"http://127.0.0.1:{our_port}/moved/42/"
         token = "Authorization: Token bench-user-token"
-        for url in (direct, nginx):
-            wait_http(url)
-        wait_http(f"http://127.0.0.1:{our_port}/_strangler/health")
+        for url, process in ((direct, procs[0]), (nginx, procs[1])):
+            wait_until(http_ok(url), timeout=20, what=url, watch=process)
+        wait_until(http_ok(f"http://127.0.0.1:{our_port}/_strangler/health"), timeout=20, what="proxy", watch=proxy)
         r = httpx.post(
             f"http://127.0.0.1:{our_port}/_strangler/routes/set",
             headers={"authorization": f"Bearer {TOKEN}"},
@@ -255,12 +234,7 @@ def main() -> None:
         print(json.dumps({"duration": DURATION, "cpus": os.cpu_count(), "results": res, "summary": summary}, indent=2))
     finally:
         for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            p.stop(10)
         if pg is not None:
             pg.stop()
         shutil.rmtree(work, ignore_errors=True)

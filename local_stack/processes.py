@@ -1,8 +1,9 @@
-"""Child processes of ``strangler up``: start, wait for readiness, stop.
+"""Child processes: start, wait for readiness, stop. The one wrapper and the
+one "wait until" of ``strangler up``, the tests and the benchmarks.
 
 Every child gets its own process group (so stopping it stops its workers
 too) and, on Linux, a parent-death signal, so that even a ``kill -9`` of the
-launcher leaves no orphan behind.
+launcher (or of a test run) leaves no orphan behind.
 """
 
 from __future__ import annotations
@@ -44,8 +45,13 @@ class ChildFailed(RuntimeError):
     """A child exited while we waited for it; the message has its log tail."""
 
 
+class NotReady(ChildFailed, TimeoutError):
+    """``wait_until`` reached its deadline; the message says what it waited for."""
+
+
 class ManagedProcess:
-    """One long-running child with its output in ``log_file``."""
+    """One long-running child with its output in ``log_file``. ``start()``
+    again after it ended (or was killed) runs it anew."""
 
     def __init__(
         self,
@@ -62,6 +68,7 @@ class ManagedProcess:
         self.env = dict(env) if env is not None else dict(os.environ)
         self.cwd = cwd
         self._process: subprocess.Popen[bytes] | None = None
+        self._returncode: int | None = None
 
     def start(self) -> ManagedProcess:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +95,29 @@ class ManagedProcess:
     @property
     def exit_code(self) -> int | None:
         """The exit code once the child has ended (``None`` while it runs)."""
-        return None if self._process is None else self._process.poll()
+        return self._returncode if self._process is None else self._process.poll()
+
+    @property
+    def log(self) -> str:
+        """Everything the child wrote so far."""
+        try:
+            return self.log_file.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def send_signal(self, sig: signal.Signals) -> None:
+        """``sig`` to the child itself (not its group), if it runs."""
+        if self.alive():
+            assert self._process is not None
+            self._process.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        """Its exit code once it ends; ``subprocess.TimeoutExpired`` after ``timeout``."""
+        if self._process is None:
+            if self._returncode is None:
+                raise RuntimeError(f"{self.name} was never started")
+            return self._returncode
+        return self._process.wait(timeout)
 
     def check_alive(self) -> None:
         if self._process is not None and self._process.poll() is not None:
@@ -96,13 +125,23 @@ class ManagedProcess:
                 f"{self.name} exited with code {self._process.returncode}; last log lines:\n{self.log_tail()}"
             )
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM the whole process group, then SIGKILL what is left."""
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM the whole process group, then SIGKILL what is left after
+        ``timeout``. The exit code (``None`` if it never started)."""
+        return self._end(signal.SIGTERM, timeout)
+
+    def kill(self) -> int | None:
+        """SIGKILL the whole process group: no cleanup at all (crash tests)."""
+        return self._end(signal.SIGKILL, 10.0)
+
+    def _end(self, sig: signal.Signals, timeout: float) -> int | None:
         process, self._process = self._process, None
         if process is None:
-            return
-        stop_child(process, signal.SIGTERM, timeout, group=True)
+            return self._returncode
+        stop_child(process, sig, timeout, group=True)
         _signal_group(process.pid, signal.SIGKILL)  # stragglers in the group
+        self._returncode = process.returncode
+        return self._returncode
 
     def log_tail(self, chars: int = 2000) -> str:
         return log_tail(self.log_file, chars)
@@ -149,17 +188,22 @@ def wait_until(
     interval: float = 0.1,
 ) -> T:
     """Poll ``ready`` until it returns something true, and return that; fail
-    early if ``watch`` dies meanwhile, and with ``ChildFailed`` at the deadline."""
+    early if ``watch`` dies meanwhile, and with ``NotReady`` at the deadline
+    (``ready`` gets one last call at the deadline, so a slow poll is not
+    cut short). Exceptions from ``ready`` propagate."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         if watch is not None:
             watch.check_alive()
         value = ready()
         if value:
             return value
-        time.sleep(interval)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        time.sleep(min(interval, left))
     tail = f"\n{watch.log_tail()}" if watch is not None else ""
-    raise ChildFailed(f"{what} not ready after {timeout:.0f}s{tail}")
+    raise NotReady(f"{what} not ready after {timeout:g}s{tail}")
 
 
 def http_ok(url: str) -> Callable[[], bool]:

@@ -20,67 +20,62 @@ Ports of the parts the launcher starts (all on 127.0.0.1):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from local_stack.services import NEW_SERVICES
+from strangler_settings import EnvSettings, SettingsError, env, integer, port, postgres_url, read
+
+__all__ = ["SettingsError", "StackSettings"]
 
 
-class SettingsError(ValueError):
-    """A variable is present but unusable; the message names it."""
-
-
-def _port(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, str(default))
-    try:
-        port = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a port number, got {raw!r}") from None
-    if not 1 <= port <= 65535:
-        raise SettingsError(f"{name} must be between 1 and 65535, got {port}")
-    return port
+def _database(raw: str) -> str:
+    return str(postgres_url(raw))
 
 
 @dataclass(frozen=True)
-class StackSettings:
+class StackSettings(EnvSettings):
     state_dir: Path
     seed_sales: int
-    host: str
-    proxy_port: int
-    legacy_port: int
-    postgres_port: int
-    kafka_port: int
-    legacy_workers: int
-    external_legacy_database_url: str | None
-    external_control_database_url: str | None
-    external_kafka_bootstrap: str | None
-    service_ports: dict[str, int]
-    external_service_database_urls: dict[str, str]
+    host: str = "127.0.0.1"
+    proxy_port: int = env("STRANGLER_PROXY_PORT", port, default=8000)
+    legacy_port: int = env("STRANGLER_LEGACY_PORT", port, default=8001)
+    postgres_port: int = env("STRANGLER_POSTGRES_PORT", port, default=54329)
+    kafka_port: int = env("STRANGLER_KAFKA_PORT", port, default=19092)
+    legacy_workers: int = env("STRANGLER_LEGACY_WORKERS", integer(1, 64), default=2)
+    external_legacy_database_url: str | None = env(
+        "STRANGLER_LEGACY_DATABASE_URL", _database, default=None, secret=True
+    )
+    external_control_database_url: str | None = env(
+        "STRANGLER_CONTROL_DATABASE_URL", _database, default=None, secret=True
+    )
+    external_kafka_bootstrap: str | None = env("KAFKA_BOOTSTRAP_SERVERS", default=None)
+    #: Per new service (``STRANGLER_<SERVICE>_PORT`` / ``_DATABASE_URL``, see ``local_stack.services``).
+    service_ports: dict[str, int] = field(default_factory=dict)
+    external_service_database_urls: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, *, state_dir: Path, seed_sales: int = 0, env: Mapping[str, str] | None = None) -> StackSettings:
-        env = os.environ if env is None else env
         if seed_sales < 0:
             raise SettingsError(f"--seed-sales must be >= 0, got {seed_sales}")
-        return cls(
+        service_ports = {s.name: read(s.port_variable, port, default=s.default_port, environ=env) for s in NEW_SERVICES}
+        databases = {s.name: read(s.database_variable, _database, default=None, environ=env) for s in NEW_SERVICES}
+        return cls.read_env(
+            env,
             state_dir=Path(state_dir),
             seed_sales=seed_sales,
-            host="127.0.0.1",
-            proxy_port=_port(env, "STRANGLER_PROXY_PORT", 8000),
-            legacy_port=_port(env, "STRANGLER_LEGACY_PORT", 8001),
-            postgres_port=_port(env, "STRANGLER_POSTGRES_PORT", 54329),
-            kafka_port=_port(env, "STRANGLER_KAFKA_PORT", 19092),
-            legacy_workers=int(env.get("STRANGLER_LEGACY_WORKERS", "2")),
-            external_legacy_database_url=env.get("STRANGLER_LEGACY_DATABASE_URL") or None,
-            external_control_database_url=env.get("STRANGLER_CONTROL_DATABASE_URL") or None,
-            external_kafka_bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
-            service_ports={s.name: _port(env, s.port_variable, s.default_port) for s in NEW_SERVICES},
-            external_service_database_urls={
-                s.name: env[s.database_variable] for s in NEW_SERVICES if env.get(s.database_variable)
-            },
+            service_ports=service_ports,
+            external_service_database_urls={name: url for name, url in databases.items() if url},
         )
+
+    def render_env(self) -> dict[str, str]:
+        rendered = super().render_env()
+        for spec in NEW_SERVICES:
+            rendered[spec.port_variable] = str(self.service_ports[spec.name])
+            if spec.name in self.external_service_database_urls:
+                rendered[spec.database_variable] = self.external_service_database_urls[spec.name]
+        return rendered
 
     def ports_to_claim(self) -> dict[str, int]:
         """The ports this launcher will listen on, by part name."""

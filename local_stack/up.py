@@ -12,7 +12,6 @@ neither started nor stopped.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from acl.relay_status import read_status
+from acl.settings import ConsumerSettings, RelaySettings, SyncbackSettings
 from acl.topics import DOMAIN_TOPICS, existing_topics
 from local_stack.kafka import EmbeddedKafka
 from local_stack.net import port_in_use
@@ -31,6 +31,9 @@ from local_stack.processes import ChildFailed, ManagedProcess, http_ok, wait_unt
 from local_stack.services import NEW_SERVICES, ServiceSpec
 from local_stack.settings import StackSettings
 from local_stack.state_dir import StateDir
+from new_services.platform.settings import ServiceSettings, WriteSideSettings, database_url
+from strangler_proxy.settings import ProxySettings
+from strangler_settings import EnvSettings
 
 Say = Callable[[str], None]
 
@@ -246,25 +249,28 @@ class LocalStack:
         consumer group (-> smp.<context>.v1 domain events) and sync-back
         (the market's own events -> legacy rows, logs/syncback.log)."""
         assert self.endpoints.kafka is not None
-        env = {
-            **os.environ,
-            "STRANGLER_LEGACY_DATABASE_URL": self.endpoints.databases["legacy"],
-            "KAFKA_BOOTSTRAP_SERVERS": self.endpoints.kafka,
-            "STRANGLER_CDC_STATE_DIR": str(self.cdc_state_dir),
+        relay_settings = RelaySettings.read_env(
+            database_url=self.endpoints.databases["legacy"],
+            bootstrap_servers=self.endpoints.kafka,
+            state_dir=self.cdc_state_dir,
             # Debezium's offsets: a table in the control database, written transactionally
-            "STRANGLER_CDC_OFFSETS_DATABASE_URL": self.endpoints.databases["control"],
-        }
+            offsets_database_url=self.endpoints.databases["control"],
+        )
         self.say("starting the CDC relay (embedded Debezium)")
-        relay = self._spawn("cdc-relay", [sys.executable, "-m", "acl.relay"], env=env)
+        relay = self._spawn("cdc-relay", [sys.executable, "-m", "acl.relay"], env=child_env(relay_settings))
         wait_until(self._relay_running, timeout=120, what="CDC relay", watch=relay)
         self.say("starting the anti-corruption layer consumer")
-        acl = self._spawn("acl", [sys.executable, "-m", "acl"], env=env)
+        acl_settings = ConsumerSettings.read_env(bootstrap_servers=self.endpoints.kafka)
+        acl = self._spawn("acl", [sys.executable, "-m", "acl"], env=child_env(acl_settings))
         wait_until(self._domain_topics_exist, timeout=60, what="ACL consumer", watch=acl, interval=0.5)
         # Sync-back (market events -> legacy rows) keeps its position in the
         # legacy database, so a restart resumes where it was: restarted like
         # the new services.
         self.say("starting sync-back (market events -> legacy tables)")
-        syncback = self._spawn("syncback", [sys.executable, "-m", "acl.syncback"], env=env)
+        syncback_settings = SyncbackSettings.read_env(
+            database_url=self.endpoints.databases["legacy"], bootstrap_servers=self.endpoints.kafka
+        )
+        syncback = self._spawn("syncback", [sys.executable, "-m", "acl.syncback"], env=child_env(syncback_settings))
         self.restartable.add(syncback.name)
         wait_until(self._syncback_ready, timeout=60, what="sync-back", watch=syncback, interval=0.5)
 
@@ -293,19 +299,24 @@ class LocalStack:
 
     def _service_env(self, spec: ServiceSpec) -> dict[str, str]:
         assert self.endpoints.kafka is not None
-        return {
-            **os.environ,
-            spec.database_variable: self.endpoints.databases[spec.name],
-            spec.port_variable: str(self.settings.service_ports[spec.name]),
-            f"{spec.env_prefix}HOST": self.settings.host,
-            "KAFKA_BOOTSTRAP_SERVERS": self.endpoints.kafka,
-            "STRANGLER_ADMIN_TOKEN": self.state.admin_token(),
-            # The market's write side (docs/market-write-side.md): the monolith's
-            # /_internal/ API, its service token, the identity keys, the owners table.
-            "STRANGLER_LEGACY_URL": self.endpoints.legacy,
-            **self.state.identity_env(),
-            "STRANGLER_CONTROL_DATABASE_URL": self.endpoints.databases["control"],
-        }
+        settings = ServiceSettings.read_env(
+            context={"SERVICE": spec.name.upper()},
+            service=spec.name,
+            database_url=database_url(self.endpoints.databases[spec.name]),
+            port=self.settings.service_ports[spec.name],
+            host=self.settings.host,
+            bootstrap_servers=self.endpoints.kafka,
+            admin_token=self.state.admin_token(),
+        )
+        # The market's write side (docs/market-write-side.md): the monolith's
+        # /_internal/ API, its service token, the identity keys, the owners table.
+        write_side = WriteSideSettings.read_env(
+            legacy_url=self.endpoints.legacy,
+            internal_token=self.state.internal_token(),
+            identity_keys=self.state.identity_keys(),
+            control_database_url=self.endpoints.databases["control"],
+        )
+        return {**child_env(settings), **write_side.render_env()}
 
     def _start_services(self) -> None:
         """Each new service: migrate its database, start its projector and
@@ -333,17 +344,17 @@ class LocalStack:
         host, port = self.settings.host, self.settings.proxy_port
         url = f"http://{host}:{port}"
         self.say(f"starting the strangler proxy on {url}")
-        env = {
-            **os.environ,
-            "STRANGLER_PROXY_HOST": host,
-            "STRANGLER_PROXY_PORT": str(port),
-            "STRANGLER_LEGACY_URL": self.endpoints.legacy,
-            "STRANGLER_SERVICES": json.dumps(self.endpoints.services),
-            "STRANGLER_CONTROL_DATABASE_URL": self.endpoints.databases["control"],
-            "STRANGLER_ADMIN_TOKEN": self.state.admin_token(),
-            **self.state.identity_env(),
-        }
-        proxy = self._spawn("proxy", [sys.executable, "-m", "strangler_proxy"], env=env)
+        settings = ProxySettings.read_env(
+            host=host,
+            port=port,
+            legacy_url=self.endpoints.legacy,
+            services=dict(self.endpoints.services),
+            control_database_url=self.endpoints.databases["control"],
+            admin_token=self.state.admin_token(),
+            identity_keys=str(self.state.identity_keys()),
+            internal_token=self.state.internal_token(),
+        )
+        proxy = self._spawn("proxy", [sys.executable, "-m", "strangler_proxy"], env=child_env(settings))
         wait_until(http_ok(f"{url}/_strangler/health"), timeout=60, what="strangler proxy", watch=proxy)
         self.endpoints.proxy = url
 
@@ -393,6 +404,14 @@ class LocalStack:
             self.postgres = None
         self.state.clear_endpoints()
         self.state.release()
+
+
+def child_env(settings: EnvSettings) -> dict[str, str]:
+    """A child's environment: ours (so unset tuning variables keep reaching
+    it), then the variables that make it read ``settings``. Build
+    ``settings`` with ``read_env(field=value, ...)``: the fields the launcher
+    decides are given, the others are read from our environment."""
+    return {**os.environ, **settings.render_env()}
 
 
 __all__ = ["ChildFailed", "Endpoints", "LocalStack", "StackError"]

@@ -132,15 +132,20 @@ def rebuild(
 def _wait_ready(
     name: str, url: str, deadline: float, *, show: bool, transport: httpx.BaseTransport | None = None
 ) -> dict[str, Any]:
+    from local_stack.processes import NotReady, wait_until
+
     columns = (TextColumn(f"rebuilding {name}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, disable=not show) as progress:
         task = progress.add_task(name, total=None)
-        while time.monotonic() < deadline:
+
+        def rebuilt() -> dict[str, Any] | None:
             status = readiness(url, transport=transport)
             done = sum(status.get(f"events_{kind}") or 0 for kind in ("applied", "ignored", "skipped", "rejected"))
             lag = (status.get("lag") or {}).get("events")
             progress.update(task, completed=done, total=done + lag if lag is not None else None)
-            if status.get("ready") and status.get("rebuilt_at"):
-                return status
-            time.sleep(0.5)
-    fail(f"{name} not ready after the rebuild within the timeout")
+            return status if status.get("ready") and status.get("rebuilt_at") else None
+
+        try:
+            return wait_until(rebuilt, timeout=max(deadline - time.monotonic(), 0), what=name, interval=0.5)
+        except NotReady:
+            fail(f"{name} not ready after the rebuild within the timeout")

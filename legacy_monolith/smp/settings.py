@@ -8,31 +8,37 @@ have for ten years. The anti-corruption layer undoes that.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+
+from strangler_settings import DatabaseUrl, boolean, csv_list, integer, read
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def database_from_url(url: str) -> dict[str, object]:
-    """Django DATABASES entry from a ``postgresql://user:pw@host:port/db`` URL."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql"}:
-        raise ValueError(f"STRANGLER_LEGACY_DATABASE_URL must be a postgresql:// URL, got {parts.scheme!r}")
+    """Django DATABASES entry from a ``postgresql://`` URL (or libpq DSN),
+    parsed by libpq: query parameters (``sslmode``, ``application_name``...)
+    become ``OPTIONS``, which Django hands to psycopg as they are."""
+    db = DatabaseUrl.parse(url)
     return {
         "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parts.path.lstrip("/")) or "smp",
-        "USER": unquote(parts.username or "postgres"),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": parts.hostname or "127.0.0.1",
-        "PORT": str(parts.port or 5432),
+        "NAME": db.dbname,
+        "USER": db.user,
+        "PASSWORD": db.password,
+        "HOST": db.host,
+        "PORT": str(db.port),
+        "OPTIONS": db.options,
         "CONN_MAX_AGE": 60,
         "ATOMIC_REQUESTS": False,
     }
 
 
-SECRET_KEY = os.environ.get("SMP_SECRET_KEY", "")
+def _database(raw: str) -> str:
+    """A PostgreSQL URL or DSN, checked by libpq's parser, kept as given."""
+    return str(DatabaseUrl.parse(raw))
+
+
+SECRET_KEY = read("SMP_SECRET_KEY", default="", secret=True)
 if not SECRET_KEY:
     # A per-process random key: sessions do not survive a restart, which is
     # fine for the token-authenticated API; production sets SMP_SECRET_KEY.
@@ -40,8 +46,8 @@ if not SECRET_KEY:
 
     SECRET_KEY = secrets.token_urlsafe(50)
 
-DEBUG = os.environ.get("SMP_DEBUG", "0") == "1"
-ALLOWED_HOSTS = [h for h in os.environ.get("SMP_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
+DEBUG = read("SMP_DEBUG", boolean, default=False)
+ALLOWED_HOSTS = read("SMP_ALLOWED_HOSTS", csv_list, default=["127.0.0.1", "localhost", "testserver"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -90,7 +96,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": database_from_url(
-        os.environ.get("STRANGLER_LEGACY_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/smp")
+        read("STRANGLER_LEGACY_DATABASE_URL", default="postgresql://postgres@127.0.0.1:5432/smp")
     )
 }
 
@@ -102,7 +108,7 @@ USE_I18N = True
 USE_TZ = False  # legacy: naive local timestamps in the database
 
 STATIC_URL = "/static/"
-STATIC_ROOT = Path(os.environ.get("SMP_STATIC_ROOT", BASE_DIR / "staticfiles"))
+STATIC_ROOT = read("SMP_STATIC_ROOT", Path, default=BASE_DIR / "staticfiles")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -118,17 +124,17 @@ REST_FRAMEWORK = {
 }
 
 # Gold credited to a newly registered player's wallet, in copper (100 gold).
-SMP_STARTING_BALANCE_COPPER = int(os.environ.get("SMP_STARTING_BALANCE_COPPER", "1000000"))
+SMP_STARTING_BALANCE_COPPER = read("SMP_STARTING_BALANCE_COPPER", integer(0), default=1_000_000)
 # Market tax kept by the house on every sale, in percent of the total.
 SMP_MARKET_FEE_PERCENT = 5
 
 # The strangler migration (docs/market-write-side.md).
 # Shared secret of the /_internal/ API (header X-Strangler-Service-Token).
 # Empty (unset): every /_internal/ call is refused with 401.
-STRANGLER_INTERNAL_TOKEN = os.environ.get("STRANGLER_INTERNAL_TOKEN", "")
+STRANGLER_INTERNAL_TOKEN = read("STRANGLER_INTERNAL_TOKEN", default="", secret=True)
 # The control database holding ``strangler_write_owners`` (who writes each
 # context). Empty (unset): the monolith owns every context's writes.
-STRANGLER_CONTROL_DATABASE_URL = os.environ.get("STRANGLER_CONTROL_DATABASE_URL", "")
+STRANGLER_CONTROL_DATABASE_URL = read("STRANGLER_CONTROL_DATABASE_URL", _database, default="", secret=True)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "SMP marketplace (legacy monolith)",
@@ -145,5 +151,5 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("SMP_LOG_LEVEL", "WARNING")},
+    "root": {"handlers": ["console"], "level": read("SMP_LOG_LEVEL", default="WARNING")},
 }

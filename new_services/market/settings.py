@@ -15,69 +15,37 @@ STRANGLER_MARKET_CRASH_AFTER     fault injection for tests: SIGKILL right after 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from new_services.market.domain.saga import STEPS
-from new_services.platform.settings import ServiceSettings, SettingsError, database_url
+from new_services.platform.settings import ServiceSettings, SettingsError, WriteSideSettings, time_zone
+from strangler_settings import env, number, one_of
+
+__all__ = ["MarketSettings", "SettingsError"]
 
 SERVICE = "market"
 DEFAULT_PORT = 8011
 
 
-def _optional(env: Mapping[str, str], name: str) -> str | None:
-    return env.get(name, "").strip() or None
+@dataclass(frozen=True, kw_only=True)
+class MarketSettings(WriteSideSettings):
+    """The write side's four (legacy_url, internal_token, identity_keys,
+    control_database_url) from :class:`WriteSideSettings`, plus:"""
 
-
-@dataclass(frozen=True)
-class MarketSettings:
     service: ServiceSettings
-    market_time_zone: str
-    legacy_url: str | None
-    internal_token: str | None
-    identity_keys: Path | None
-    control_database_url: str | None  # libpq form
-    catch_up_s: float
-    relay: str
-    crash_after: str | None
+    market_time_zone: str = env("STRANGLER_MARKET_TIME_ZONE", time_zone, default="Europe/Paris")
+    catch_up_s: float = env("STRANGLER_MARKET_CATCH_UP_S", number(0), default=10.0)
+    relay: str = env("STRANGLER_MARKET_RELAY", one_of("thread", "off"), default="thread")
+    crash_after: str | None = env("STRANGLER_MARKET_CRASH_AFTER", one_of(*STEPS), default=None)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MarketSettings:
-        env = os.environ if env is None else env
-        zone = _optional(env, "STRANGLER_MARKET_TIME_ZONE") or "Europe/Paris"
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise SettingsError(f"STRANGLER_MARKET_TIME_ZONE: unknown time zone {zone!r}") from None
-        control = _optional(env, "STRANGLER_CONTROL_DATABASE_URL")
-        if control is not None:
-            url = database_url("STRANGLER_CONTROL_DATABASE_URL", control)
-            control = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        crash_after = _optional(env, "STRANGLER_MARKET_CRASH_AFTER")
-        if crash_after is not None and crash_after not in STEPS:
-            raise SettingsError(f"STRANGLER_MARKET_CRASH_AFTER must be one of {', '.join(STEPS)}")
-        relay = _optional(env, "STRANGLER_MARKET_RELAY") or "thread"
-        if relay not in ("thread", "off"):
-            raise SettingsError("STRANGLER_MARKET_RELAY must be 'thread' or 'off'")
-        try:
-            catch_up_s = float(_optional(env, "STRANGLER_MARKET_CATCH_UP_S") or "10")
-        except ValueError:
-            raise SettingsError("STRANGLER_MARKET_CATCH_UP_S must be a number of seconds") from None
-        keys = _optional(env, "STRANGLER_IDENTITY_KEYS")
-        return cls(
-            service=ServiceSettings.from_env(SERVICE, default_port=DEFAULT_PORT, env=env),
-            market_time_zone=zone,
-            legacy_url=_optional(env, "STRANGLER_LEGACY_URL"),
-            internal_token=_optional(env, "STRANGLER_INTERNAL_TOKEN"),
-            identity_keys=Path(keys) if keys else None,
-            control_database_url=control,
-            catch_up_s=catch_up_s,
-            relay=relay,
-            crash_after=crash_after,
-        )
+        return cls.read_env(env, service=ServiceSettings.from_env(SERVICE, default_port=DEFAULT_PORT, env=env))
+
+    def render_env(self) -> dict[str, str]:
+        return {**self.service.render_env(), **super().render_env()}
 
     def require_write_side(self) -> tuple[str, str, Path]:
         """(legacy URL, internal token, identity key file): ``serve`` needs all three."""

@@ -249,9 +249,8 @@ class KafkaEventSource:
         fetch. The embedded broker (Tansu 0.6) lists every stored batch of a
         partition before answering, which takes longer than 20 ms once a
         topic holds a million events; a fetch that times out comes back
-        empty. Measured reading ``smp.market.v1`` at 1M sales: 20 ms gave
-        ~0.9k records/s, 100 ms ~31k/s. It costs at most that much latency
-        per fetch on a quiet topic."""
+        empty (figures in docs/measured.md). It costs at most that much
+        latency per fetch on a quiet topic."""
         from kafka import KafkaConsumer
 
         self._consumer = KafkaConsumer(

@@ -13,82 +13,101 @@ Variables (``NAME`` is the service name upper-cased, e.g. ``PRICING``):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.engine import URL
 
+from strangler_settings import EnvSettings, SettingsError, env, http_url, integer, port, postgres_url, read
 
-class SettingsError(RuntimeError):
-    """A required environment variable is missing or malformed."""
-
-
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "").strip()
-    if not value:
-        raise SettingsError(f"environment variable {name} is required")
-    return value
+__all__ = ["ServiceSettings", "SettingsError", "WriteSideSettings", "database_url", "time_zone"]
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
+def time_zone(raw: str) -> str:
+    """An IANA time zone name (``Europe/Paris``), checked by zoneinfo."""
     try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {raw!r}") from None
+    return raw
 
 
-def database_url(name: str, raw: str) -> URL:
-    """``postgresql://...`` as a SQLAlchemy URL on the psycopg 3 driver,
-    query parameters (``sslmode``...) intact."""
-    try:
-        url = make_url(raw)
-    except ArgumentError:
-        raise SettingsError(f"{name} is not a database URL") from None
-    if url.get_backend_name() != "postgresql":
-        raise SettingsError(f"{name} must be a postgresql:// URL, got {url.drivername!r}")
-    return url.set(drivername="postgresql+psycopg")
+def database_url(raw: str) -> URL:
+    """``postgresql://...`` (or a libpq DSN) as a SQLAlchemy URL on the
+    psycopg 3 driver, query parameters (``sslmode``...) intact."""
+    db = postgres_url(raw)
+    return URL.create(
+        "postgresql+psycopg",
+        username=db.params.get("user"),
+        password=db.params.get("password"),
+        host=db.params.get("host"),
+        port=int(db.params["port"]) if db.params.get("port") else None,
+        database=db.params.get("dbname"),
+        query=db.options,
+    )
+
+
+def _libpq(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True)
-class ServiceSettings:
+class ServiceSettings(EnvSettings):
     """Settings of one new service (its API process and its projector)."""
 
     service: str
-    database_url: URL
-    host: str
-    port: int
-    bootstrap_servers: str | None
-    admin_token: str | None
-    ready_max_lag: int
+    database_url: URL = env("STRANGLER_{SERVICE}_DATABASE_URL", database_url, render=_libpq)
+    port: int = env("STRANGLER_{SERVICE}_PORT", port)
+    host: str = env("STRANGLER_{SERVICE}_HOST", default="127.0.0.1")
+    bootstrap_servers: str | None = env("KAFKA_BOOTSTRAP_SERVERS", default=None)
+    admin_token: str | None = env("STRANGLER_ADMIN_TOKEN", default=None, secret=True)
+    ready_max_lag: int = env("STRANGLER_{SERVICE}_READY_MAX_LAG", integer(0), default=100)
 
     @classmethod
     def from_env(cls, service: str, *, default_port: int, env: Mapping[str, str] | None = None) -> ServiceSettings:
-        env = os.environ if env is None else env
-        prefix = f"STRANGLER_{service.upper()}_"
-        return cls(
-            service=service,
-            database_url=database_url(f"{prefix}DATABASE_URL", _required(env, f"{prefix}DATABASE_URL")),
-            host=env.get(f"{prefix}HOST", "").strip() or "127.0.0.1",
-            port=_int(env, f"{prefix}PORT", default_port),
-            bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", "").strip() or None,
-            admin_token=env.get("STRANGLER_ADMIN_TOKEN", "").strip() or None,
-            ready_max_lag=_int(env, f"{prefix}READY_MAX_LAG", 100),
-        )
+        context = {"SERVICE": service.upper()}
+        listen = read(f"STRANGLER_{service.upper()}_PORT", port, default=default_port, environ=env)
+        return cls.read_env(env, context=context, service=service, port=listen)
+
+    def env_context(self) -> dict[str, str]:
+        return {"SERVICE": self.service.upper()}
 
     @property
     def libpq_dsn(self) -> str:
         """The database URL for psycopg itself (password and query kept)."""
-        return self.database_url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return _libpq(self.database_url)
 
     def require_kafka(self) -> str:
         if not self.bootstrap_servers:
-            raise SettingsError("environment variable KAFKA_BOOTSTRAP_SERVERS is required")
+            raise SettingsError("KAFKA_BOOTSTRAP_SERVERS is required")
         return self.bootstrap_servers
 
     def require_admin_token(self) -> str:
         if not self.admin_token:
-            raise SettingsError("environment variable STRANGLER_ADMIN_TOKEN is required (admin routes need a token)")
+            raise SettingsError("STRANGLER_ADMIN_TOKEN is required (admin routes need a token)")
         return self.admin_token
+
+
+def _libpq_database(raw: str) -> str:
+    """A PostgreSQL URL or DSN, checked by libpq's parser, kept as given (for psycopg)."""
+    return str(postgres_url(raw))
+
+
+@dataclass(frozen=True)
+class WriteSideSettings(EnvSettings):
+    """What a service that writes through the monolith needs
+    (docs/market-write-side.md); every part optional here, required by the
+    service that uses it:
+
+    STRANGLER_LEGACY_URL             the monolith (its ``/_internal/`` API)
+    STRANGLER_INTERNAL_TOKEN         ``X-Strangler-Service-Token`` of those calls
+    STRANGLER_IDENTITY_KEYS          the identity key file (``<state>/identity-keys.json``)
+    STRANGLER_CONTROL_DATABASE_URL   the control database (``strangler_write_owners``)
+    """
+
+    legacy_url: str | None = env("STRANGLER_LEGACY_URL", http_url, default=None)
+    internal_token: str | None = env("STRANGLER_INTERNAL_TOKEN", default=None, secret=True)
+    identity_keys: Path | None = env("STRANGLER_IDENTITY_KEYS", Path, default=None)
+    control_database_url: str | None = env("STRANGLER_CONTROL_DATABASE_URL", _libpq_database, default=None, secret=True)

@@ -7,28 +7,26 @@ STRANGLER_MARKET_TIME_ZONE   the wall clock the market quotes in (default Europe
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from new_services.platform.settings import ServiceSettings, SettingsError
+from new_services.platform.settings import ServiceSettings, SettingsError, time_zone
+from strangler_settings import EnvSettings, env
+
+__all__ = ["PricingSettings", "SettingsError"]
 
 SERVICE = "pricing"
 DEFAULT_PORT = 8010
 
 
 @dataclass(frozen=True)
-class PricingSettings:
+class PricingSettings(EnvSettings):
     service: ServiceSettings
-    market_time_zone: str
+    market_time_zone: str = env("STRANGLER_MARKET_TIME_ZONE", time_zone, default="Europe/Paris")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PricingSettings:
-        env = os.environ if env is None else env
-        zone = env.get("STRANGLER_MARKET_TIME_ZONE", "").strip() or "Europe/Paris"
-        try:
-            ZoneInfo(zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise SettingsError(f"STRANGLER_MARKET_TIME_ZONE: unknown time zone {zone!r}") from None
-        return cls(ServiceSettings.from_env(SERVICE, default_port=DEFAULT_PORT, env=env), zone)
+        return cls.read_env(env, service=ServiceSettings.from_env(SERVICE, default_port=DEFAULT_PORT, env=env))
+
+    def render_env(self) -> dict[str, str]:
+        return {**self.service.render_env(), **super().render_env()}

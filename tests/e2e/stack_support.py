@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local_stack.net import free_port
-from local_stack.processes import ChildFailed, wait_until
+from local_stack.processes import ChildFailed, NotReady, wait_until
+from local_stack.services import NEW_SERVICES
+from local_stack.settings import StackSettings
 
 READY_TIMEOUT = 180.0
 #: Sales seeded into the session's shared stack (small: the suite must stay quick).
@@ -31,12 +33,18 @@ class RunningStack:
 
 
 def stack_env() -> dict[str, str]:
+    """Ours minus any setting of the stack, plus free ports for every part."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRANGLER_", "KAFKA_"))}
-    from local_stack.services import NEW_SERVICES
-
-    for name in ("PROXY", "LEGACY", "POSTGRES", "KAFKA", *(spec.name.upper() for spec in NEW_SERVICES)):
-        env[f"STRANGLER_{name}_PORT"] = str(free_port())
-    return env
+    ports = StackSettings(
+        state_dir=Path("unused"),
+        seed_sales=0,
+        proxy_port=free_port(),
+        legacy_port=free_port(),
+        postgres_port=free_port(),
+        kafka_port=free_port(),
+        service_ports={spec.name: free_port() for spec in NEW_SERVICES},
+    )
+    return {**env, **ports.render_env()}
 
 
 def strangler(*args: str) -> list[str]:
@@ -86,7 +94,7 @@ def alive(pid: int) -> bool:
 
 def wait_dead(pids: list[int], timeout: float = 20.0) -> list[int]:
     """The pids still alive once all are dead or ``timeout`` has passed."""
-    with contextlib.suppress(ChildFailed):
+    with contextlib.suppress(NotReady):
         wait_until(
             lambda: not any(alive(pid) for pid in pids), timeout=timeout, what="the processes to end", interval=0.2
         )

@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -54,11 +54,6 @@ ODD_IDS = ("abc", "0", "007", "99999999999999999999")
 ITEMS = 200  # seed_market's default catalogue
 
 
-def wait_for(condition: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.05) -> Any:
-    """``wait_until`` with a poll interval fit for these checks."""
-    return wait_until(condition, timeout=timeout, what=what, interval=interval)
-
-
 def cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         strangler(*args, "--state-dir", str(stack.state_dir)),
@@ -87,7 +82,7 @@ def set_table(stack: RunningStack, routes: list[dict[str, Any]], reason: str) ->
         if response.status_code == 409 and "already is that table" in response.text:
             return
         assert response.status_code == 200, response.text
-    wait_for(lambda: live_version(stack) == response.json()["version"], timeout=10, what="the flip to be live")
+    wait_until(lambda: live_version(stack) == response.json()["version"], timeout=10, what="the flip to be live")
 
 
 def live_version(stack: RunningStack) -> int:
@@ -136,7 +131,7 @@ def caught_up_with_legacy(stack: RunningStack) -> bool:
 @pytest.fixture(scope="module")
 def pricing_stack(stack: RunningStack) -> Iterator[RunningStack]:
     """The shared stack once pricing has caught up with the seeded market."""
-    wait_for(lambda: caught_up_with_legacy(stack), timeout=180, what="pricing to build its read model", interval=0.5)
+    wait_until(lambda: caught_up_with_legacy(stack), timeout=180, what="pricing to build its read model", interval=0.5)
     yield stack
     set_table(stack, [], "e2e: back to legacy")
 
@@ -182,7 +177,7 @@ def test_shadow_over_every_item_finds_no_mismatch(pricing_stack: RunningStack) -
         now.subtract(before)
         return now if sum(now.values()) >= requests else Counter()
 
-    outcomes = wait_for(compared, timeout=60, what="every shadow comparison")
+    outcomes = wait_until(compared, timeout=60, what="every shadow comparison")
     assert outcomes["mismatch"] == 0 and outcomes["error"] == 0, outcomes
     assert outcomes["match"] + outcomes["noise"] == requests, outcomes
     set_table(pricing_stack, [], "e2e: back to legacy")
@@ -238,10 +233,10 @@ def test_both_routes_flip_through_every_mode_under_traffic(pricing_stack: Runnin
                 service = [] if mode == "legacy" else ["--service", "pricing"]
                 cli(pricing_stack, "routes", "set", route, "--mode", mode, *service, *extra, "--reason", f"e2e {mode}")
             seen = traffic.requests()
-            wait_for(lambda seen=seen: traffic.requests() >= seen + 150, timeout=60, what=f"traffic in {mode} mode")
+            wait_until(lambda seen=seen: traffic.requests() >= seen + 150, timeout=60, what=f"traffic in {mode} mode")
             if mode == "new":
                 pricing_before = traffic.served["pricing"]
-                wait_for(
+                wait_until(
                     lambda pricing_before=pricing_before: traffic.served["pricing"] >= pricing_before + 100,
                     timeout=30,
                     what="pricing to serve in new mode",
@@ -287,7 +282,7 @@ def test_a_sale_through_the_monolith_is_in_pricings_rate_within_a_second(pricing
         rate = httpx.get(rate_url, timeout=5).json()
         return rate["last_sold_at"] == sold_at and rate["volume_24h"]["trades"] == trades_before + 1
 
-    wait_for(visible, timeout=10, what="the sale in pricing's rate", interval=0.01)
+    wait_until(visible, timeout=10, what="the sale in pricing's rate", interval=0.01)
     assert time.monotonic() - committed < 1.0
 
 
@@ -363,11 +358,11 @@ def test_sigkill_of_pricing_mid_stream_loses_and_double_counts_nothing(pricing_s
     killed: list[int] = []
     with SaleWriter(legacy_dsn) as writer:
         for part in ("pricing-projector", "pricing", "pricing-projector"):
-            wait_for(lambda: len(writer.ids) >= 150 * (len(killed) + 1), timeout=60, what="sales to flow")
+            wait_until(lambda: len(writer.ids) >= 150 * (len(killed) + 1), timeout=60, what="sales to flow")
             pid = pricing_stack.endpoints["processes"][part]
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
-            wait_for(
+            wait_until(
                 lambda part=part, pid=pid: pricing_stack.endpoints["processes"][part] != pid,
                 timeout=30,
                 what=f"the launcher to restart {part}",
@@ -379,7 +374,7 @@ def test_sigkill_of_pricing_mid_stream_loses_and_double_counts_nothing(pricing_s
             found = conn.execute("SELECT count(*) FROM sales WHERE sale_id = ANY(%s)", (writer.ids,)).fetchone()[0]
         return found == len(writer.ids)
 
-    wait_for(caught_up, timeout=120, what="pricing to apply every numbered sale", interval=0.25)
+    wait_until(caught_up, timeout=120, what="pricing to apply every numbered sale", interval=0.25)
     legacy = _per_item(legacy_dsn, "SELECT itm_id, count(*), sum(qty), sum(tot_cp) FROM smp_sale GROUP BY itm_id")
     in_sales = _per_item(pricing_dsn, "SELECT item_id, count(*), sum(quantity), sum(total) FROM sales GROUP BY item_id")
     in_candles = _per_item(
@@ -388,7 +383,7 @@ def test_sigkill_of_pricing_mid_stream_loses_and_double_counts_nothing(pricing_s
     )
     assert in_sales == legacy
     assert in_candles == legacy, "a candle counted a sale twice or missed one"
-    wait_for(lambda: pricing_ready(pricing_stack), timeout=60, what="pricing ready again")
+    wait_until(lambda: pricing_ready(pricing_stack), timeout=60, what="pricing ready again")
 
 
 def test_the_readmes_flip_commands_work_as_written(pricing_stack: RunningStack) -> None:

@@ -1,9 +1,9 @@
 """The read side: each HTTP answer is one SQL round trip, on a plain psycopg
 connection from a pool, as a prepared statement.
 
-Why not SQLAlchemy here: measured in-process, its async connection checkout
-and execution cost ~0.7 ms on top of a ~0.6 ms query; this is the endpoint
-that has to beat the monolith tenfold.
+Why not SQLAlchemy here: its async connection checkout and execution cost
+more than the query itself (figures in docs/measured.md), and this is the
+endpoint that has to beat the monolith tenfold.
 
 A query is a ``UNION ALL`` of small parts, every row in one shape
 (``kind, bucket, open, open_at, open_id, high, low, close, close_at,

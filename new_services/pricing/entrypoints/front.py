@@ -2,9 +2,9 @@
 FastAPI app behind it.
 
 Why: pricing has to answer ten times faster than the monolith through the
-proxy. Measured with wrk at one connection, FastAPI's routing, dependency
-and response machinery cost ~0.2 ms per request, more than a cached answer
-itself. The front matches the same two paths FastAPI declares (and
+proxy, and FastAPI's routing, dependency and response machinery cost more
+per request than a cached answer itself (figures in docs/measured.md). The
+front matches the same two paths FastAPI declares (and
 documents in OpenAPI), parses the query string and headers as Starlette
 does, and calls the same ``item_answers`` functions, so both roads give the
 same answer.

@@ -8,7 +8,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,52 +19,13 @@ import psycopg
 
 from acl.debezium_config import offsets_table
 from acl.relay_offsets import OffsetTable
+from acl.settings import ConsumerSettings, RelaySettings
 from local_stack.kafka import EmbeddedKafka
 from local_stack.postgres import EmbeddedPostgres
+from local_stack.processes import ManagedProcess, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 _db_counter = itertools.count()
-
-
-class Child:
-    """A ``python -m <module>`` child process with its log in a file."""
-
-    def __init__(self, module: str, env: dict[str, str], log: Path) -> None:
-        self.module, self.env, self.log = module, env, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Child:
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        return self
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup at all (the crash tests)."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def stop(self, timeout: float = 30.0) -> int | None:
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
 
 class Stack:
@@ -74,18 +34,23 @@ class Stack:
 
     def __init__(self, dsn: str, kafka: EmbeddedKafka, state: Path, offsets_dsn: str) -> None:
         self.dsn, self.kafka, self.state, self.offsets_dsn = dsn, kafka, state, offsets_dsn
-        self.env = {
-            **os.environ,
-            "STRANGLER_LEGACY_DATABASE_URL": dsn,
-            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-            "STRANGLER_CDC_STATE_DIR": str(state / "cdc"),
-            "STRANGLER_CDC_HEARTBEAT_MS": "2000",
+        self.relay_settings = RelaySettings(
+            database_url=dsn,
+            bootstrap_servers=kafka.bootstrap_servers,
+            state_dir=state / "cdc",
+            heartbeat_interval_ms=2000,
             # slots are cluster-wide and the session's server is shared: one slot per database
-            "STRANGLER_CDC_SLOT": "slot_" + dsn.rsplit("/", 1)[1],
-            "STRANGLER_CDC_OFFSETS_DATABASE_URL": offsets_dsn,
-        }
-        self.relay = Child("acl.relay", self.env, state / "relay.log")
-        self.consumer = Child("acl", self.env, state / "acl.log")
+            slot_name="slot_" + dsn.rsplit("/", 1)[1],
+            offsets_database_url=offsets_dsn,
+        )
+        self.consumer_settings = ConsumerSettings(bootstrap_servers=kafka.bootstrap_servers)
+        #: What the relay, the consumer and the CLI commands run with.
+        self.env = {**os.environ, **self.relay_settings.render_env(), **self.consumer_settings.render_env()}
+        self.relay = self.child("acl.relay", state / "relay.log")
+        self.consumer = self.child("acl", state / "acl.log")
+
+    def child(self, module: str, log: Path) -> ManagedProcess:
+        return ManagedProcess(module, [sys.executable, "-m", module], log_file=log, env=self.env, cwd=ROOT)
 
     def sql(self, *statements: str, params: tuple[Any, ...] | None = None) -> None:
         """Run statements in one transaction, with the monolith's session zone."""
@@ -99,11 +64,11 @@ class Stack:
 
     def offsets(self) -> OffsetTable:
         """The relay's stored Debezium offsets (a table in ``offsets_dsn``)."""
-        return OffsetTable(self.offsets_dsn, offsets_table(self.env["STRANGLER_CDC_SLOT"]))
+        return OffsetTable(self.offsets_dsn, offsets_table(self.relay_settings.slot_name))
 
     def snapshots_taken(self) -> int:
         """Snapshots the relay's log shows (Debezium logs step 7 once per snapshot)."""
-        return self.relay.log.read_text().count("Snapshot step 7")
+        return self.relay.log.count("Snapshot step 7")
 
 
 class EventTail:
@@ -115,10 +80,13 @@ class EventTail:
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
         tps = []
         for topic in topics:
-            deadline = time.monotonic() + 20
-            while not (parts := self.consumer.partitions_for_topic(topic)) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            tps += [TopicPartition(topic, p) for p in sorted(parts or [])]
+            parts = wait_until(
+                lambda topic=topic: self.consumer.partitions_for_topic(topic),
+                timeout=20,
+                what=f"partitions of {topic}",
+                interval=0.2,
+            )
+            tps += [TopicPartition(topic, p) for p in sorted(parts)]
         self.consumer.assign(tps)
         self.consumer.seek_to_beginning(*tps)
         self.messages: list[dict[str, Any]] = []
@@ -140,11 +108,13 @@ class EventTail:
     def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float, what: str = "") -> float:
         """Poll until ``predicate(messages)``; returns the seconds it took."""
         start = time.monotonic()
-        while time.monotonic() - start < timeout:
-            self.poll()
-            if predicate(self.messages):
-                return time.monotonic() - start
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}; got {len(self.messages)} messages")
+
+        def arrived() -> bool:
+            self.poll()  # waits up to 100 ms for records
+            return bool(predicate(self.messages))
+
+        wait_until(arrived, timeout=timeout, what=what or "the messages", interval=0)
+        return time.monotonic() - start
 
     def events(self, type_suffix: str, subject: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -179,12 +149,3 @@ def migrated_database(server: EmbeddedPostgres, prefix: str) -> str:
             " FROM generate_series(1, 50) g"
         )
     return dsn
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

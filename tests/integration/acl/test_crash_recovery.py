@@ -11,9 +11,10 @@ from collections import defaultdict
 
 import psycopg
 import pytest
-from acl_stack_helpers import EventTail, Stack, wait_until
+from acl_stack_helpers import EventTail, Stack
 
 from local_stack.kafka import EmbeddedKafka
+from local_stack.processes import wait_until
 
 N_SALES = 600
 RATE = 120  # writes per second
@@ -68,10 +69,10 @@ def test_sigkill_relay_and_consumer_mid_stream(seeded):
         progress = [0]
         writer = threading.Thread(target=insert_sales, args=(stack, 1, N_SALES, progress, time.monotonic() + 60))
         writer.start()
-        wait_until(lambda: progress[0] >= 150, 20, "150 writes")
+        wait_until(lambda: progress[0] >= 150, timeout=20, what="150 writes")
         stack.relay.kill()
         stack.relay.start()
-        wait_until(lambda: progress[0] >= 350, 20, "350 writes")
+        wait_until(lambda: progress[0] >= 350, timeout=20, what="350 writes")
         stack.consumer.kill()
         stack.consumer.start()
         writer.join(70)
@@ -157,7 +158,9 @@ def test_lost_broker_triggers_a_resnapshot(seeded, tmp_path):
     try:
         stack.relay.start()
         stack.consumer.start()
-        wait_until(lambda: stack.status()["relay"]["resnapshots"] == 1, 60, "relay to notice the lost broker")
+        wait_until(
+            lambda: stack.status()["relay"]["resnapshots"] == 1, timeout=60, what="relay to notice the lost broker"
+        )
         tail = EventTail(fresh.bootstrap_servers, ["smp.market.v1"])
         try:
             tail.wait_for(lambda _m: len(ids_by_sale(tail)) >= sales, 90, "re-snapshot of every sale")

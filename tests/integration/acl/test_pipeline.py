@@ -10,10 +10,11 @@ import sys
 
 import psycopg
 import pytest
-from acl_stack_helpers import ROOT, EventTail, Stack, wait_until
+from acl_stack_helpers import ROOT, EventTail, Stack
 
 from acl.dlq import read_dead_letters
 from acl.topics import DLQ_TOPIC, DOMAIN_TOPICS, existing_topics
+from local_stack.processes import wait_until
 from new_services.contracts.codec import decode
 
 DEADLINE = 5.0  # "within a couple of seconds", with slack for a loaded 2-core box
@@ -44,7 +45,11 @@ def has(tail: EventTail, type_suffix: str, subject: str, n: int = 1):
 def test_snapshot_rows_arrive(running, tail):
     tail.wait_for(has(tail, "PlayerRegistered.v1", "players/1"), 60, "snapshot of player 1")  # JVM start included
     tail.wait_for(has(tail, "ItemCatalogued.v1", "items/1"), DEADLINE, "snapshot of item 1")
-    wait_until(lambda: running.status()["tables"]["smp_plyr"]["snapshot"] in ("done", "streaming"), 10, "status file")
+    wait_until(
+        lambda: running.status()["tables"]["smp_plyr"]["snapshot"] in ("done", "streaming"),
+        timeout=10,
+        what="status file",
+    )
 
 
 def test_domain_events_are_structured_mode_cloudevents_on_kafka(running, tail):
@@ -190,7 +195,7 @@ def test_heartbeats_release_wal_written_by_uncaptured_tables(running):
     """Busy uncaptured tables (Django sessions, admin log) must not pin WAL:
     with no captured change to confirm, only the relay's heartbeats move the
     slot's confirmed position past that WAL."""
-    slot = running.env["STRANGLER_CDC_SLOT"]
+    slot = running.relay_settings.slot_name
     with psycopg.connect(running.dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS hb_uncaptured (id serial PRIMARY KEY, pad text)")
         conn.execute("INSERT INTO hb_uncaptured (pad) SELECT repeat('x', 200) FROM generate_series(1, 20000)")
@@ -203,7 +208,9 @@ def test_heartbeats_release_wal_written_by_uncaptured_tables(running):
             ).fetchone()
             return bool(row and row[0])
 
-        wait_until(confirmed_past_the_writes, 20, f"slot {slot} to confirm past {written} (heartbeat every 2 s)")
+        wait_until(
+            confirmed_past_the_writes, timeout=20, what=f"slot {slot} to confirm past {written} (heartbeat every 2 s)"
+        )
     assert running.status()["relay"]["last_heartbeat_ms"] is not None
     assert not [t for t in existing_topics(running.kafka.bootstrap_servers) if t.endswith(".message")]
 

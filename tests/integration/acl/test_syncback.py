@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from acl_stack_helpers import Child, EventTail, Stack
+from acl_stack_helpers import EventTail, Stack
 
 from acl.dlq import read_dead_letters
 from acl.kafka_io import make_producer
@@ -122,7 +122,7 @@ def running(stack: Stack):
     # every row as it is, whoever wrote it (consumers upsert snapshot reads).
     wait_until(lambda: relay_state(stack) == "streaming", timeout=90, what="the relay streaming")
     tail = EventTail(stack.kafka.bootstrap_servers, [MARKET, *LEGACY_TOPICS])
-    syncback = Child("acl.syncback", stack.env, stack.state / "syncback.log").start()
+    syncback = stack.child("acl.syncback", stack.state / "syncback.log").start()
     market = Market(stack.kafka.bootstrap_servers)
     try:
         yield stack, tail, market, syncback
@@ -207,7 +207,7 @@ def test_market_events_become_legacy_rows_that_never_come_back_as_domain_events(
     wait_until(lambda: stack.status()["relay"]["syncback_tagged"] >= len(synced), timeout=10, what="relay tag counter")
 
     def skipped_by_the_acl() -> int:
-        reports = re.findall(r"acl status: processed=\d+ skipped_syncback=(\d+)", stack.consumer.log.read_text())
+        reports = re.findall(r"acl status: processed=\d+ skipped_syncback=(\d+)", stack.consumer.log)
         return int(reports[-1]) if reports else 0
 
     wait_until(lambda: skipped_by_the_acl() >= len(synced), timeout=30, what="the ACL to count the skipped records")
@@ -254,12 +254,12 @@ def test_offsets_survive_a_restart(running):
         stored = dict(conn.execute("SELECT partition, next_offset FROM strangler_syncback_offsets").fetchall())
     assert stored and all(offset > 0 for offset in stored.values())
     market.publish(opened(2001))
-    again = Child("acl.syncback", stack.env, stack.state / "syncback-2.log").start()
+    again = stack.child("acl.syncback", stack.state / "syncback-2.log").start()
     try:
         wait_until(lambda: row(stack, "SELECT 1 FROM smp_lst WHERE id = 2001"), timeout=60, what="listing 2001")
     finally:
         assert again.stop() == 0
-    log = again.log.read_text()
+    log = again.log
     assert "'applied': 1, 'duplicates': 0" in log, f"the restart re-read applied events:\n{log[-2000:]}"
     syncback.start()  # for the tests that follow
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from local_stack.net import LOOPBACK, free_port
 from local_stack.processes import ManagedProcess, http_ok, wait_until
+from strangler_proxy.settings import ProxySettings
 
 REPO = Path(__file__).resolve().parents[3]
 ADMIN_TOKEN = "openapi-contract-admin-token-0123456789"
@@ -114,19 +115,19 @@ def monolith_behind_proxy(postgres_server: Any, work_dir: Path, *, sales: int = 
 
         proxy_port = free_port()
         proxy_url = f"http://{LOOPBACK}:{proxy_port}"
+        settings = ProxySettings(
+            host=LOOPBACK,
+            port=proxy_port,
+            legacy_url=legacy_url,
+            services={},
+            control_database_url=postgres_server.create_database(f"control_openapi_{suffix}"),
+            admin_token=ADMIN_TOKEN,
+        )
         proxy = ManagedProcess(
             "proxy",
             [sys.executable, "-m", "strangler_proxy"],
             log_file=work_dir / "proxy.log",
-            env={
-                **os.environ,
-                "STRANGLER_PROXY_HOST": LOOPBACK,
-                "STRANGLER_PROXY_PORT": str(proxy_port),
-                "STRANGLER_LEGACY_URL": legacy_url,
-                "STRANGLER_SERVICES": "{}",
-                "STRANGLER_CONTROL_DATABASE_URL": postgres_server.create_database(f"control_openapi_{suffix}"),
-                "STRANGLER_ADMIN_TOKEN": ADMIN_TOKEN,
-            },
+            env={**os.environ, **settings.render_env()},
             cwd=REPO,
         ).start()
         stack.callback(proxy.stop)

@@ -5,29 +5,28 @@ a uniquely named module, so test modules never import another directory's
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from proxy_support import REPO, TOKEN, ProxyProc, StartProxy, Upstream, start_upstream, wait_healthy
+from proxy_support import TOKEN, ProxyProc, StartProxy, Upstream, start_proxy_process, start_upstream
 
 from local_stack.net import free_port
+from strangler_proxy.settings import ProxySettings
 
 
 @pytest.fixture
-def legacy() -> Iterator[Upstream]:
-    up = start_upstream("legacy")
+def legacy(tmp_path: Path) -> Iterator[Upstream]:
+    up = start_upstream("legacy", tmp_path)
     yield up
     up.kill()
 
 
 @pytest.fixture
-def pricing() -> Iterator[Upstream]:
-    up = start_upstream("pricing")
+def pricing(tmp_path: Path) -> Iterator[Upstream]:
+    up = start_upstream("pricing", tmp_path)
     yield up
     up.kill()
 
@@ -42,30 +41,16 @@ def start_proxy(control_dsn: str, legacy: Upstream, pricing: Upstream, tmp_path:
     started: list[ProxyProc] = []
 
     def start(**env_extra: str) -> ProxyProc:
-        port = free_port()
-        env = dict(os.environ)
-        env.update(
-            {
-                "STRANGLER_PROXY_PORT": str(port),
-                "STRANGLER_LEGACY_URL": legacy.url,
-                "STRANGLER_SERVICES": f'{{"pricing": "{pricing.url}"}}',
-                "STRANGLER_CONTROL_DATABASE_URL": control_dsn,
-                "STRANGLER_ADMIN_TOKEN": TOKEN,
-            }
+        settings = ProxySettings(
+            port=free_port(),
+            legacy_url=legacy.url,
+            services={"pricing": pricing.url},
+            control_database_url=control_dsn,
+            admin_token=TOKEN,
         )
-        env.update(env_extra)
-        log_path = tmp_path / f"proxy-{port}.log"
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "strangler_proxy"],
-                env=env,
-                cwd=REPO,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        proxy = ProxyProc(port, proc, log_path)
+        env = {**os.environ, **settings.render_env(), **env_extra}
+        proxy = start_proxy_process(settings.port, env, tmp_path / f"proxy-{settings.port}.log")
         started.append(proxy)
-        wait_healthy(proxy)
         return proxy
 
     yield start

@@ -8,12 +8,8 @@ PostgreSQL and proxies started as ``python -m strangler_proxy`` exactly as
 
 from __future__ import annotations
 
-import select
-import signal
-import subprocess
 import sys
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +17,7 @@ from typing import Any
 import httpx
 
 from local_stack.net import free_port
+from local_stack.processes import ManagedProcess, wait_until
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -31,7 +28,7 @@ TOKEN = "test-admin-token-0123456789"
 class Upstream:
     name: str
     port: int
-    proc: subprocess.Popen[bytes]
+    process: ManagedProcess
 
     @property
     def url(self) -> str:
@@ -41,29 +38,25 @@ class Upstream:
         return int(httpx.get(self.url + "/__count", timeout=5).json()["count"])
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
+        self.process.kill()
 
 
-def start_upstream(name: str) -> Upstream:
+def start_upstream(name: str, log_dir: Path) -> Upstream:
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "proxy_upstream_server.py"), name, str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], 10)
-    assert ready and proc.stdout.readline().strip() == b"ready", f"upstream {name} did not start"
-    return Upstream(name, port, proc)
+    argv = [sys.executable, str(HERE / "proxy_upstream_server.py"), name, str(port)]
+    process = ManagedProcess(f"upstream-{name}", argv, log_file=log_dir / f"upstream-{name}-{port}.log").start()
+    try:
+        wait_until(lambda: "ready" in process.log, timeout=10, what=f"upstream {name}", watch=process, interval=0.02)
+    except BaseException:
+        process.kill()
+        raise
+    return Upstream(name, port, process)
 
 
 @dataclass
 class ProxyProc:
     port: int
-    proc: subprocess.Popen[bytes]
-    log_path: Path
+    process: ManagedProcess
     token: str = TOKEN
     clients: list[httpx.Client] = field(default_factory=list)
 
@@ -72,7 +65,7 @@ class ProxyProc:
         return f"http://127.0.0.1:{self.port}"
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.process.log
 
     def admin(self, method: str, path: str, **kw: Any) -> httpx.Response:
         headers = {"authorization": f"Bearer {self.token}", "x-strangler-actor": "pytest"}
@@ -88,30 +81,30 @@ class ProxyProc:
         assert r.status_code == 200, r.text
         return r
 
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                return self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                return -9
-        return int(self.proc.returncode)
+    def stop(self) -> int | None:
+        return self.process.stop(15)
+
+
+def start_proxy_process(port: int, env: Mapping[str, str], log_path: Path) -> ProxyProc:
+    """``python -m strangler_proxy`` as ``strangler up`` starts it; returns once healthy."""
+    process = ManagedProcess("proxy", [sys.executable, "-m", "strangler_proxy"], log_file=log_path, env=env, cwd=REPO)
+    proxy = ProxyProc(port, process.start())
+    try:
+        wait_healthy(proxy)
+    except BaseException:
+        proxy.stop()
+        raise
+    return proxy
 
 
 def wait_healthy(proxy: ProxyProc, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proxy.proc.poll() is not None:
-            raise AssertionError(f"proxy exited with {proxy.proc.returncode}:\n{proxy.log()}")
+    def healthy() -> bool:
         try:
-            if httpx.get(proxy.url + "/_strangler/health", timeout=1).status_code == 200:
-                return
+            return httpx.get(proxy.url + "/_strangler/health", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"proxy not healthy in {timeout}s:\n{proxy.log()}")
+            return False
+
+    wait_until(healthy, timeout=timeout, what="the proxy", watch=proxy.process, interval=0.05)
 
 
 StartProxy = Callable[..., "ProxyProc"]

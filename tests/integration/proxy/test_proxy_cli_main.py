@@ -8,16 +8,17 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-from proxy_support import REPO, TOKEN, ProxyProc, wait_healthy
+from proxy_support import REPO, TOKEN, ProxyProc, start_proxy_process
 from typer.testing import CliRunner
 
 from local_stack.net import free_port
+from local_stack.processes import wait_until
 from strangler_cli.exit_codes import ExitCode
 from strangler_cli.main import app
+from strangler_proxy.settings import ProxySettings
 
 ROUTE = "GET /api/items/{id}/rate/"
 runner = CliRunner()
@@ -53,13 +54,10 @@ def test_cli_set_list_history_rollback_diffs(proxy: ProxyProc) -> None:
     # diffs: shadow the planted mismatch first
     cli(proxy, "set", ROUTE, "--mode", "shadow", "--service", "pricing", "--reason", "again")
     httpx.get(proxy.url + "/api/items/13/rate/")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        code, out = cli(proxy, "diffs", ROUTE, "--json")
-        if json.loads(out)["mismatches"]:
-            break
-        time.sleep(0.1)
-    assert json.loads(out)["mismatches"][0]["differences"][0]["path"] == "$.rate"
+    mismatches = wait_until(
+        lambda: json.loads(cli(proxy, "diffs", ROUTE, "--json")[1])["mismatches"], timeout=5, what="the mismatch"
+    )
+    assert mismatches[0]["differences"][0]["path"] == "$.rate"
     code, out = cli(proxy, "diffs", ROUTE)
     assert code == 0 and "$.rate" in out
 
@@ -157,7 +155,7 @@ def test_cli_status_probes_a_real_proxy_and_database(proxy: ProxyProc, control_d
             {
                 "proxy": proxy.url,
                 "databases": {"control": control_dsn},
-                "processes": {"proxy": proxy.proc.pid},
+                "processes": {"proxy": proxy.process.pid},
                 "pid": os.getpid(),
             }
         )
@@ -165,7 +163,7 @@ def test_cli_status_probes_a_real_proxy_and_database(proxy: ProxyProc, control_d
     result = runner.invoke(app, ["status", "--json", "--state-dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     parts = {p["part"]: p for p in json.loads(result.stdout)["parts"]}
-    assert parts["proxy"]["state"] == "up" and parts["proxy"]["pid"] == proxy.proc.pid
+    assert parts["proxy"]["state"] == "up" and parts["proxy"]["pid"] == proxy.process.pid
     assert parts["proxy"]["detail"].startswith("serves route table v")
     assert parts["postgres"]["state"] == "up"
     proxy.stop()
@@ -190,45 +188,42 @@ def test_missing_settings_fail_loudly() -> None:
 
 
 def test_several_workers_serve_and_all_stop_on_sigterm(control_dsn: str, legacy, pricing, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    port = free_port()
-    env = dict(
-        os.environ,
-        STRANGLER_PROXY_PORT=str(port),
-        STRANGLER_PROXY_WORKERS="2",
-        STRANGLER_LEGACY_URL=legacy.url,
-        STRANGLER_SERVICES=json.dumps({"pricing": pricing.url}),
-        STRANGLER_CONTROL_DATABASE_URL=control_dsn,
-        STRANGLER_ADMIN_TOKEN=TOKEN,
+    settings = ProxySettings(
+        port=free_port(),
+        workers=2,
+        legacy_url=legacy.url,
+        services={"pricing": pricing.url},
+        control_database_url=control_dsn,
+        admin_token=TOKEN,
     )
-    log = tmp_path / "proxy.log"
-    with open(log, "wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "strangler_proxy"], env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=log_file
-        )
-    p = ProxyProc(port, proc, log)
+    p = start_proxy_process(settings.port, {**os.environ, **settings.render_env()}, tmp_path / "proxy.log")
+    pid = p.process.pid
     try:
-        wait_healthy(p)
-        pids = set()
-        deadline = time.monotonic() + 10
-        while len(pids) < 2 and time.monotonic() < deadline:
+        pids: set[int] = set()
+
+        def both_workers_answered() -> bool:
             with httpx.Client() as c:  # a new connection each time lets the kernel pick a worker
                 pids.add(c.get(p.url + "/_strangler/health").json()["pid"])
-        assert len(pids) == 2, "both workers should accept connections"
+            return len(pids) == 2
+
+        wait_until(both_workers_answered, timeout=10, what="both workers to accept connections", interval=0)
         p.set_route(ROUTE, "new", service="pricing")
-        time.sleep(1.0)  # the other worker learns of the flip by NOTIFY within a second
-        seen: set[str] = set()
-        for _ in range(20):
-            with httpx.Client() as c:
-                seen.add(c.get(p.url + "/api/items/1/rate/").headers["x-strangler-upstream"])
-        assert seen == {"pricing"}, "every worker follows the flip"
+
+        def every_worker_follows_the_flip() -> bool:  # the other worker learns of it by NOTIFY
+            seen: set[str] = set()
+            for _ in range(20):
+                with httpx.Client() as c:
+                    seen.add(c.get(p.url + "/api/items/1/rate/").headers["x-strangler-upstream"])
+            return seen == {"pricing"}
+
+        wait_until(every_worker_follows_the_flip, timeout=5, what="every worker to follow the flip")
         metrics = httpx.get(p.url + "/_strangler/metrics").text
         assert 'worker="' in metrics
     finally:
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(20)
+        p.process.send_signal(signal.SIGTERM)  # the supervisor alone: it stops its workers
+        code = p.process.wait(20)
+        p.stop()
     assert code == 0
-    children = subprocess.run(
-        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
-    ).stdout.split()
+    children = subprocess.run(["pgrep", "-P", str(pid)], check=False, capture_output=True, text=True).stdout.split()
     assert children == []
-    assert log.read_text().count('"proxy stopped"') == 2
+    assert p.log().count('"proxy stopped"') == 2

@@ -7,7 +7,7 @@ import threading
 import time
 
 import httpx
-from proxy_support import ProxyProc, StartProxy
+from proxy_support import ProxyProc, StartProxy, Upstream
 
 from local_stack.processes import wait_until
 
@@ -107,16 +107,17 @@ def test_two_proxy_processes_converge_within_a_second(start_proxy: StartProxy) -
     assert len(versions) == 1
 
 
-def test_sigterm_drains_in_flight_requests(start_proxy: StartProxy) -> None:
+def test_sigterm_drains_in_flight_requests(start_proxy: StartProxy, legacy: Upstream) -> None:
     p = start_proxy()
     box: dict[str, object] = {}
+    before = legacy.count()
 
     def slow() -> None:
         box["r"] = httpx.get(p.url + "/slow/?sleep=1.0", timeout=10)
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.3)
+    wait_until(lambda: legacy.count() > before, timeout=10, what="the slow request at the upstream", interval=0.02)
     code = p.stop()
     t.join(10)
     assert code == 0

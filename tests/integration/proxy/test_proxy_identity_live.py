@@ -182,7 +182,7 @@ def test_a_key_rotation_reaches_the_running_proxy_without_a_restart(
     assert kid() == "k1"
     new_kid = rotate(keys)
     wait_until(lambda: kid() == new_kid, timeout=10, what="signing with the rotated key")
-    assert proxy.proc.poll() is None
+    assert proxy.process.alive()
 
 
 # -- write owners in the control database ------------------------------------------------------

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 from proxy_support import ProxyProc, Upstream
 
+from local_stack.processes import wait_until
+
 ROUTE = "GET /api/items/{id}/rate/"
-
-
-def wait_for(predicate, timeout: float = 5.0, step: float = 0.05):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def test_shadow_finds_planted_mismatch_and_ignores_planted_noise(proxy: ProxyProc, pricing: Upstream) -> None:
@@ -25,11 +15,12 @@ def test_shadow_finds_planted_mismatch_and_ignores_planted_noise(proxy: ProxyPro
     for item in ("1", "2", "13", "3", "13"):
         r = httpx.get(proxy.url + f"/api/items/{item}/rate/")
         assert r.status_code == 200 and r.headers["x-strangler-upstream"] == "legacy"
-    assert wait_for(lambda: pricing.count() >= 5)
-    data = wait_for(
-        lambda: (d := proxy.admin("GET", "/diffs", params={"route": ROUTE}).json())["counts"].get(ROUTE) == 2 and d
+    wait_until(lambda: pricing.count() >= 5, timeout=5, what="5 shadow calls")
+    data = wait_until(
+        lambda: (d := proxy.admin("GET", "/diffs", params={"route": ROUTE}).json())["counts"].get(ROUTE) == 2 and d,
+        timeout=5,
+        what="2 mismatches",
     )
-    assert data, proxy.admin("GET", "/diffs").json()
     for m in data["mismatches"]:
         assert m["target"] == "/api/items/13/rate/"
         assert [d["path"] for d in m["differences"]] == ["$.rate"]  # as_of (random per call) is noise
@@ -54,9 +45,7 @@ def test_noise_learned_by_one_comparison_counts_for_comparisons_already_in_fligh
         )
     assert statuses == [200] * 24
     metric = f'strangler_shadow_total{{route="{ROUTE}",outcome="noise"}} 24.0'
-    assert wait_for(lambda: metric in httpx.get(proxy.url + "/_strangler/metrics").text), httpx.get(
-        proxy.url + "/_strangler/metrics"
-    ).text
+    wait_until(lambda: metric in httpx.get(proxy.url + "/_strangler/metrics").text, timeout=5, what=metric)
     assert proxy.admin("GET", "/diffs", params={"route": ROUTE}).json()["counts"].get(ROUTE, 0) == 0
 
 
@@ -64,13 +53,14 @@ def test_shadow_skips_unsafe_methods_unless_allowed(proxy: ProxyProc, pricing: U
     proxy.apply([{"methods": ["POST"], "path": "/orders/", "mode": "shadow", "service": "pricing"}])
     before = pricing.count()
     assert httpx.post(proxy.url + "/orders/", json={"a": 1}).status_code == 200
-    time.sleep(0.3)
-    assert pricing.count() == before
     proxy.apply(
         [{"methods": ["POST"], "path": "/orders/", "mode": "shadow", "service": "pricing", "shadow_unsafe": True}]
     )
     assert httpx.post(proxy.url + "/orders/", json={"a": 1}).status_code == 200
-    assert wait_for(lambda: pricing.count() == before + 1)
+    # shadow calls go out in order: once the second POST's has arrived, a
+    # shadowed first one would have too
+    wait_until(lambda: pricing.count() > before, timeout=5, what="the allowed POST shadowed")
+    assert pricing.count() == before + 1
 
 
 def test_canary_is_sticky_and_monotonic(proxy: ProxyProc) -> None:
@@ -156,13 +146,13 @@ def test_auto_rollback_on_error_rate_is_audited(proxy: ProxyProc) -> None:
     with httpx.Client() as c:
         for _ in range(12):
             c.get(proxy.url + "/api/items/1/rate/?status=500&only=pricing")
-    last = wait_for(
+    last = wait_until(
         lambda: (
             (v := proxy.admin("GET", "/routes/history?limit=1").json()["versions"][0])["kind"] == "auto-rollback" and v
         ),
-        5,
+        timeout=5,
+        what="the auto-rollback",
     )
-    assert last, proxy.admin("GET", "/routes/history").json()
     assert "error rate" in last["reason"] and "auto-rollback" in last["actor"]
     routes = proxy.admin("GET", "/routes").json()["routes"]
     assert routes[0]["mode"] == "shadow"  # the previous safe mode, not blindly legacy

@@ -22,7 +22,7 @@ def pricing_dsn(postgres_server: Any) -> str:
 
 @pytest.fixture
 def pricing_engine(pricing_dsn: str) -> Iterator[Engine]:
-    url = database_url("dsn", pricing_dsn)
+    url = database_url(pricing_dsn)
     upgrade(SCRIPT_LOCATION, url)
     engine = create_engine(url)
     yield engine
@@ -35,12 +35,12 @@ def market_dsn(postgres_server: Any) -> str:
     from new_services.market.bootstrap import SCRIPT_LOCATION as MARKET_SCRIPTS
 
     dsn = str(postgres_server.create_database(f"market_{uuid.uuid4().hex[:10]}"))
-    upgrade(MARKET_SCRIPTS, database_url("dsn", dsn))
+    upgrade(MARKET_SCRIPTS, database_url(dsn))
     return dsn
 
 
 @pytest.fixture
 def market_engine(market_dsn: str) -> Iterator[Engine]:
-    engine = create_engine(database_url("dsn", market_dsn))
+    engine = create_engine(database_url(market_dsn))
     yield engine
     engine.dispose()

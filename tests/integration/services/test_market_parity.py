@@ -170,7 +170,7 @@ def test_the_market_answers_as_the_monolith(postgres_server: Any, tmp_path: Path
         expected.append((response.status_code, response.content))
 
     dsn = str(postgres_server.create_database(f"market_parity_{uuid.uuid4().hex[:8]}"))
-    upgrade(SCRIPT_LOCATION, database_url("dsn", dsn))
+    upgrade(SCRIPT_LOCATION, database_url(dsn))
     control = str(postgres_server.create_database(f"control_parity_{uuid.uuid4().hex[:8]}"))
     with psycopg.connect(control, autocommit=True) as conn:
         conn.execute(

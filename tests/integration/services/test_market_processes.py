@@ -17,7 +17,9 @@ from sqlalchemy import Engine, text
 from test_market_writes import seed
 
 from local_stack.processes import http_ok, wait_until
+from new_services.market.settings import DEFAULT_PORT, SERVICE, MarketSettings
 from new_services.platform.identity import ensure_key_file
+from new_services.platform.settings import ServiceSettings, database_url
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[2]
@@ -29,18 +31,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def env_for(market_dsn: str, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]),
-        "STRANGLER_MARKET_DATABASE_URL": market_dsn,
-        "STRANGLER_ADMIN_TOKEN": "admin",
-        "STRANGLER_LEGACY_URL": "http://127.0.0.1:9",
-        "STRANGLER_INTERNAL_TOKEN": "internal",
-        "STRANGLER_IDENTITY_KEYS": str(tmp_path / "identity-keys.json"),
-        "STRANGLER_MARKET_RELAY": "off",
-        **extra,
-    }
+def env_for(
+    market_dsn: str, tmp_path: Path, *, port: int = DEFAULT_PORT, crash_after: str | None = None
+) -> dict[str, str]:
+    settings = MarketSettings(
+        service=ServiceSettings(service=SERVICE, database_url=database_url(market_dsn), port=port, admin_token="admin"),
+        legacy_url="http://127.0.0.1:9",
+        internal_token="internal",
+        identity_keys=tmp_path / "identity-keys.json",
+        relay="off",
+        crash_after=crash_after,
+    )
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(HERE)]), **settings.render_env()}
 
 
 def saga_states(engine: Engine) -> list[str]:
@@ -51,7 +53,7 @@ def saga_states(engine: Engine) -> list[str]:
 @pytest.fixture
 def crashed_after_settle(market_dsn: str, market_engine: Engine, tmp_path: Path) -> dict[str, str]:
     seed(market_engine)
-    env = env_for(market_dsn, tmp_path, STRANGLER_MARKET_CRASH_AFTER="settled")
+    env = env_for(market_dsn, tmp_path, crash_after="settled")
     child = subprocess.run(
         [sys.executable, str(HERE / "market_crash_child.py"), "40", "2"],
         check=False,
@@ -67,11 +69,10 @@ def crashed_after_settle(market_dsn: str, market_engine: Engine, tmp_path: Path)
 
 
 @pytest.fixture
-def served(crashed_after_settle: dict[str, str], tmp_path: Path) -> Iterator[str]:
+def served(crashed_after_settle: dict[str, str], market_dsn: str, tmp_path: Path) -> Iterator[str]:
     ensure_key_file(tmp_path / "identity-keys.json")
     port = free_port()
-    env = {**crashed_after_settle, "STRANGLER_MARKET_PORT": str(port)}
-    env.pop("STRANGLER_MARKET_CRASH_AFTER")
+    env = env_for(market_dsn, tmp_path, port=port)  # the same settings, without the crash
     process = subprocess.Popen(
         [sys.executable, "-m", "new_services.market", "serve"],
         env=env,

@@ -31,7 +31,7 @@ def engine_for(dsn: str) -> Engine:
     """A migrated pricing database's engine."""
     from sqlalchemy import create_engine
 
-    url = database_url("dsn", dsn)
+    url = database_url(dsn)
     upgrade(SCRIPT_LOCATION, url)
     return create_engine(url)
 

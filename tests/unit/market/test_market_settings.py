@@ -54,3 +54,20 @@ def test_the_command_line_exits_2_with_one_line() -> None:
         env={"PATH": "/usr/bin", "PYTHONPATH": str(Path(__file__).resolve().parents[3])},
     )
     assert missing.returncode == 2 and "STRANGLER_MARKET_DATABASE_URL" in missing.stderr
+
+
+def test_render_env_round_trips_and_hides_the_secrets(tmp_path: Path) -> None:
+    settings = MarketSettings.from_env(
+        {
+            **BASE,
+            "STRANGLER_LEGACY_URL": "http://127.0.0.1:8001/",
+            "STRANGLER_INTERNAL_TOKEN": "internal-secret",
+            "STRANGLER_IDENTITY_KEYS": str(tmp_path / "keys.json"),
+            "STRANGLER_CONTROL_DATABASE_URL": "postgresql://a:hunter2@c:5/ctl",
+            "STRANGLER_MARKET_CATCH_UP_S": "0.5",
+            "STRANGLER_MARKET_RELAY": "off",
+        }
+    )
+    assert MarketSettings.from_env(settings.render_env()) == settings
+    assert settings.legacy_url == "http://127.0.0.1:8001" and settings.identity_keys == tmp_path / "keys.json"
+    assert "internal-secret" not in repr(settings) and "hunter2" not in repr(settings)
