@@ -579,3 +579,29 @@ def test_flip_back_to_legacy_under_traffic_loses_nothing(market_owns_writes: Run
     in_legacy = {int(r[0]) for r in rows(databases["legacy"], "SELECT id FROM smp_sale WHERE id = ANY(%s)", sold)}
     assert in_legacy == set(sold)
     assert world(databases["legacy"]) == before
+
+
+def test_the_readmes_market_commands_work_as_written(market_stack: RunningStack) -> None:
+    """The README's market block, line by line, as a user types it; the
+    writes end with the monolith, as its last line says."""
+    import shlex
+
+    readme = (ROOT / "README.md").read_text().split("**market** owns", 1)[1]
+    block = readme.split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = [shlex.split(line.split("#", 1)[0]) for line in block.splitlines() if line.startswith("strangler ")]
+    assert any(words[:3] == ["strangler", "routes", "set-writes"] for words in commands)
+    set_table(market_stack, [], "e2e: README from legacy")
+    for words in commands:
+        result = subprocess.run(
+            [sys.executable, "-m", "strangler_cli", *words[1:], "--state-dir", str(market_stack.state_dir)],
+            env=market_stack.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, (words, result.stdout, result.stderr)
+        if words[2:3] == ["set-writes"]:
+            assert owner(market_stack) == ("market" if "new" in words else "legacy")
+    set_table(market_stack, [], "e2e: back to legacy")
