@@ -10,6 +10,9 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from local_stack.net import free_port
 from local_stack.processes import ChildFailed, NotReady, wait_until
@@ -99,3 +102,42 @@ def wait_dead(pids: list[int], timeout: float = 20.0) -> list[int]:
             lambda: not any(alive(pid) for pid in pids), timeout=timeout, what="the processes to end", interval=0.2
         )
     return [pid for pid in pids if alive(pid)]
+
+
+# -- what the e2e tests do on a running stack ---------------------------------------
+
+
+def cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        strangler(*args, "--state-dir", str(stack.state_dir)),
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def admin(stack: RunningStack) -> httpx.Client:
+    token = (stack.state_dir / "admin-token").read_text().strip()
+    return httpx.Client(
+        base_url=stack.endpoints["proxy"],
+        timeout=15,
+        headers={"authorization": f"Bearer {token}", "x-strangler-actor": "e2e@test"},
+    )
+
+
+def set_table(stack: RunningStack, routes: list[dict[str, Any]], reason: str) -> None:
+    with admin(stack) as client:
+        response = client.put("/_strangler/routes", json={"table": {"routes": routes}, "reason": reason})
+        if response.status_code == 409 and "already is that table" in response.text:
+            return
+        assert response.status_code == 200, response.text
+    wait_until(lambda: live_version(stack) == response.json()["version"], timeout=10, what="the flip to be live")
+
+
+def live_version(stack: RunningStack) -> int:
+    with admin(stack) as client:
+        return int(client.get("/_strangler/routes").json()["live_version"])

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from stack_support import RunningStack
+from stack_support import RunningStack, admin, cli, set_table
 
 from local_stack.net import free_port
 from local_stack.processes import http_ok, wait_until
@@ -47,30 +47,6 @@ def market_table(writes: str) -> list[dict[str, Any]]:
         route(["POST"], "/api/listings/{id}/cancel/", writes, writes="market"),
         route(["POST"], "/api/sales/", writes, writes="market"),
     ]
-
-
-def admin(stack: RunningStack) -> httpx.Client:
-    token = (stack.state_dir / "admin-token").read_text().strip()
-    return httpx.Client(
-        base_url=stack.endpoints["proxy"],
-        timeout=15,
-        headers={"authorization": f"Bearer {token}", "x-strangler-actor": "e2e@test"},
-    )
-
-
-def set_table(stack: RunningStack, routes: list[dict[str, Any]], reason: str) -> None:
-    with admin(stack) as client:
-        response = client.put("/_strangler/routes", json={"table": {"routes": routes}, "reason": reason})
-        if response.status_code == 409 and "already is that table" in response.text:
-            return
-        assert response.status_code == 200, response.text
-        version = response.json()["version"]
-        wait_until(
-            lambda: int(client.get("/_strangler/routes").json()["live_version"]) == version,
-            timeout=10,
-            what="the flip to be live",
-            interval=0.05,
-        )
 
 
 def owner(stack: RunningStack) -> str:
@@ -592,16 +568,7 @@ def test_the_readmes_market_commands_work_as_written(market_stack: RunningStack)
     assert any(words[:3] == ["strangler", "routes", "set-writes"] for words in commands)
     set_table(market_stack, [], "e2e: README from legacy")
     for words in commands:
-        result = subprocess.run(
-            [sys.executable, "-m", "strangler_cli", *words[1:], "--state-dir", str(market_stack.state_dir)],
-            env=market_stack.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, (words, result.stdout, result.stderr)
+        cli(market_stack, *words[1:])
         if words[2:3] == ["set-writes"]:
             assert owner(market_stack) == ("market" if "new" in words else "legacy")
     set_table(market_stack, [], "e2e: back to legacy")

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from stack_support import SEEDED_SALES, RunningStack, strangler
+from stack_support import SEEDED_SALES, RunningStack, cli, set_table
 
 from local_stack.processes import wait_until
 
@@ -52,42 +52,6 @@ ODD_QUERIES = (
 )
 ODD_IDS = ("abc", "0", "007", "99999999999999999999")
 ITEMS = 200  # seed_market's default catalogue
-
-
-def cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        strangler(*args, "--state-dir", str(stack.state_dir)),
-        env=stack.env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
-def admin(stack: RunningStack) -> httpx.Client:
-    token = (stack.state_dir / "admin-token").read_text().strip()
-    return httpx.Client(
-        base_url=stack.endpoints["proxy"],
-        timeout=15,
-        headers={"authorization": f"Bearer {token}", "x-strangler-actor": "e2e@test"},
-    )
-
-
-def set_table(stack: RunningStack, routes: list[dict[str, Any]], reason: str) -> None:
-    with admin(stack) as client:
-        response = client.put("/_strangler/routes", json={"table": {"routes": routes}, "reason": reason})
-        if response.status_code == 409 and "already is that table" in response.text:
-            return
-        assert response.status_code == 200, response.text
-    wait_until(lambda: live_version(stack) == response.json()["version"], timeout=10, what="the flip to be live")
-
-
-def live_version(stack: RunningStack) -> int:
-    with admin(stack) as client:
-        return int(client.get("/_strangler/routes").json()["live_version"])
 
 
 def pricing_route(key: str, mode: str, **extra: Any) -> dict[str, Any]:
