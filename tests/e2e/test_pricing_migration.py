@@ -116,9 +116,10 @@ def answers(base: str, items: range, queries: tuple[str, ...] = HISTORY_QUERIES)
 
 def test_pricing_is_started_listed_and_ready(pricing_stack: RunningStack) -> None:
     listed = json.loads(cli(pricing_stack, "services", "list", "--json").stdout)
-    assert [row["name"] for row in listed] == ["pricing"]
-    assert listed[0]["ready"] is True and listed[0]["events_applied"] >= SEEDED_SALES, listed
-    assert listed[0]["url"] == pricing_stack.endpoints["services"]["pricing"]
+    assert [row["name"] for row in listed] == ["pricing", "market"]
+    [pricing] = [row for row in listed if row["name"] == "pricing"]
+    assert pricing["ready"] is True and pricing["events_applied"] >= SEEDED_SALES, listed
+    assert pricing["url"] == pricing_stack.endpoints["services"]["pricing"]
     table = cli(pricing_stack, "services", "list").stdout
     assert "pricing" in table and "yes" in table
 
