@@ -116,7 +116,7 @@ def answers(base: str, items: range, queries: tuple[str, ...] = HISTORY_QUERIES)
 
 def test_pricing_is_started_listed_and_ready(pricing_stack: RunningStack) -> None:
     listed = json.loads(cli(pricing_stack, "services", "list", "--json").stdout)
-    assert [row["name"] for row in listed] == ["pricing", "market"]
+    assert sorted(row["name"] for row in listed) == ["market", "pricing"]
     [pricing] = [row for row in listed if row["name"] == "pricing"]
     assert pricing["ready"] is True and pricing["events_applied"] >= SEEDED_SALES, listed
     assert pricing["url"] == pricing_stack.endpoints["services"]["pricing"]
