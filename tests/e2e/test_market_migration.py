@@ -27,7 +27,7 @@ import pytest
 from stack_support import RunningStack, admin, cli, set_table
 
 from local_stack.net import free_port
-from local_stack.processes import http_ok, wait_until
+from local_stack.processes import NotReady, http_ok, wait_until
 from new_services.platform.identity import HEADER, Identity, KeyFile, sign
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +105,29 @@ def in_sync(stack: RunningStack) -> bool:
 
 
 def wait_in_sync(stack: RunningStack, what: str, timeout: float = 60) -> None:
-    wait_until(lambda: in_sync(stack), timeout=timeout, what=what, interval=0.2)
+    try:
+        wait_until(lambda: in_sync(stack), timeout=timeout, what=what, interval=0.2)
+    except NotReady as exc:
+        raise AssertionError(f"{exc}: {out_of_sync(stack)}") from None
+
+
+def out_of_sync(stack: RunningStack) -> dict[str, Any]:
+    """What still differs between the two stores, for a failure message."""
+    databases = stack.endpoints["databases"]
+    ours = set(rows(databases["market"], "SELECT listing_id, quantity_remaining, status FROM listings"))
+    theirs = set(rows(databases["legacy"], "SELECT id, qty_rem, sts FROM smp_lst"))
+    our_sales = set(rows(databases["market"], "SELECT sale_id, quantity, fee FROM sales"))
+    their_sales = set(rows(databases["legacy"], "SELECT id, qty, fee_cp FROM smp_sale"))
+    return {
+        "sagas_in_flight": rows(
+            databases["market"], "SELECT kind, state FROM sagas WHERE state NOT IN ('done', 'compensated', 'refused')"
+        ),
+        "listings_only_in_market": sorted(ours - theirs)[:5],
+        "listings_only_in_legacy": sorted(theirs - ours)[:5],
+        "sales_only_in_market": len(our_sales - their_sales),
+        "sales_only_in_legacy": len(their_sales - our_sales),
+        "projector": httpx.get(f"{stack.endpoints['services']['market']}/readyz", timeout=10).json(),
+    }
 
 
 @dataclass(frozen=True)
