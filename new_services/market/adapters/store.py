@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from new_services.market.domain.model import Item, Listing, Player, Sale
-from new_services.market.domain.saga import TERMINAL, Saga
+from new_services.market.domain.saga import BUY, TERMINAL, Saga
 from new_services.market.service_layer.ports import MarketStore, MarketTx, OutboxMessage
 
 _LISTING_COLUMNS = (
@@ -102,8 +102,12 @@ class PgMarketTx(MarketTx):
             ),
         )
 
-    async def sold_quantity(self, listing_id: int) -> int:
-        row = await self._one("SELECT coalesce(sum(quantity), 0) FROM sales WHERE listing_id = %s", (listing_id,))
+    async def reserved_in_flight(self, listing_id: int, *, besides: str) -> int:
+        row = await self._one(
+            "SELECT coalesce(sum((data->>'quantity')::int), 0) FROM sagas"
+            " WHERE kind = %s AND state <> ALL(%s) AND (data->>'listing_id')::bigint = %s AND saga_id <> %s",
+            (BUY, list(TERMINAL), listing_id, besides),
+        )
         return int(row[0])
 
     async def lock_saga(self, saga_id: str) -> Saga | None:

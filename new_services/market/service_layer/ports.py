@@ -49,8 +49,9 @@ class MarketTx(abc.ABC):
     async def insert_sale(self, sale: Sale) -> None: ...
 
     @abc.abstractmethod
-    async def sold_quantity(self, listing_id: int) -> int:
-        """Sum of the quantities of the listing's recorded sales."""
+    async def reserved_in_flight(self, listing_id: int, *, besides: str) -> int:
+        """Units of the listing held by buy sagas not finished yet, other than
+        ``besides``: reserved in the row, not sold in the events."""
 
     @abc.abstractmethod
     async def lock_saga(self, saga_id: str) -> Saga | None: ...

@@ -277,12 +277,15 @@ class MarketWrites:
                 sold_at=wall,
             )
             await tx.insert_sale(sale)
-            # The events say what is *settled*: reservations still in flight are not sold yet.
+            # The events say what is *settled*: the row's remaining plus what other buys
+            # still hold (reserved, not sold). Not quantity minus the sales: a legacy
+            # listing's qty_rem is the monolith's own figure, whatever its sales sum to.
             # A listing cancelled meanwhile keeps its remaining (the quantity returned) and status.
             if listing.status in (CANCELLED, EXPIRED):
                 remaining = listing.quantity_remaining
             else:
-                remaining = listing.quantity - await tx.sold_quantity(listing.listing_id)
+                held = await tx.reserved_in_flight(listing.listing_id, besides=saga.saga_id)
+                remaining = listing.quantity_remaining + held
             await tx.add_outbox(events.sale_recorded(listing, sale, remaining, instant))
             return saga.to(states.DONE, sale_id=sale.sale_id)
 

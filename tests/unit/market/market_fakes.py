@@ -184,8 +184,15 @@ class FakeTx(MarketTx):
         assert sale.sale_id not in self.t.sales
         self.t.sales[sale.sale_id] = sale
 
-    async def sold_quantity(self, listing_id: int) -> int:
-        return sum(s.quantity for s in self.t.sales.values() if s.listing_id == listing_id)
+    async def reserved_in_flight(self, listing_id: int, *, besides: str) -> int:
+        return sum(
+            int(saga.data["quantity"])
+            for saga in self.t.sagas.values()
+            if saga.kind == "buy"
+            and not saga.terminal
+            and int(saga.data["listing_id"]) == listing_id
+            and saga.saga_id != besides
+        )
 
     async def lock_saga(self, saga_id: str) -> Saga | None:
         return self.t.sagas.get(saga_id)

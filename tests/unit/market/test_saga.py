@@ -273,3 +273,39 @@ def test_a_cancel_during_a_settled_buy_keeps_the_listing_cancelled_in_the_events
     assert [(a["status"], a["quantity_remaining"]) for a in amended] == [("cancelled", 1)]
     assert event_types(store) == ["ListingCancelled", "ListingAmended", "SaleRecorded"]
     assert monolith.inventory[(1, ITEM)] == 1 and monolith.inventory[(2, ITEM)] == 2
+
+
+def test_the_events_carry_the_listings_own_remaining_not_its_quantity_minus_its_sales() -> None:
+    """A legacy listing's qty_rem is the monolith's figure: 10 of 20 left
+    although its recorded sales sum to 3. A buy of 2 publishes 8."""
+    store, monolith = world()
+    listing = open_listing(store, quantity=20)
+    store.tables.listings[5] = Listing(5, 1, ITEM, 20, 10, 1000, "O", listing.created_at, listing.updated_at)
+    asyncio.run(writes(store, monolith).buy(BUYER, 5, 2))
+    amended = [orjson.loads(m.value)["data"] for m in store.tables.outbox if b"ListingAmended" in m.value]
+    assert [a["quantity_remaining"] for a in amended] == [8]
+
+
+def test_units_another_buy_still_holds_count_as_remaining_in_the_events() -> None:
+    """Two buys in flight on one listing of 5: the first to confirm says 4
+    are left (the other's unit is reserved, not sold); the second says 3."""
+    store, monolith = world()
+    open_listing(store, quantity=5)
+    service = writes(store, monolith)
+
+    async def scenario() -> None:
+        monolith.settle_gate = asyncio.Event()
+        first = asyncio.create_task(service.buy(BUYER, 5, 1))
+        while len(monolith.calls) < 1:
+            await asyncio.sleep(0)
+        second = asyncio.create_task(service.buy(BUYER, 5, 1))
+        while len(monolith.calls) < 2:
+            await asyncio.sleep(0)
+        monolith.settle_gate.set()
+        await first
+        await second
+
+    asyncio.run(scenario())
+    amended = [orjson.loads(m.value)["data"] for m in store.tables.outbox if b"ListingAmended" in m.value]
+    assert [a["quantity_remaining"] for a in amended] == [4, 3]
+    assert store.tables.listings[5].quantity_remaining == 3
