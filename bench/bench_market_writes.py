@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import sys
@@ -39,7 +38,6 @@ sys.path.insert(0, str(ROOT))
 from _cdc_bench_stack import LoadSampler, say  # noqa: E402
 from bench_pricing import Stack, _exit_on_sigterm, stats  # noqa: E402
 
-from local_stack.net import free_port  # noqa: E402
 from local_stack.processes import wait_until  # noqa: E402
 
 GOLD = 10_000
@@ -119,7 +117,6 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="alternations legacy/market")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    os.environ["STRANGLER_MARKET_PORT"] = str(free_port())
     state = Path(tempfile.mkdtemp(prefix="bench-market-"))
     stack = Stack(state, args.sales)
     load = LoadSampler()

@@ -65,6 +65,7 @@ from bench_proxy import _ms  # noqa: E402
 
 from local_stack.net import free_port  # noqa: E402
 from local_stack.processes import NotReady, wait_until  # noqa: E402
+from local_stack.services import NEW_SERVICES  # noqa: E402
 from local_stack.settings import StackSettings  # noqa: E402
 
 ENDPOINTS = {
@@ -108,7 +109,8 @@ class Stack:
 
     def __init__(self, state: Path, sales: int) -> None:
         self.state = state
-        self.ports = {name: free_port() for name in ("proxy", "legacy", "postgres", "kafka", "pricing")}
+        parts = ("proxy", "legacy", "postgres", "kafka", *(spec.name for spec in NEW_SERVICES))
+        self.ports = {name: free_port() for name in parts}
         ports = StackSettings(
             state_dir=state,
             seed_sales=sales,
@@ -116,7 +118,7 @@ class Stack:
             legacy_port=self.ports["legacy"],
             postgres_port=self.ports["postgres"],
             kafka_port=self.ports["kafka"],
-            service_ports={"pricing": self.ports["pricing"]},
+            service_ports={spec.name: self.ports[spec.name] for spec in NEW_SERVICES},
         )
         env = {k: v for k, v in os.environ.items() if k not in FOREIGN_ENV}
         env.update(ports.render_env())
