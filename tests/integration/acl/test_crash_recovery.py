@@ -115,10 +115,18 @@ def test_sigkill_between_offset_flushes_replays_without_a_snapshot(seeded):
             f"sales {first}-{last}",
         )
 
+    def stored_lsn() -> int:
+        offsets = stack.offsets().read()
+        return lsn(offsets) if offsets else 0
+
+    def flushed_past(position: int, what: str) -> int:
+        """Until the relay has stored a position beyond ``position`` (it flushes once a second)."""
+        return wait_until(lambda: max(stored_lsn() - position, 0), timeout=30, what=what, interval=0.1) + position
+
     try:
+        before = stored_lsn()
         write_sales(N_SALES + 1, N_SALES + 50)
-        time.sleep(2.5)  # flushed
-        stored = lsn(stack.offsets().read())
+        stored = flushed_past(before, "the relay to store the burst's position")
         write_sales(N_SALES + 51, N_SALES + 100)
         stack.relay.kill()  # no wait: the last flush is up to a second behind the events
         at_kill = lsn(stack.offsets().read())
@@ -127,7 +135,7 @@ def test_sigkill_between_offset_flushes_replays_without_a_snapshot(seeded):
         snapshots = stack.snapshots_taken()
         stack.relay.start()
         write_sales(N_SALES + 101, N_SALES + 120)
-        time.sleep(2.5)
+        flushed_past(at_kill, "the restarted relay to store a position past the kill")
         tail.poll()
         assert stack.snapshots_taken() == snapshots, "the relay re-snapshotted"
         after = ids_by_sale(tail)

@@ -139,8 +139,7 @@ def test_two_buyers_race_for_the_last_unit_on_the_row_lock(market_dsn: str, mark
 
     async def open_gate_when_one_waits(store: PgMarketStore) -> None:
         racing = asyncio.create_task(race(store))
-        while not fake.calls:  # the winner reached the settlement: the loser is refused on the locked row
-            await asyncio.sleep(0.01)
+        await fake.reached(1)  # the winner reached the settlement: the loser is refused on the locked row
         assert fake.settle_gate is not None
         fake.settle_gate.set()
         await racing

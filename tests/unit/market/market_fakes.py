@@ -43,6 +43,16 @@ class FakeMonolith(Monolith):
         self.lose_answers: dict[str, int] = {}  # method -> how many next calls apply, then fail
         self.settle_gate: asyncio.Event | None = None
 
+    async def reached(self, calls: int, *, timeout: float = 10.0) -> None:
+        """Until ``calls`` calls have reached the monolith (a request parked
+        at ``settle_gate`` counts); ``TimeoutError`` after ``timeout``."""
+
+        async def counted() -> None:
+            while len(self.calls) < calls:
+                await asyncio.sleep(0)  # let the other tasks run
+
+        await asyncio.wait_for(counted(), timeout)
+
     def player(self, player_id: int, name: str, *, balance: int = 0, status: str = "A") -> None:
         self.balances[player_id], self.status[player_id], self.names[player_id] = balance, status, name
 

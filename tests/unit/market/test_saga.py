@@ -240,8 +240,7 @@ def test_a_cancel_during_a_refused_buy_gives_the_reserved_units_back_to_the_sell
     async def scenario() -> None:
         monolith.settle_gate = asyncio.Event()
         buying = asyncio.create_task(service.buy(BUYER, 5, 2))
-        while not monolith.calls:
-            await asyncio.sleep(0)
+        await monolith.reached(1)
         cancelled = await service.cancel_listing(5, 1)  # returns the 1 unit not reserved
         assert (cancelled.status, cancelled.quantity_remaining) == ("C", 1)
         monolith.settle_gate.set()
@@ -262,8 +261,7 @@ def test_a_cancel_during_a_settled_buy_keeps_the_listing_cancelled_in_the_events
     async def scenario() -> None:
         monolith.settle_gate = asyncio.Event()
         buying = asyncio.create_task(service.buy(BUYER, 5, 2))
-        while not monolith.calls:
-            await asyncio.sleep(0)
+        await monolith.reached(1)
         await service.cancel_listing(5, 1)
         monolith.settle_gate.set()
         await buying
@@ -296,11 +294,9 @@ def test_units_another_buy_still_holds_count_as_remaining_in_the_events() -> Non
     async def scenario() -> None:
         monolith.settle_gate = asyncio.Event()
         first = asyncio.create_task(service.buy(BUYER, 5, 1))
-        while len(monolith.calls) < 1:
-            await asyncio.sleep(0)
+        await monolith.reached(1)
         second = asyncio.create_task(service.buy(BUYER, 5, 1))
-        while len(monolith.calls) < 2:
-            await asyncio.sleep(0)
+        await monolith.reached(2)
         monolith.settle_gate.set()
         await first
         await second
