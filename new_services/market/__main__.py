@@ -31,21 +31,11 @@ def migrate(settings: MarketSettings) -> None:
 
 
 def serve(settings: MarketSettings) -> None:
-    import uvicorn
-
     from new_services.market.bootstrap import bootstrap
     from new_services.market.entrypoints.http import create_app
+    from new_services.platform.http import run_under_uvicorn
 
-    app = create_app(bootstrap(settings))
-    uvicorn.run(
-        app,
-        host=settings.service.host,
-        port=settings.service.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=os.environ.get("STRANGLER_LOG_LEVEL", "info").lower(),
-    )
+    run_under_uvicorn(create_app(bootstrap(settings)), host=settings.service.host, port=settings.service.port)
 
 
 def project(settings: MarketSettings) -> None:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hmac
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -104,3 +105,19 @@ def platform_router(facts: ServiceFacts, engine: AsyncEngine) -> APIRouter:
         return {"service": facts.service, "generation": generation, "rebuilding": True}
 
     return router
+
+
+def run_under_uvicorn(app: Any, *, host: str, port: int) -> None:
+    """Serve ``app`` as every new service does: uvloop + httptools, no access
+    log, the level from ``STRANGLER_LOG_LEVEL``."""
+    import uvicorn  # only the serving process needs it
+
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=os.environ.get("STRANGLER_LOG_LEVEL", "info").lower(),
+    )

@@ -29,21 +29,11 @@ def migrate(settings: PricingSettings) -> None:
 
 
 def serve(settings: PricingSettings) -> None:
-    import uvicorn
-
+    from new_services.platform.http import run_under_uvicorn
     from new_services.pricing.bootstrap import bootstrap
     from new_services.pricing.entrypoints.http import serving_app
 
-    app = serving_app(bootstrap(settings))
-    uvicorn.run(
-        app,
-        host=settings.service.host,
-        port=settings.service.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=os.environ.get("STRANGLER_LOG_LEVEL", "info").lower(),
-    )
+    run_under_uvicorn(serving_app(bootstrap(settings)), host=settings.service.host, port=settings.service.port)
 
 
 def project(settings: PricingSettings) -> None:
