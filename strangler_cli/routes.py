@@ -307,17 +307,29 @@ def owners(
 ) -> None:
     """Who writes each context's data (legacy or a service), recorded with
     the route version that flipped its write routes (`writes:` in the table).
-    A context not listed is written by legacy."""
+    A context not listed is written by legacy. After a flip back to legacy,
+    `handover` shows the service still handing the writes back: the monolith
+    refuses them until that service's last events are applied by sync-back."""
     data = Admin(ctx, url, token, state_dir).call("GET", "/_strangler/owners")
     if as_json:
         print_json(data)
         return
     table = Table(title="write owners (one writer per context; not listed: legacy)")
-    for col in ("context", "owner", "since", "route version"):
+    for col in ("context", "owner", "since", "route version", "handover"):
         table.add_column(col)
     for o in data["owners"]:
-        table.add_row(*cells(o["context"], o["owner"], o["since"][:19], o["route_version"]))
+        table.add_row(*cells(o["context"], o["owner"], o["since"][:19], o["route_version"], _handover(o)))
     console.print(table)
+
+
+def _handover(owner: dict[str, Any]) -> str:
+    """The handover column: empty, or who hands back and how far it is."""
+    source = owner.get("handover_from")
+    if not source:
+        return ""
+    if owner.get("handover_offsets") is None:
+        return f"from {source}: draining its writes"
+    return f"from {source}: drained; legacy writes once sync-back applied it"
 
 
 def _load_table(file: Path) -> Any:
