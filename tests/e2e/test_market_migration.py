@@ -49,13 +49,15 @@ def market_table(writes: str) -> list[dict[str, Any]]:
     ]
 
 
-def owner(stack: RunningStack) -> str:
+def owner_row(stack: RunningStack) -> dict[str, Any]:
+    """The market's row of ``/_strangler/owners`` (no row: legacy)."""
     with admin(stack) as client:
         owners = client.get("/_strangler/owners").json()["owners"]
-    for row in owners:
-        if row["context"] == "market":
-            return str(row["owner"])
-    return "legacy"
+    return next((row for row in owners if row["context"] == "market"), {"owner": "legacy"})
+
+
+def owner(stack: RunningStack) -> str:
+    return str(owner_row(stack)["owner"])
 
 
 def rows(dsn: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -564,6 +566,8 @@ def test_flip_back_to_legacy_under_traffic_loses_nothing(market_owns_writes: Run
         for thread in threads:
             thread.join(60)
     assert owner(stack) == "legacy"
+    # The market declared the end of its events (the handback), and the monolith wrote after it.
+    wait_until(lambda: owner_row(stack).get("handover_offsets") is not None, timeout=30, what="the handback")
     server_errors = [(s, b) for s, b in answers if s >= 500 or s == 0 or "not_json" in b]
     assert not server_errors, server_errors[:3]
     refused = [b.get("code") for s, b in answers if s not in (201,)]
