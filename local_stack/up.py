@@ -258,10 +258,14 @@ class LocalStack:
         )
         self.say("starting the CDC relay (embedded Debezium)")
         relay = self._spawn("cdc-relay", [sys.executable, "-m", "acl.relay"], env=child_env(relay_settings))
+        # The relay's position is in the control database and the ACL's in its
+        # consumer group: both resume where they were, so both are restarted.
+        self.restartable.add(relay.name)
         wait_until(self._relay_running, timeout=120, what="CDC relay", watch=relay)
         self.say("starting the anti-corruption layer consumer")
         acl_settings = ConsumerSettings.read_env(bootstrap_servers=self.endpoints.kafka)
         acl = self._spawn("acl", [sys.executable, "-m", "acl"], env=child_env(acl_settings))
+        self.restartable.add(acl.name)
         wait_until(self._domain_topics_exist, timeout=60, what="ACL consumer", watch=acl, interval=0.5)
         # Sync-back (market events -> legacy rows) keeps its position in the
         # legacy database, so a restart resumes where it was: restarted like
