@@ -32,14 +32,12 @@ from strangler_proxy.policy import (
     Attempt,
     Decision,
     Outcome,
-    Plan,
     after_attempt,
     can_fall_back,
     plan,
-    wants_replay,
 )
 from strangler_proxy.routing import Route, TableHolder
-from strangler_proxy.server import BodyTimeout, BodyTooLarge, ClientConnection, IncomingRequest
+from strangler_proxy.server import ClientConnection, IncomingRequest
 from strangler_proxy.streaming import relay_response, send_request
 from strangler_proxy.telemetry import ForwardingTelemetry
 from strangler_proxy.upstream_port import Exchange, Upstream, UpstreamError, UpstreamTimeout
@@ -180,13 +178,20 @@ class Forwarder:
         body: bytes | None = None
         if req.complete:
             body = b"".join(req.take()) if req.chunks else b""
-        elif self._buffers(p, route, method, checked):
-            try:
-                body = await req.read_all()
-            except BodyTooLarge:
+        elif checked.chunked or (checked.content_length or 0) <= REPLAY_LIMIT:
+            # Read a small body whole before any upstream is contacted: a
+            # client trickling it (slowloris) holds a proxy connection, not an
+            # upstream worker (a sync gunicorn worker would be stuck on it),
+            # and a body refused for its size or its deadline never reaches an
+            # upstream. Larger ones stream; shadow and fallback replay only
+            # buffered ones.
+            await req.prefetch(REPLAY_LIMIT)
+            if req.too_large:
                 return self._refuse(conn, 413, "request body too large")
-            except BodyTimeout:
+            if req.timed_out:
                 return self._too_slow(conn)
+            if req.complete:
+                body = b"".join(req.take())
         framing = request_framing(method, body, checked.content_length, checked.chunked)
         length = len(body) if body is not None else (checked.content_length or 0)
         head = request_head(method, checked.target, lines, framing, length)
@@ -254,18 +259,6 @@ class Forwarder:
         elif shadowed and route is not None:
             self.telemetry.shadow_skipped(route.key)
         return keep
-
-    @staticmethod
-    def _buffers(p: Plan, route: Route | None, method: str, checked: Checked) -> bool:
-        """Read the whole body before any upstream is contacted? Always for
-        a small declared length, so a client trickling its body (slowloris)
-        holds a proxy connection, not an upstream worker (a sync gunicorn
-        worker would be stuck on it), and a body that misses its deadline
-        never reaches an upstream. Chunked or large bodies stream; shadow and
-        fallback replay only works on buffered ones."""
-        if checked.chunked or (checked.content_length or 0) > REPLAY_LIMIT:
-            return False
-        return bool(checked.content_length) or wants_replay(p, route, method)
 
     async def _ask_new(
         self,

@@ -169,6 +169,17 @@ class IncomingRequest:
         await self.waiter
         self.waiter = None
 
+    async def prefetch(self, limit: int) -> None:
+        """Until the body is complete, over the limit, past its deadline, or
+        at least ``limit`` bytes are buffered (nothing is taken: a caller
+        that then streams still gets every chunk)."""
+        while not (self.complete or self.too_large or self.timed_out or self.buffered >= limit):
+            if self.conn.closed:
+                raise ConnectionResetError("client went away")
+            self.waiter = self.conn.loop.create_future()
+            await self.waiter
+            self.waiter = None
+
     async def read_all(self) -> bytes:
         parts: list[bytes] = []
         while True:
