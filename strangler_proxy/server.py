@@ -230,7 +230,10 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
         self._discarding = False
         self._pending_error: bytes | None = None
         self.limits = limits
-        self._deadline: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._expiry = 0.0
+        self._on_expiry: Callable[[], None] | None = None
         self._in_head = False
 
     # -- asyncio callbacks --------------------------------------------------
@@ -249,6 +252,9 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.registry.discard(self)
         if self.current is not None:
             self.current._wake()
@@ -327,27 +333,52 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
 
     # -- deadlines (slowloris) --------------------------------------------------
     def _arm(self, seconds: float, on_expiry: Callable[[], None]) -> None:
-        """One deadline at a time: the head's, the body's or the idle one."""
-        self._disarm()
-        if not self.closed:
-            self._deadline = self.loop.call_later(seconds, on_expiry)
+        """One deadline at a time: the head's, the body's or the idle one.
+
+        Lazy, because arming happens up to three times per request and a
+        loop timer costs far more than the request's own parsing: this only
+        records when and what; one timer per connection wakes at most every
+        ``header_timeout`` and re-checks (``_tick``). Since a wake-up is
+        never further away than that, a new deadline (never sooner than
+        ``header_timeout`` either, unless configured so) needs no new timer."""
+        at = self.loop.time() + seconds
+        self._expiry = at
+        self._on_expiry = on_expiry
+        if self._timer is None or at < self._timer_at:
+            self._schedule(at)
 
     def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
+        self._on_expiry = None  # the timer still wakes, and finds nothing due
+
+    def _schedule(self, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.closed:
+            self._timer = None
+            return
+        self._timer_at = min(at, self.loop.time() + self.limits.header_timeout)
+        self._timer = self.loop.call_at(self._timer_at, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        on_expiry = self._on_expiry
+        if on_expiry is None or self.closed:
+            return
+        if self.loop.time() < self._expiry:
+            self._schedule(self._expiry)
+            return
+        self._on_expiry = None
+        on_expiry()
 
     def _head_timed_out(self) -> None:
         """The head did not arrive in time: 408 (after the request being
         served, if any) and close; nothing of it was handed to the handler."""
-        self._deadline = None
         self._refuse_and_close(408, b"request head not received in time")
 
     def _idle_timed_out(self) -> None:
         """A keep-alive connection nobody uses: close it silently, as
         nginx's keepalive_timeout does (no request is pending, so no answer
         is owed)."""
-        self._deadline = None
         if not self.queue and not self._in_head:
             self.close()
 

@@ -248,6 +248,8 @@ def trickle(door: FrontDoor, head: bytes, pieces: list[bytes], *, pace_s: float 
         sock.sendall(head)
         for piece in pieces:
             reply = read_reply(sock, deadline_s=pace_s)
+            if reply.status is not None and not reply.closed:  # answered: the close may take longer than a pace
+                reply = Reply(reply.status, reply.headers, reply.body, wait_closed(sock, 5))
             if reply.status is not None or reply.closed:
                 return reply, time.monotonic() - started
             try:
