@@ -54,6 +54,8 @@ class Endpoints:
 
     legacy: str = ""
     proxy: str = ""
+    #: The proxy's admin API and metrics (their own listener, never the public port).
+    proxy_admin: str = ""
     kafka: str | None = None
     dashboard: str | None = None
     databases: dict[str, str] = field(default_factory=dict)
@@ -64,6 +66,7 @@ class Endpoints:
         return {
             "legacy": self.legacy,
             "proxy": self.proxy,
+            "proxy_admin": self.proxy_admin,
             "kafka": self.kafka,
             "dashboard": self.dashboard,
             "databases": dict(self.databases),
@@ -345,12 +348,14 @@ class LocalStack:
             self.endpoints.services[spec.name] = url
 
     def _start_proxy(self) -> None:
-        host, port = self.settings.host, self.settings.proxy_port
-        url = f"http://{host}:{port}"
-        self.say(f"starting the strangler proxy on {url}")
+        host, port, admin_port = self.settings.host, self.settings.proxy_port, self.settings.proxy_admin_port
+        url, admin_url = f"http://{host}:{port}", f"http://{host}:{admin_port}"
+        self.say(f"starting the strangler proxy on {url} (admin API and metrics on {admin_url})")
         settings = ProxySettings.read_env(
             host=host,
             port=port,
+            admin_host=host,
+            admin_port=admin_port,
             legacy_url=self.endpoints.legacy,
             services=dict(self.endpoints.services),
             control_database_url=self.endpoints.databases["control"],
@@ -359,8 +364,9 @@ class LocalStack:
             internal_token=self.state.internal_token(),
         )
         proxy = self._spawn("proxy", [sys.executable, "-m", "strangler_proxy"], env=child_env(settings))
-        wait_until(http_ok(f"{url}/_strangler/health"), timeout=60, what="strangler proxy", watch=proxy)
+        wait_until(http_ok(f"{admin_url}/_strangler/health"), timeout=60, what="strangler proxy", watch=proxy)
         self.endpoints.proxy = url
+        self.endpoints.proxy_admin = admin_url
 
     def _spawn(self, name: str, argv: list[str], *, env: dict[str, str]) -> ManagedProcess:
         child = ManagedProcess(name, argv, log_file=self.state.log(name), env=env).start()

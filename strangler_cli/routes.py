@@ -1,9 +1,10 @@
 """``strangler routes ...``: drive the proxy's route table through its admin API.
 
-The proxy URL and admin token come from ``--url``/``--token``, else the
-environment (``STRANGLER_PROXY_URL``, ``STRANGLER_ADMIN_TOKEN``), else the
-state directory of ``strangler up`` (``endpoints.json`` key ``proxy`` and the
-0600 file ``admin-token``). Every command prints a table, or JSON with
+The proxy's admin URL and token come from ``--url``/``--token``, else the
+environment (``STRANGLER_PROXY_ADMIN_URL``, ``STRANGLER_ADMIN_TOKEN``), else
+the state directory of ``strangler up`` (``endpoints.json`` key
+``proxy_admin`` and the 0600 file ``admin-token``). The admin API listens on
+its own address (loopback by default), never on the public proxy port. Every command prints a table, or JSON with
 ``--json``. ROUTE is written as a person reads it: ``"GET /api/items/{id}/rate/"``.
 
 ``validate`` needs no proxy: it runs the proxy's own validation
@@ -35,7 +36,7 @@ from strangler_cli.state import JsonOpt, StateOpt, endpoints_or_none
 
 routes_app = typer.Typer(help="List, flip, audit, export and validate the proxy's route table.", no_args_is_help=True)
 
-UrlOpt = typer.Option(None, "--url", help="Proxy base URL (else STRANGLER_PROXY_URL, else the state dir).")
+UrlOpt = typer.Option(None, "--url", help="The proxy's admin URL (else STRANGLER_PROXY_ADMIN_URL, else the state dir).")
 TokenOpt = typer.Option(None, "--token", help="Admin token (else STRANGLER_ADMIN_TOKEN, else the state dir).")
 RouteArg = typer.Argument(..., help='e.g. "GET /api/items/{id}/rate/"')
 
@@ -59,17 +60,17 @@ class Admin:
     distinct exit code on errors. The token is sent, never printed."""
 
     def __init__(self, ctx: typer.Context, url: str | None, token: str | None, state_dir: Path) -> None:
-        self.url = (url or os.environ.get("STRANGLER_PROXY_URL") or self._from_state(state_dir)).rstrip("/")
+        self.url = (url or os.environ.get("STRANGLER_PROXY_ADMIN_URL") or self._from_state(state_dir)).rstrip("/")
         self._token = admin_token(token, state_dir)
         self._transport = transport_of(ctx)
         self.actor = f"{getpass.getuser()}@{socket.gethostname()}"
 
     @staticmethod
     def _from_state(state_dir: Path) -> str:
-        url = (endpoints_or_none(state_dir) or {}).get("proxy")
+        url = (endpoints_or_none(state_dir) or {}).get("proxy_admin")
         if not url:
             fail(
-                f"no proxy URL: pass --url, set STRANGLER_PROXY_URL, or run `strangler up` "
+                f"no proxy URL for the admin API: pass --url, set STRANGLER_PROXY_ADMIN_URL, or run `strangler up` "
                 f"({state_dir / 'endpoints.json'} has none)",
                 ExitCode.UNREACHABLE,
             )

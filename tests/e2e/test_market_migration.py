@@ -78,7 +78,7 @@ def open_listing(stack: RunningStack, *, at_least: int = 1, not_seller: int | No
 
 def shadow_outcomes(stack: RunningStack) -> Counter[str]:
     """``strangler_shadow_total`` of the market's two read routes, by outcome."""
-    text = httpx.get(f"{stack.endpoints['proxy']}/_strangler/metrics", timeout=10).text
+    text = httpx.get(f"{stack.endpoints['proxy_admin']}/_strangler/metrics", timeout=10).text
     outcomes: Counter[str] = Counter()
     for line in text.splitlines():
         if line.startswith("strangler_shadow_total{") and ("/api/listings/" in line or "/api/sales/" in line):

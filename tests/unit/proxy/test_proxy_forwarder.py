@@ -12,7 +12,7 @@ from typing import Any
 from proxy_fakes import Answer, FakeTransport, FakeUpstream, Script, Sent, split_responses, until
 
 from strangler_proxy.breaker import CircuitBreaker
-from strangler_proxy.forwarding import Forwarder
+from strangler_proxy.forwarding import REPLAY_LIMIT, Forwarder
 from strangler_proxy.health import RouteHealth
 from strangler_proxy.metrics import Metrics
 from strangler_proxy.routing import RouteTable, TableHolder
@@ -274,20 +274,40 @@ def test_unknown_length_answers_are_rechunked_for_http11_and_close_delimited_for
     run(scenario)
 
 
-def test_expect_continue_then_the_body_streams_upstream_as_it_arrives() -> None:
+def test_expect_continue_then_a_small_body_is_read_before_any_upstream_is_contacted() -> None:
+    """A trickled small body holds a proxy connection, never an upstream worker."""
     rig = Rig()
 
     async def scenario() -> None:
         conn, transport = rig.connect()
         conn.data_received(b"POST /up/ HTTP/1.1\r\nHost: shop\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n")
-        await until(lambda: rig.legacy.exchanges)
-        assert bytes(transport.written).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
-        [sent], [ex] = rig.legacy.sent, rig.legacy.exchanges
-        assert sent.streamed and sent.headers["content-length"] == "10"
+        await until(lambda: bytes(transport.written).startswith(b"HTTP/1.1 100 Continue\r\n\r\n"))
         conn.data_received(b"hello")
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert not rig.legacy.sent
         conn.data_received(b"world")
-        await until(lambda: bytes(ex.written) == b"helloworld" and not conn.queue)
+        await until(lambda: rig.legacy.sent and not conn.queue)
+        [sent] = rig.legacy.sent
+        assert not sent.streamed and sent.body == b"helloworld"
         assert split_responses(bytes(transport.written))[-1][0] == 200
+
+    run(scenario)
+
+
+def test_a_large_body_streams_upstream_as_it_arrives() -> None:
+    rig = Rig()
+    size = REPLAY_LIMIT + 10
+
+    async def scenario() -> None:
+        conn, _transport = rig.connect()
+        conn.data_received(b"POST /up/ HTTP/1.1\r\nHost: shop\r\nContent-Length: %d\r\n\r\n" % size)
+        await until(lambda: rig.legacy.exchanges)
+        [sent], [ex] = rig.legacy.sent, rig.legacy.exchanges
+        assert sent.streamed and sent.headers["content-length"] == str(size)
+        conn.data_received(b"a" * REPLAY_LIMIT)
+        conn.data_received(b"b" * 10)
+        await until(lambda: len(ex.written) == size and not conn.queue)
 
     run(scenario)
 
