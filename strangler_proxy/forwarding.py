@@ -17,6 +17,7 @@ address (``admin_server``), never on the public port.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -52,6 +53,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("strangler_proxy.forwarding")
 
 REPLAY_LIMIT = 64 * 1024
+#: The header of a ``409 writes_moved`` refusal (the monolith's and the
+#: market's): the side asked does not own the context's writes and wrote
+#: nothing, so the write may be sent to the owner instead.
+WRITES_MOVED = b"x-strangler-writes-moved"
+#: How long such a refusal waits for this process to learn the flip that
+#: caused it (the owner row commits with the route version; the table
+#: follows by NOTIFY, within about a second at worst).
+MOVED_TABLE_WAIT_S = 2.0
 
 
 class Forwarder:
@@ -144,10 +153,15 @@ class Forwarder:
             conn.close()
 
     # -- routing -----------------------------------------------------------------------
-    async def _route(self, req: IncomingRequest, conn: ClientConnection, checked: Checked) -> bool:
+    async def _route(
+        self, req: IncomingRequest, conn: ClientConnection, checked: Checked, replay_body: bytes | None = None
+    ) -> bool:
+        """Route and serve one request. ``replay_body``: a write sent again
+        to its context's new owner after a ``writes_moved`` refusal (once)."""
         started = time.monotonic()
         method = req.method
-        route = self.holder.table.match(method, checked.path)
+        table = self.holder.table
+        route = table.match(method, checked.path)
         route_key = route.key if route is not None else "default"
         rid = checked.request_id or new_request_id()
         p = plan(route, method, checked.authorization, checked.cookie)
@@ -175,8 +189,10 @@ class Forwarder:
             request_id=rid,
             traceparent=child_traceparent(checked.traceparent),
         )
-        body: bytes | None = None
-        if req.complete:
+        body: bytes | None = replay_body
+        if body is not None:
+            pass  # a replay: the body was read by the first attempt
+        elif req.complete:
             body = b"".join(req.take()) if req.chunks else b""
         elif checked.chunked or (checked.content_length or 0) <= REPLAY_LIMIT:
             # Read a small body whole before any upstream is contacted: a
@@ -237,6 +253,10 @@ class Forwarder:
                 self._error_response(conn, status, "legacy unavailable", extra, req)
                 self.telemetry.answered(route_key, LEGACY, status, started, rid, method, checked.path)
                 return True
+        if replay_body is None and body is not None and _writes_moved(route, up) and await self._flipped_since(table):
+            up.close()  # refused before any write: the owner the new table names gets it instead
+            self.telemetry.writes_moved_replay(route_key, served_by)
+            return await self._route(req, conn, checked, replay_body=body)
         if self.upstream_header:
             extra.insert(0, b"x-strangler-upstream: " + served_by.encode())
         shadowed = p.decision is Decision.SHADOW
@@ -259,6 +279,16 @@ class Forwarder:
         elif shadowed and route is not None:
             self.telemetry.shadow_skipped(route.key)
         return keep
+
+    async def _flipped_since(self, table: object) -> bool:
+        """Whether the live table is no longer ``table``, waiting for it at
+        most :data:`MOVED_TABLE_WAIT_S` (a bounded poll of one attribute)."""
+        deadline = time.monotonic() + MOVED_TABLE_WAIT_S
+        while self.holder.table is table:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.02)
+        return True
 
     async def _ask_new(
         self,
@@ -307,3 +337,10 @@ class Forwarder:
         if outcome is Outcome.FALL_BACK:
             self.telemetry.fallback(route.key, service, attempt.value)
         return outcome, None
+
+
+def _writes_moved(route: Route | None, up: Exchange) -> bool:
+    """A write route's answer is a ``writes_moved`` refusal."""
+    if route is None or route.writes is None or up.status != 409:
+        return False
+    return any(name.lower() == WRITES_MOVED for name, _ in up.headers)

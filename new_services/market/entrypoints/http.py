@@ -109,8 +109,8 @@ class Edge:
             except psycopg.Error as exc:  # the control database is away: no write without knowing the owner
                 log.warning("cannot read the owner of the market's writes: %s", exc)
                 raise Denied(json_response(503, UNAVAILABLE)) from None
-            if owner.owner != "market":
-                raise Denied(json_response(409, owner.refusal_body()))
+            if owner.owner != "market":  # the header lets the proxy replay the write to the owner
+                raise Denied(json_response(409, owner.refusal_body(), {"X-Strangler-Writes-Moved": owner.owner}))
             if not await ownership.caught_up(owner):
                 raise Denied(json_response(503, UNAVAILABLE))
             yield

@@ -9,8 +9,10 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import pytest
 from proxy_fakes import Answer, FakeTransport, FakeUpstream, Script, Sent, split_responses, until
 
+from strangler_proxy import forwarding
 from strangler_proxy.breaker import CircuitBreaker
 from strangler_proxy.forwarding import REPLAY_LIMIT, Forwarder
 from strangler_proxy.health import RouteHealth
@@ -336,3 +338,64 @@ def test_sent_is_what_the_upstream_saw() -> None:
     run(scenario)
     assert rig.legacy.sent == [Sent("POST", "/x/", rig.legacy.sent[0].headers, b"12345", False)]
     assert rig.legacy.sent[0].headers["content-length"] == "5"
+
+
+# -- a write refused because its context's owner just flipped -------------------------
+
+MOVED = b'{"detail": "moved", "code": "writes_moved"}'
+
+
+def moved_answer(owner: bytes) -> Answer:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(MOVED)).encode()),
+        (b"X-Strangler-Writes-Moved", owner),
+    ]
+    return Answer(409, MOVED, headers)
+
+
+def write_route(mode: str) -> dict[str, Any]:
+    return {"methods": ["POST"], "path": "/x/", "mode": mode, "service": "pricing", "writes": "market"}
+
+
+def test_a_write_refused_as_moved_goes_to_the_owner_the_flip_names_once() -> None:
+    """Routed by the old table, refused by the side that lost the writes
+    (it wrote nothing): sent again, with the same body, where the new table
+    routes it; that answer is the client's."""
+    rig = Rig(write_route("legacy"), legacy=lambda _s: moved_answer(b"pricing"))
+    flipped = RouteTable.from_spec({"routes": [write_route("new")]}, ["pricing"], 2)
+
+    async def scenario() -> None:
+        call = asyncio.create_task(rig.call(method="POST", body=b'{"n": 1}'))
+        await until(lambda: len(rig.legacy.sent) == 1)
+        rig.forwarder.holder.table = flipped  # the flip's NOTIFY arrives while the refusal waits
+        status, headers, _ = await call
+        assert (status, headers["x-strangler-upstream"]) == (200, "pricing")
+
+    run(scenario)
+    assert [s.body for s in rig.legacy.sent] == [b'{"n": 1}'] and [s.body for s in rig.pricing.sent] == [b'{"n": 1}']
+    assert rig.counter("strangler_writes_replayed_total", ("route", "POST /x/"), ("refused_by", "legacy")) == 1
+
+
+def test_a_moved_refusal_without_a_flip_in_sight_reaches_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table stays the same (e.g. the writes are being handed back): the
+    409 is the answer, after a bounded wait, and nothing is sent twice."""
+    monkeypatch.setattr(forwarding, "MOVED_TABLE_WAIT_S", 0.0)
+    rig = Rig(write_route("legacy"), legacy=lambda _s: moved_answer(b"pricing"))
+
+    async def scenario() -> None:
+        status, _, body = await rig.call(method="POST", body=b"{}")
+        assert (status, body) == (409, MOVED)
+
+    run(scenario)
+    assert len(rig.legacy.sent) == 1 and rig.pricing.sent == []
+
+
+def test_a_plain_409_of_a_write_route_is_not_replayed() -> None:
+    rig = Rig(write_route("legacy"), legacy=lambda _s: Answer(409, b'{"code": "listing_closed"}'))
+
+    async def scenario() -> None:
+        assert (await rig.call(method="POST", body=b"{}"))[0] == 409
+
+    run(scenario)
+    assert len(rig.legacy.sent) == 1
