@@ -166,10 +166,11 @@ class Plan:
                 return e
         try:
             methods, path = parse_route_key(target)
-        except TableError:
+            parse_template(path)
+        except (TableError, ValueError):
             methods, path = frozenset(), ""
         for e in self.endpoints:
-            if path and e.path == path and methods and methods <= e.methods:
+            if path and methods and methods <= e.methods and _shape(e.path) == _shape(path):
                 return e
         raise LookupError(f"no endpoint {target!r} in the plan (name it as context.name or 'METHOD /path/')")
 
