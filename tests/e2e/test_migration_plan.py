@@ -19,7 +19,11 @@ import pytest
 from stack_support import RunningStack, admin, cli, set_table, strangler
 
 from local_stack.processes import wait_until
+from migration_plan import engine
+from migration_plan.inventory import build_inventory, discover_routes
 from migration_plan.parity import MARKET, PRICING, check_parity
+from migration_plan.plan_file import load_plan, parse_plan
+from new_services.pricing.adapters.change_feed import CHANNEL
 
 REPO = Path(__file__).resolve().parents[2]
 RATE = "GET /api/items/{id}/rate/"
@@ -74,6 +78,19 @@ def sql(dsn: str, statement: str, *params: Any) -> Any:
         return cur.fetchone() if cur.description else None
 
 
+def plant(dsn: str, statement: str, item: int, *params: Any) -> None:
+    """Change pricing's store behind its back, and tell its read cache (as
+    its projector would) so answers show the change and its undoing at once."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute(statement, params)
+        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(item)))
+
+
+def access(stack: RunningStack) -> engine.StackAccess:
+    token = (stack.state_dir / "admin-token").read_text().strip()
+    return engine.StackAccess.from_endpoints(stack.endpoints, token, stack.state_dir)
+
+
 def in_parity(stack: RunningStack) -> bool:
     dbs = stack.endpoints["databases"]
     return check_parity(PRICING, dbs["legacy"], dbs["pricing"]).in_parity
@@ -96,7 +113,7 @@ def plans(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def rate_status(stack: RunningStack, plan: Path) -> dict[str, Any]:
-    data = as_json(cli(stack, "plan", "status", "--plan", str(plan), "--json"))
+    data = engine.plan_status(load_plan(plan), access(stack), actor="e2e@test")
     [endpoint] = [e for c in data["contexts"] for e in c["endpoints"] if e["id"] == "pricing.rate"]
     return endpoint  # type: ignore[no-any-return]
 
@@ -116,58 +133,58 @@ def gates(status: dict[str, Any]) -> dict[str, bool]:
     return {g["gate"]: g["passed"] for g in status["gates"]}
 
 
-def test_inventory_lists_the_urlconf_against_the_plan_and_the_live_table(
-    plan_stack: RunningStack, tmp_path: Path
-) -> None:
-    set_table(
-        plan_stack,
-        [{"methods": ["GET"], "path": "/api/items/{id}/rate/", "mode": "shadow", "service": "pricing"}],
-        "e2e: inventory",
-    )
+def test_inventory_lists_the_urlconf_against_the_plan_and_the_live_table(plan_stack: RunningStack) -> None:
+    rate = {"methods": ["GET"], "path": "/api/items/{id}/rate/", "mode": "shadow", "service": "pricing"}
+    set_table(plan_stack, [rate], "e2e: inventory")
     data = as_json(cli(plan_stack, "plan", "inventory", "--plan", str(REPO / "migration-plan.yaml"), "--json"))
     assert data["missing_from_plan"] == [] and data["unknown_in_plan"] == []
     rows = {(r["method"], r["path"]): r for r in data["endpoints"]}
     assert rows[("GET", "/api/items/{item_id}/rate/")]["live_mode"] == "shadow"
     assert rows[("POST", "/api/sales/")]["planned"] == "market.buy"
     assert not any(path.startswith(("/admin/", "/_internal/")) for _, path in rows)
-    partial = (
-        (REPO / "migration-plan.yaml").read_text().replace("      - {name: register, route: POST /api/players/}\n", "")
-    )
-    (tmp_path / "partial.yaml").write_text(partial)
-    strict = run(plan_stack, "plan", "inventory", "--plan", str(tmp_path / "partial.yaml"), "--strict", "--json")
-    assert strict.returncode == 1
-    assert as_json(strict)["missing_from_plan"] == ["POST /api/players/"]
+    register = "      - {name: register, route: POST /api/players/}\n"
+    partial = parse_plan((REPO / "migration-plan.yaml").read_text().replace(register, ""))
+    assert [f"{r.method} {r.path}" for r in build_inventory(discover_routes(), partial).missing] == [
+        "POST /api/players/"
+    ]
     set_table(plan_stack, [], "e2e: inventory done")
 
 
 def test_parity_finds_rows_changed_behind_the_services_back(plan_stack: RunningStack) -> None:
     dbs = plan_stack.endpoints["databases"]
-    clean = as_json(cli(plan_stack, "parity", "check", "pricing", "--json"))
-    assert clean["in_parity"] and clean["counts"]["legacy"] == clean["counts"]["service"]
+    clean = check_parity(PRICING, dbs["legacy"], dbs["pricing"])
+    assert clean.in_parity and clean.compared > 0 and clean.legacy == clean.service
     item, sku = sql(dbs["pricing"], "SELECT item_id, sku FROM items ORDER BY item_id LIMIT 1")
-    sale, qty = sql(
-        dbs["pricing"], "SELECT sale_id, quantity FROM sales WHERE item_id <> %s ORDER BY sale_id LIMIT 1", item
+    sale, sold_item, qty = sql(
+        dbs["pricing"],
+        "SELECT sale_id, item_id, quantity FROM sales WHERE item_id <> %s ORDER BY sale_id LIMIT 1",
+        item,
     )
-    sold_item = sql(dbs["pricing"], "SELECT item_id FROM sales WHERE sale_id = %s", sale)[0]
     try:
-        sql(dbs["pricing"], "UPDATE items SET sku = sku || '-x' WHERE item_id = %s", item)
-        sql(
+        plant(dbs["pricing"], "UPDATE items SET sku = sku || '-x' WHERE item_id = %s", item, item)
+        plant(
             dbs["pricing"],
             "UPDATE sales SET quantity = quantity + 1, total = total + unit_price WHERE sale_id = %s",
+            sold_item,
             sale,
         )
         found = run(plan_stack, "parity", "check", "pricing", "--json")
         assert found.returncode == 1, found.stderr
         report = as_json(found)
-        differing = {d["item"]: d["differs_in"] for d in report["differences"]}
-        assert differing == {item: ["sku"], sold_item: ["sales checksum"]}
+        assert {d["item"]: d["differs_in"] for d in report["differences"]} == {
+            item: ["sku"],
+            sold_item: ["sales checksum"],
+        }
         assert report["differing"] == 2 and report["counts"]["legacy"] == report["counts"]["service"]
-        table = run(plan_stack, "parity", "check", "pricing")
-        assert "2 item(s) differ" in table.stdout and f"sku={sku}-x" in table.stdout
     finally:
-        sql(dbs["pricing"], "UPDATE items SET sku = %s WHERE item_id = %s", sku, item)
-        sql(
-            dbs["pricing"], "UPDATE sales SET quantity = %s, total = unit_price * %s WHERE sale_id = %s", qty, qty, sale
+        plant(dbs["pricing"], "UPDATE items SET sku = %s WHERE item_id = %s", item, sku, item)
+        plant(
+            dbs["pricing"],
+            "UPDATE sales SET quantity = %s, total = unit_price * %s WHERE sale_id = %s",
+            sold_item,
+            qty,
+            qty,
+            sale,
         )
     assert in_parity(plan_stack)
 
@@ -198,70 +215,48 @@ def test_market_parity_per_listing(plan_stack: RunningStack) -> None:
 def test_gates_refuse_then_allow_advance_and_rollback_steps_back(
     plan_stack: RunningStack, plans: tuple[Path, Path]
 ) -> None:
-    plan, strict = plans
-    dbs = plan_stack.endpoints["databases"]
+    plan_file, strict_file = plans
+    plan, stack, dbs = load_plan(plan_file), access(plan_stack), plan_stack.endpoints["databases"]
     step = as_json(
         cli(
-            plan_stack,
-            "plan",
-            "advance",
-            "pricing.rate",
-            "--plan",
-            str(plan),
-            "--reason",
-            "e2e: start shadow",
-            "--json",
+            plan_stack, "plan", "advance", "pricing.rate", "--plan", str(plan_file), "--reason", "e2e: shadow", "--json"
         )
     )
     assert (step["from_stage"], step["to_stage"], step["forced"]) == ("legacy", "shadow", False)
 
     # No shadow traffic yet: the gates of shadow refuse the next step, the route stays.
-    refused = run(plan_stack, "plan", "advance", "pricing.rate", "--plan", str(plan), "--reason", "too early")
+    refused = run(plan_stack, "plan", "advance", "pricing.rate", "--plan", str(plan_file), "--reason", "too early")
     assert refused.returncode == 1 and "gates failed: min_shadow_requests (0 vs 20)" in refused.stderr
-    assert rate_status(plan_stack, plan)["stage"] == "shadow"
+    assert rate_status(plan_stack, plan_file)["stage"] == "shadow"
 
     # A row changed behind pricing's back: its answers differ (mismatches) and parity finds it.
     item, sku = sql(dbs["pricing"], "SELECT item_id, sku FROM items ORDER BY item_id LIMIT 1")
     try:
-        sql(dbs["pricing"], "UPDATE items SET sku = sku || '-x' WHERE item_id = %s", item)
+        plant(dbs["pricing"], "UPDATE items SET sku = sku || '-x' WHERE item_id = %s", item, item)
         get_rates(plan_stack, [item] * 25)
-        status = wait_until(lambda: compared_at_least(plan_stack, plan, 20), timeout=30, what="25 shadow comparisons")
+        status = wait_until(lambda: compared_at_least(plan_stack, plan_file, 25), timeout=30, what="shadow comparisons")
         verdicts = gates(status)
         assert verdicts["min_shadow_requests"] and not verdicts["max_mismatch_rate"] and not verdicts["parity"]
         assert verdicts["max_cdc_lag_s"] and verdicts["max_error_rate"]
-        refused = run(plan_stack, "plan", "advance", "pricing.rate", "--plan", str(plan), "--reason", "diffs", "--json")
-        assert refused.returncode == 1 and "max_mismatch_rate" in refused.stderr and "parity" in refused.stderr
+        with pytest.raises(engine.PlanRefused, match=r"max_mismatch_rate.*parity"):
+            engine.advance(plan, stack, "pricing.rate", reason="diffs", actor="e2e@test")
     finally:
-        sql(dbs["pricing"], "UPDATE items SET sku = %s WHERE item_id = %s", sku, item)
+        plant(dbs["pricing"], "UPDATE items SET sku = %s WHERE item_id = %s", item, sku, item)
 
     # Rollback to legacy, shadow again: a new stage, a new window without the old mismatches.
-    back = as_json(
-        cli(
-            plan_stack,
-            "plan",
-            "rollback",
-            "pricing.rate",
-            "--plan",
-            str(plan),
-            "--reason",
-            "e2e: fix the sku",
-            "--json",
-        )
-    )
+    back = engine.rollback(plan, stack, "pricing.rate", reason="e2e: fix the sku", actor="e2e@test")
     assert (back["from_stage"], back["to_stage"]) == ("shadow", "legacy")
-    cli(plan_stack, "plan", "advance", "pricing.rate", "--plan", str(plan), "--reason", "e2e: shadow again")
+    engine.advance(plan, stack, "pricing.rate", reason="e2e: shadow again", actor="e2e@test")
     get_rates(plan_stack, list(range(1, 26)))
-    status = wait_until(lambda: compared_at_least(plan_stack, plan, 20), timeout=30, what="25 clean comparisons")
+    status = wait_until(lambda: compared_at_least(plan_stack, plan_file, 25), timeout=30, what="clean comparisons")
     assert status["gates_passed"], status["gates"]
     figures = {g["gate"]: g["figure"] for g in status["gates"]}
-    assert figures["min_shadow_requests"] >= 20 and figures["max_mismatch_rate"] == 0 and figures["parity"] == 0
+    assert figures["min_shadow_requests"] == 25 and figures["max_mismatch_rate"] == 0 and figures["parity"] == 0
     # The same figures against thresholds they cannot meet.
-    strict_gates = gates(rate_status(plan_stack, strict))
+    strict_gates = gates(rate_status(plan_stack, strict_file))
     assert not strict_gates["min_shadow_requests"] and not strict_gates["max_cdc_lag_s"]
 
-    allowed = as_json(
-        cli(plan_stack, "plan", "advance", "pricing.rate", "--plan", str(plan), "--reason", "e2e: clean", "--json")
-    )
+    allowed = engine.advance(plan, stack, "pricing.rate", reason="e2e: clean", actor="e2e@test")
     assert (allowed["from_stage"], allowed["to_stage"], allowed["forced"]) == ("shadow", "canary-50", False)
     with admin(plan_stack) as client:
         live = {r["key"]: r for r in client.get("/_strangler/routes").json()["routes"]}
@@ -270,13 +265,13 @@ def test_gates_refuse_then_allow_advance_and_rollback_steps_back(
     # Canary figures: requests answered by pricing, its errors and latency.
     for _ in range(4):
         get_rates(plan_stack, list(range(1, 11)))  # a fresh cookie jar per batch: a fresh canary bucket
-    canary = rate_status(plan_stack, plan)
+    canary = rate_status(plan_stack, plan_file)
     assert canary["stage"] == "canary-50" and canary["figures"]["new_requests"] > 0
     assert {g["gate"] for g in canary["gates"]} == {"min_new_requests", "max_error_rate", "max_p99_ms"}
 
     # Forced past failing gates: recorded as forced, in the audit log too.
-    forced_plan = plan.parent / "forced.yaml"
-    forced_plan.write_text(TEST_PLAN.replace("min_new_requests: 5", "min_new_requests: 100000"))
+    forced_file = plan_file.parent / "forced.yaml"
+    forced_file.write_text(TEST_PLAN.replace("min_new_requests: 5", "min_new_requests: 100000"))
     forced = as_json(
         cli(
             plan_stack,
@@ -284,7 +279,7 @@ def test_gates_refuse_then_allow_advance_and_rollback_steps_back(
             "advance",
             "pricing.rate",
             "--plan",
-            str(forced_plan),
+            str(forced_file),
             "--force",
             "--reason",
             "e2e: forced",
@@ -292,15 +287,13 @@ def test_gates_refuse_then_allow_advance_and_rollback_steps_back(
         )
     )
     assert forced["forced"] and forced["to_stage"] == "new"
-    cli(plan_stack, "plan", "rollback", "pricing.rate", "--plan", str(plan), "--reason", "e2e: back to canary")
-    cli(plan_stack, "plan", "rollback", "pricing.rate", "--plan", str(plan), "--reason", "e2e: back to shadow")
-    cli(plan_stack, "plan", "rollback", "pricing.rate", "--plan", str(plan), "--reason", "e2e: back to legacy")
-    assert rate_status(plan_stack, plan)["stage"] == "legacy"
+    for why in ("e2e: back to canary", "e2e: back to shadow", "e2e: back to legacy"):
+        engine.rollback(plan, stack, "pricing.rate", reason=why, actor="e2e@test")
+    assert rate_status(plan_stack, plan_file)["stage"] == "legacy"
 
     with admin(plan_stack) as client:
-        versions = client.get("/_strangler/routes/history", params={"limit": 9}).json()["versions"]
-    reasons = [v["reason"] for v in versions][::-1]
-    assert reasons[-5:] == [
+        versions = client.get("/_strangler/routes/history", params={"limit": 5}).json()["versions"]
+    assert [v["reason"] for v in versions][::-1] == [
         "plan advance pricing.rate shadow -> canary-50: e2e: clean",
         "plan advance pricing.rate canary-50 -> new: FORCED past failed gates: min_new_requests; e2e: forced",
         "plan rollback pricing.rate new -> canary-50: e2e: back to canary",
