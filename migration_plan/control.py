@@ -142,9 +142,16 @@ class ControlStore:
             rows = conn.execute("SELECT * FROM strangler_plan_steps ORDER BY id DESC LIMIT %s", (limit,)).fetchall()
         return [{**r, "taken_at": r["taken_at"].isoformat()} for r in rows]
 
-    def add_sample(self, totals: dict[str, float]) -> None:
+    def add_sample(self, totals: dict[str, float], min_interval_s: float = 10.0) -> None:
+        """Store ``totals`` unless a sample was stored in the last
+        ``min_interval_s`` (a dashboard polling every second must not write
+        a row per poll)."""
         with self._connect() as conn:
-            conn.execute("INSERT INTO strangler_plan_samples (totals) VALUES (%s)", (Jsonb(totals),))
+            conn.execute(
+                "INSERT INTO strangler_plan_samples (totals) SELECT %s WHERE NOT EXISTS"
+                " (SELECT 1 FROM strangler_plan_samples WHERE taken_at > now() - make_interval(secs => %s))",
+                (Jsonb(totals), min_interval_s),
+            )
             conn.execute(f"DELETE FROM strangler_plan_samples WHERE taken_at < now() - interval '{SAMPLE_RETENTION}'")
 
     def oldest_sample_since(self, seconds: float) -> tuple[dict[str, float], datetime] | None:

@@ -181,14 +181,36 @@ def cdc_lag(state_dir: Path | None, tables: tuple[str, ...]) -> tuple[float | No
     return latest, f"latest change of {', '.join(tables)} relayed {latest:.3f} s after its commit"
 
 
+class ParityCache:
+    """Parity results kept for ``max_age_s``: a parity check reads every
+    legacy sale (tens of seconds at 1M), so a dashboard polling the status
+    must not run one per poll. ``advance`` never uses a cache."""
+
+    def __init__(self, max_age_s: float) -> None:
+        self.max_age_s = max_age_s
+        self._results: dict[str, tuple[float, int | None, str]] = {}
+
+    def get(self, context: str) -> tuple[int | None, str] | None:
+        found = self._results.get(context)
+        if found is None or time.monotonic() - found[0] > self.max_age_s:
+            return None
+        return found[1], found[2] + f" (checked {time.monotonic() - found[0]:.0f} s ago)"
+
+    def put(self, context: str, differences: int | None, detail: str) -> None:
+        self._results[context] = (time.monotonic(), differences, detail)
+
+
 class Figures:
     """Figures gathered once per status run, shared by every endpoint."""
 
-    def __init__(self, access: StackAccess, admin: Admin, control: ControlStore) -> None:
+    def __init__(
+        self, access: StackAccess, admin: Admin, control: ControlStore, parity_cache: ParityCache | None = None
+    ) -> None:
         self.access = access
         self.samples = admin.metrics()
         self.baselines = control.baselines()
         self._parity: dict[str, ContextFigures] = {}
+        self._cache = parity_cache
 
     def counters(self, route_key: str) -> RouteCounters:
         return route_counters(self.samples, route_key)
@@ -209,6 +231,15 @@ class Figures:
         return out
 
     def _run_parity(self, name: str) -> tuple[int | None, str]:
+        cached = self._cache.get(name) if self._cache is not None else None
+        if cached is not None:
+            return cached
+        differences, detail = self._check_parity(name)
+        if self._cache is not None:
+            self._cache.put(name, differences, detail)
+        return differences, detail
+
+    def _check_parity(self, name: str) -> tuple[int | None, str]:
         dsn = self.access.service_dsns.get(name)
         if not dsn or not self.access.legacy_dsn:
             return None, f"no database for {name} or legacy in endpoints.json"
@@ -302,12 +333,14 @@ def traffic_share(figs: Figures, control: ControlStore) -> dict[str, Any]:
     }
 
 
-def plan_status(plan: Plan, access: StackAccess, *, actor: str = "plan-status") -> dict[str, Any]:
+def plan_status(
+    plan: Plan, access: StackAccess, *, actor: str = "plan-status", parity_cache: ParityCache | None = None
+) -> dict[str, Any]:
     """Everything ``strangler plan status`` shows (and the dashboard reads)."""
     admin = Admin(access, actor)
     control = ControlStore(access.control_dsn)
     live = admin.call("GET", "/_strangler/routes")
-    figs = Figures(access, admin, control)
+    figs = Figures(access, admin, control, parity_cache)
     contexts: list[dict[str, Any]] = []
     for context in plan.contexts:
         eps = [endpoint_status(e, live["routes"], figs) for e in context.endpoints]

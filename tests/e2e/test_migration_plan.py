@@ -302,3 +302,27 @@ def test_gates_refuse_then_allow_advance_and_rollback_steps_back(
     ]
     steps = as_json(cli(plan_stack, "plan", "history", "--limit", "5", "--json"))["steps"]
     assert [s["forced"] for s in steps] == [False, False, False, True, False]
+
+
+def test_the_plan_api_the_dashboard_reads(plan_stack: RunningStack, plans: tuple[Path, Path]) -> None:
+    from starlette.testclient import TestClient
+
+    from migration_plan.api import PlanApi, create_app
+
+    plan_file, _ = plans
+    token = (plan_stack.state_dir / "admin-token").read_text().strip()
+    with TestClient(create_app(PlanApi(plan_file, access(plan_stack)))) as client:
+        assert client.get("/api/plan/status").status_code == 401
+        auth = {"authorization": f"Bearer {token}", "x-strangler-actor": "alice@dashboard"}
+        status = client.get("/api/plan/status", headers=auth).json()
+        assert status["progress"]["planned"] == 1 and status["contexts"][0]["endpoints"][0]["stage"] == "legacy"
+        refused = client.post("/api/plan/rollback", json={"target": "pricing.rate", "reason": "x"}, headers=auth)
+        assert refused.status_code == 409 and "already served by legacy" in refused.json()["error"]
+        step = client.post("/api/plan/advance", json={"target": "pricing.rate", "reason": "ui"}, headers=auth).json()
+        assert step["to_stage"] == "shadow"
+        back = client.post("/api/plan/rollback", json={"target": "pricing.rate", "reason": "ui back"}, headers=auth)
+        assert back.json()["to_stage"] == "legacy"
+        steps = client.get("/api/plan/history", params={"limit": 2}, headers=auth).json()["steps"]
+        assert [(s["actor"], s["reason"]) for s in steps] == [("alice@dashboard", "ui back"), ("alice@dashboard", "ui")]
+        assert client.get("/api/parity/pricing", headers=auth).json()["in_parity"]
+        assert client.get("/api/parity/nowhere", headers=auth).status_code == 404
