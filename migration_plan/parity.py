@@ -28,13 +28,14 @@ the repeated autumn hour is taken as its first occurrence on the legacy side.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import itertools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -57,6 +58,8 @@ from new_services.contracts.events import (
 from new_services.contracts.values import ListingStatus
 
 _EPOCH = datetime(1970, 1, 1)
+#: PostgreSQL's ``timestamp`` and ``timestamptz`` type OIDs.
+_TIMESTAMP_OIDS = frozenset({1114, 1184})
 _US = timedelta(microseconds=1)
 BATCH = 5000
 Root = tuple[Any, ...]
@@ -85,8 +88,20 @@ def sql_digest(*columns: str) -> str:
 def wall_us(moment: datetime) -> int:
     """An aware time as microseconds since the epoch of the market's wall
     clock: how both stores keep time (naive, Europe/Paris)."""
-    wall = moment.astimezone(LEGACY_ZONE).replace(tzinfo=None)
-    return (wall - _EPOCH) // _US
+    utc_us = (moment - _UTC_EPOCH) // _US
+    return utc_us + _offset_us(utc_us // _HOUR_US)
+
+
+_UTC_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_HOUR_US = 3_600_000_000
+
+
+@functools.lru_cache(maxsize=8192)
+def _offset_us(utc_hour: int) -> int:
+    """The wall clock's UTC offset during one UTC hour (zone changes fall on
+    whole UTC hours): one zoneinfo lookup per hour instead of per row."""
+    moment = _UTC_EPOCH + timedelta(hours=utc_hour)
+    return int(moment.astimezone(LEGACY_ZONE).utcoffset() // _US)  # type: ignore[operator]
 
 
 def _sql_wall_us(column: str) -> str:
@@ -328,10 +343,15 @@ def _legacy_events(
         sql.Identifier(table), sql.Identifier(column), sql.Identifier(aggregate_column(table, table_key(table)))
     )
     now_ms = int(time.time() * 1000)
-    names: list[str] | None = None
+    names: list[str] = []
+    stamps: list[int] = []
     for description, values in _stream(conn, query, f"parity_{table}", deadline):
-        names = names or [d.name for d in description]
-        row = {k: _debezium_value(v) for k, v in zip(names, values, strict=True)}
+        if not names:
+            names = [d.name for d in description]
+            stamps = [i for i, d in enumerate(description) if d.type_code in _TIMESTAMP_OIDS]
+        row = dict(zip(names, values, strict=True))
+        for i in stamps:  # only timestamps need converting: one or two columns of a row
+            row[names[i]] = _debezium_value(values[i])
         source = SourcePosition(table, "public", None, None, now_ms, True)
         change = Change("r", {"id": row.get("id")}, None, row, source, now_ms)
         try:
@@ -388,6 +408,12 @@ def check_parity(
         ):
             for conn in (legacy, legacy_children, service):
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            # Both legacy streams read one snapshot: a sale and its listing's
+            # update committed together are seen together or not at all.
+            exported = legacy.execute("SELECT pg_export_snapshot()").fetchone()
+            legacy_children.execute(
+                sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(exported[0] if exported else ""))
+            )
             row = service.execute(spec.service_counts_sql).fetchone()
             report = ParityReport(
                 spec.context,
