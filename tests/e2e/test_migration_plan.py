@@ -252,6 +252,7 @@ def test_gates_refuse_then_allow_advance_and_rollback_steps_back(
     assert status["gates_passed"], status["gates"]
     figures = {g["gate"]: g["figure"] for g in status["gates"]}
     assert figures["min_shadow_requests"] == 25 and figures["max_mismatch_rate"] == 0 and figures["parity"] == 0
+    assert status["figures"]["new_p99_ms"] is not None  # shadow copies are timed: p99 gates work in shadow
     # The same figures against thresholds they cannot meet.
     strict_gates = gates(rate_status(plan_stack, strict_file))
     assert not strict_gates["min_shadow_requests"] and not strict_gates["max_cdc_lag_s"]
