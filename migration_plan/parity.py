@@ -400,7 +400,7 @@ def _legacy_counts(spec: ContextParity, conn: psycopg.Connection[Any]) -> dict[s
 
 
 def check_parity(
-    spec: ContextParity, legacy_dsn: str, service_dsn: str, *, max_listed: int = 50, deadline_s: float = 300.0
+    spec: ContextParity, legacy_dsn: str, service_dsn: str, *, max_listed: int = 50, deadline_s: float = 600.0
 ) -> ParityReport:
     """Reconcile ``spec``'s legacy tables with its service's store (see module doc)."""
     started = time.monotonic()
