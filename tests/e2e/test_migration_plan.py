@@ -302,7 +302,7 @@ def test_gates_refuse_then_allow_advance_and_rollback_steps_back(
     assert [s["forced"] for s in steps] == [False, False, False, True, False]
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # starlette's TestClient on httpx
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")  # a UserWarning subclass
 def test_the_plan_api_the_dashboard_reads(plan_stack: RunningStack, plans: tuple[Path, Path]) -> None:
     from starlette.testclient import TestClient
 
