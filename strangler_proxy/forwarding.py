@@ -61,6 +61,7 @@ WRITES_MOVED = b"x-strangler-writes-moved"
 #: caused it (the owner row commits with the route version; the table
 #: follows by NOTIFY, within about a second at worst).
 MOVED_TABLE_WAIT_S = 2.0
+MOVED_POLL_S = 0.02
 
 
 class Forwarder:
@@ -287,7 +288,7 @@ class Forwarder:
         while self.holder.table is table:
             if time.monotonic() >= deadline:
                 return False
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(MOVED_POLL_S)
         return True
 
     async def _ask_new(

@@ -360,10 +360,11 @@ def write_route(mode: str) -> dict[str, Any]:
     return {"methods": ["POST"], "path": "/x/", "mode": mode, "service": "pricing", "writes": "market"}
 
 
-def test_a_write_refused_as_moved_goes_to_the_owner_the_flip_names_once() -> None:
+def test_a_write_refused_as_moved_goes_to_the_owner_the_flip_names_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Routed by the old table, refused by the side that lost the writes
     (it wrote nothing): sent again, with the same body, where the new table
     routes it; that answer is the client's."""
+    monkeypatch.setattr(forwarding, "MOVED_POLL_S", 0.0)  # loop turns, as the rig counts them
     rig = Rig(write_route("legacy"), legacy=lambda _s: moved_answer(b"pricing"))
     flipped = RouteTable.from_spec({"routes": [write_route("new")]}, ["pricing"], 2)
 
