@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from market_support import (
+from market_stack_support import (
     Player,
     market_table,
     one,

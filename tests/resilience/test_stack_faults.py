@@ -27,7 +27,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))  # the e2e stack helpers
 
-from market_support import (
+from market_stack_support import (
     Player,
     market_table,
     one,
