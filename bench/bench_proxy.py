@@ -60,13 +60,13 @@ def nginx_bin() -> str:
     return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def start_nginx(work: Path, name: str, server_block: str) -> ManagedProcess:
+def start_nginx(work: Path, name: str, server_block: str, workers: int = 1) -> ManagedProcess:
     d = work / name
     (d / "logs").mkdir(parents=True)
     conf = d / "nginx.conf"
     conf.write_text(f"""
 daemon off;
-worker_processes 1;
+worker_processes {workers};
 pid {d}/nginx.pid;
 error_log {d}/logs/error.log warn;
 events {{ worker_connections 4096; }}
