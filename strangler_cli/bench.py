@@ -76,7 +76,7 @@ STEPS: tuple[Step, ...] = (
     Step("proxy", "bench_proxy.py", (), frozenset({"proxy"}), 180, {"BENCH_DURATION": "3s"}),
     Step("proxy_load", "bench_proxy_load.py", ("--seconds", "4", "--idle", "1000"), frozenset({"proxy"}), 180),
     Step("cdc_lag", "bench_cdc_lag.py", ("--rate", "500", "--seconds", "20"), frozenset({"cdc"}), 240),
-    Step("cdc_snapshot", "bench_cdc_snapshot.py", ("--rows", "200000", "--timeout", "200"), frozenset({"cdc"}), 300),
+    Step("cdc_snapshot", "bench_cdc_snapshot.py", ("--rows", "100000", "--timeout", "200"), frozenset({"cdc"}), 300),
     # pricing feeds both: its read-model build is the snapshot with a new service consuming it
     Step(
         "pricing",
