@@ -240,7 +240,11 @@ def _get(document: Mapping[str, Any] | None, path: str) -> Any:
 
 @dataclass(frozen=True)
 class Spec:
-    """Where a figure and its baseline are in the steps' outputs (``step:path``)."""
+    """Where a figure and its baseline are in the steps' outputs (``step:path``).
+
+    ``requires``: flags (``step:path``) that must be ``true`` for the numbers
+    to mean anything, e.g. a snapshot that timed out still reports a rate
+    computed over every row it was given."""
 
     group: str
     name: str
@@ -249,6 +253,7 @@ class Spec:
     baseline_name: str
     baseline: str | None
     better: str
+    requires: tuple[str, ...] = ()
 
 
 def _at(outputs: Mapping[str, Mapping[str, Any]], where: str | None) -> float | None:
@@ -257,6 +262,11 @@ def _at(outputs: Mapping[str, Mapping[str, Any]], where: str | None) -> float | 
     step, _, path = where.partition(":")
     value = _get(outputs.get(step), path)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _holds(outputs: Mapping[str, Mapping[str, Any]], flags: Iterable[str], step: str) -> bool:
+    """Whether every flag of ``step`` (flags of other steps are not its concern) is true."""
+    return all(_get(outputs.get(s), path) is True for s, _, path in (f.partition(":") for f in flags) if s == step)
 
 
 SPECS: tuple[Spec, ...] = (
@@ -278,13 +288,13 @@ SPECS: tuple[Spec, ...] = (
     Spec("cdc", "commit -> domain event p50, 500 writes/s", "ms", "cdc_lag:lag_ms.p50", "capture alone (commit -> legacy topic)", "cdc_lag:stages_ms.capture.p50", "lower"),
     Spec("cdc", "commit -> domain event p99, 500 writes/s", "ms", "cdc_lag:lag_ms.p99", "capture alone (commit -> legacy topic)", "cdc_lag:stages_ms.capture.p99", "lower"),
     Spec("cdc", "commit -> pricing row p50 (new service consuming)", "ms", "pricing:lag.lag_ms.p50", "commit -> domain event", "cdc_lag:lag_ms.p50", "lower"),
-    Spec("cdc", "snapshot rows/s, pricing consuming", "rows/s", "pricing:build.sales_per_second", "snapshot alone (relay + ACL)", "cdc_snapshot:rows_per_second_end_to_end", "higher"),
+    Spec("cdc", "snapshot rows/s, pricing consuming", "rows/s", "pricing:build.sales_per_second", "snapshot alone (relay + ACL)", "cdc_snapshot:rows_per_second_end_to_end", "higher", ("pricing:build.completed", "cdc_snapshot:completed")),
     # reads: the monolith is the baseline
-    Spec("reads", "GET rate p50, 1 conn, via proxy", "ms", "pricing:reads.rate.new.c1.p50_ms", "monolith via proxy", "pricing:reads.rate.legacy.c1.p50_ms", "lower"),
-    Spec("reads", "GET rate p99, 1 conn, via proxy", "ms", "pricing:reads.rate.new.c1.p99_ms", "monolith via proxy", "pricing:reads.rate.legacy.c1.p99_ms", "lower"),
-    Spec("reads", "GET rate req/s, 32 conns, via proxy", "req/s", "pricing:reads.rate.new.c32.rps", "monolith via proxy", "pricing:reads.rate.legacy.c32.rps", "higher"),
-    Spec("reads", "GET history p50, 1 conn, via proxy", "ms", "pricing:reads.history.new.c1.p50_ms", "monolith via proxy", "pricing:reads.history.legacy.c1.p50_ms", "lower"),
-    Spec("reads", "GET history req/s, 32 conns, via proxy", "req/s", "pricing:reads.history.new.c32.rps", "monolith via proxy", "pricing:reads.history.legacy.c32.rps", "higher"),
+    Spec("reads", "GET rate p50, 1 conn, via proxy", "ms", "pricing:reads.rate.new.c1.p50_ms", "monolith via proxy", "pricing:reads.rate.legacy.c1.p50_ms", "lower", ("pricing:build.completed",)),
+    Spec("reads", "GET rate p99, 1 conn, via proxy", "ms", "pricing:reads.rate.new.c1.p99_ms", "monolith via proxy", "pricing:reads.rate.legacy.c1.p99_ms", "lower", ("pricing:build.completed",)),
+    Spec("reads", "GET rate req/s, 32 conns, via proxy", "req/s", "pricing:reads.rate.new.c32.rps", "monolith via proxy", "pricing:reads.rate.legacy.c32.rps", "higher", ("pricing:build.completed",)),
+    Spec("reads", "GET history p50, 1 conn, via proxy", "ms", "pricing:reads.history.new.c1.p50_ms", "monolith via proxy", "pricing:reads.history.legacy.c1.p50_ms", "lower", ("pricing:build.completed",)),
+    Spec("reads", "GET history req/s, 32 conns, via proxy", "req/s", "pricing:reads.history.new.c32.rps", "monolith via proxy", "pricing:reads.history.legacy.c32.rps", "higher", ("pricing:build.completed",)),
     # writes: the monolith's own purchase is the baseline
     Spec("writes", "purchase p50 (market saga)", "ms", "market_writes:market.p50_ms", "monolith purchase", "market_writes:legacy.p50_ms", "lower"),
     Spec("writes", "purchase p99 (market saga)", "ms", "market_writes:market.p99_ms", "monolith purchase", "market_writes:legacy.p99_ms", "lower"),
@@ -298,11 +308,12 @@ def figures(outputs: Mapping[str, Mapping[str, Any]], which: Group, specs: Itera
     for spec in specs:
         if which is not Group.all and spec.group != which.value:
             continue
-        value = _at(outputs, spec.value)
+        source = spec.value.partition(":")[0]
+        value = _at(outputs, spec.value) if _holds(outputs, spec.requires, source) else None
         if value is None:
             continue
-        source = spec.value.partition(":")[0]
-        baseline = _at(outputs, spec.baseline)
+        baseline_step = (spec.baseline or "").partition(":")[0]
+        baseline = _at(outputs, spec.baseline) if _holds(outputs, spec.requires, baseline_step) else None
         found.append(Figure(spec.group, spec.name, spec.unit, value, spec.baseline_name, baseline, spec.better, source))
     return found
 
@@ -310,14 +321,26 @@ def figures(outputs: Mapping[str, Mapping[str, Any]], which: Group, specs: Itera
 # -- the report -----------------------------------------------------------------------------
 
 
-def build_report(which: Group, results: Sequence[StepResult], *, started: datetime, budget_s: float) -> dict[str, Any]:
+def build_report(
+    which: Group,
+    results: Sequence[StepResult],
+    *,
+    started: datetime,
+    budget_s: float,
+    load_at_start: Sequence[float] = (),
+) -> dict[str, Any]:
+    """Figures first (what people read), then every step's raw output."""
     outputs = {r.name: r.output for r in results if r.output is not None}
     return {
         "benchmark": f"strangler bench {which.value}",
         "started": started.isoformat(timespec="seconds"),
         "seconds": round(sum(r.seconds for r in results), 1),
         "budget_seconds": budget_s,
-        "machine": {"cpus": os.cpu_count(), "load_avg_at_end": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_avg_at_start": [round(x, 2) for x in load_at_start],
+            "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
         "figures": [f.as_dict() for f in figures(outputs, which)],
         "steps": {
             r.name: {"ok": r.ok, "seconds": round(r.seconds, 1), "error": r.error, "output": r.output} for r in results
@@ -341,7 +364,8 @@ def markdown(report: Mapping[str, Any]) -> str:
         f"# `{report['benchmark']}`",
         "",
         f"Started {report['started']}, {report['seconds']:.0f} s on {report['machine']['cpus']} CPUs "
-        f"(load average at the end {report['machine']['load_avg_at_end']}). Every baseline was measured in "
+        f"(load average {report['machine']['load_avg_at_start']} at the start, "
+        f"{report['machine']['load_avg_at_end']} at the end). Every baseline was measured in "
         "the same run; ratio = figure / baseline (the `better` column says which way is good). "
         "Raw outputs: the JSON file beside this one.",
         "",
@@ -424,10 +448,10 @@ def bench(
     if not (bench_dir / STEPS[0].script).exists():
         fail(f"no benchmarks in {bench_dir}: strangler bench runs from a checkout of the repository")
     steps = plan(which)
-    started = datetime.now(UTC)
+    started, load_at_start = datetime.now(UTC), os.getloadavg()
     say(f"strangler bench {which.value}: {len(steps)} steps, budget {budget:.0f}s", stderr=True)
     results = run_plan(steps, bench_dir=bench_dir, budget_s=budget, progress=lambda line: say(line, stderr=True))
-    report = build_report(which, results, started=started, budget_s=budget)
+    report = build_report(which, results, started=started, budget_s=budget, load_at_start=load_at_start)
     json_path, md_path = write_report(report, out_dir, which)
     if as_json:
         print_json(report)
