@@ -507,3 +507,18 @@ def test_grafana_panels_use_only_metrics_the_proxy_exports() -> None:
             for target in panel["targets"]:
                 used = set(re.findall(r"\bstrangler_[a-z_]+", target["expr"]))
                 assert used and used <= exported, (panel["title"], used - exported)
+
+
+def _python_snippets() -> Iterator[tuple[str, str]]:
+    for name, service in SERVICES.items():
+        for words in (_command_words(service), [str(w) for w in (service.get("healthcheck") or {}).get("test", [])]):
+            for i, word in enumerate(words[:-1]):
+                if word == "-c" and i > 0 and words[i - 1] == "python":
+                    yield name, words[i + 1]
+
+
+def test_every_inline_python_compiles() -> None:
+    snippets = list(_python_snippets())
+    assert len(snippets) >= 10  # the health checks and the identity key one shot
+    for name, code in snippets:
+        compile(code, f"{name} (docker-compose.yml)", "exec")
