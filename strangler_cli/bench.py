@@ -75,6 +75,7 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step("proxy", "bench_proxy.py", (), frozenset({"proxy"}), 180, {"BENCH_DURATION": "3s"}),
     Step("proxy_load", "bench_proxy_load.py", ("--seconds", "4", "--idle", "1000"), frozenset({"proxy"}), 180),
+    Step("relay_tagging", "bench_relay_tagging.py", (), frozenset({"cdc"}), 120),
     Step("cdc_lag", "bench_cdc_lag.py", ("--rate", "500", "--seconds", "20"), frozenset({"cdc"}), 240),
     Step("cdc_snapshot", "bench_cdc_snapshot.py", ("--rows", "100000", "--timeout", "200"), frozenset({"cdc"}), 300),
     # pricing feeds both: its read-model build is the snapshot with a new service consuming it
@@ -285,6 +286,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("proxy", "RSS growth per 1,000 idle keep-alive conns", "KiB", "proxy_load:memory_per_1000_idle.proxy_2w.kib_per_1000", "nginx, 2 workers", "proxy_load:memory_per_1000_idle.nginx_2w.kib_per_1000", "lower"),
     Spec("proxy", "RSS with 1,000 idle conns open", "KiB", "proxy_load:memory_per_1000_idle.proxy_2w.rss_with_connections_kib", "nginx, 2 workers", "proxy_load:memory_per_1000_idle.nginx_2w.rss_with_connections_kib", "lower"),
     # cdc: the pipeline's own stages, and the pipeline without a new service
+    Spec("cdc", "relay loop per record, sync-back tagging on", "ns", "relay_tagging:untagged", "relay loop without tagging", "relay_tagging:baseline", "lower"),
+    Spec("cdc", "relay loop per record in a sync-back transaction", "ns", "relay_tagging:tagged", "relay loop without tagging", "relay_tagging:baseline", "lower"),
     Spec("cdc", "commit -> domain event p50, paced writes", "ms", "cdc_lag:lag_ms.p50", "capture alone (commit -> legacy topic)", "cdc_lag:stages_ms.capture.p50", "lower"),
     Spec("cdc", "commit -> domain event p99, paced writes", "ms", "cdc_lag:lag_ms.p99", "capture alone (commit -> legacy topic)", "cdc_lag:stages_ms.capture.p99", "lower"),
     Spec("cdc", "commit -> pricing row p50 (new service consuming)", "ms", "pricing:lag.lag_ms.p50", "commit -> domain event", "cdc_lag:lag_ms.p50", "lower"),

@@ -32,7 +32,7 @@ def _script(tmp_path: Path, name: str, body: str) -> Step:
 def test_groups_pick_their_scripts_and_all_runs_each_once() -> None:
     names = {g: [s.name for s in plan(g)] for g in Group}
     assert names[Group.proxy] == ["proxy", "proxy_load"]
-    assert names[Group.cdc] == ["cdc_lag", "cdc_snapshot", "pricing"]
+    assert names[Group.cdc] == ["relay_tagging", "cdc_lag", "cdc_snapshot", "pricing"]
     assert names[Group.reads] == ["pricing"]
     assert names[Group.writes] == ["market_writes"]
     assert names[Group.all] == [s.name for s in bench.STEPS] and len(set(names[Group.all])) == len(bench.STEPS)
