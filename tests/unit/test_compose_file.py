@@ -421,18 +421,31 @@ def _published(name: str) -> list[str]:
 
 
 def test_the_host_reaches_the_proxy_and_its_admin_side() -> None:
+    from strangler_proxy.settings import ProxySettings
+
+    proxy = ProxySettings.from_env(_environment("proxy"))
+    assert proxy.admin_host == "0.0.0.0", "the balancer reaches the admin listener over the compose network"
     ports = _published("proxy-lb")
-    assert any(p.endswith(":8000") and not p.startswith("127.0.0.1") for p in ports)
-    assert any(p.startswith("127.0.0.1:") and p.endswith(":8002") for p in ports), "admin on the host's loopback"
+    assert any(p.endswith(f":{proxy.port}") and not p.startswith("127.0.0.1") for p in ports)
+    admin = [p for p in ports if p.endswith(f":{proxy.admin_port}")]
+    assert admin and all(p.startswith("127.0.0.1:") for p in admin), "admin only on the host's loopback"
     assert not _published("proxy"), "replicas are reached through the balancer"
+    assert SERVICES["dashboard"]["environment"]["STRANGLER_PROXY_ADMIN_URL"] == f"http://proxy-lb:{proxy.admin_port}"
 
 
-def test_the_balancer_spreads_over_the_replicas_and_keeps_admin_off_the_public_port() -> None:
+def test_the_balancer_sends_public_and_admin_traffic_to_the_replicas_own_listeners() -> None:
+    from strangler_proxy.settings import ProxySettings
+
+    proxy = ProxySettings.from_env(_environment("proxy"))
     conf = (DEPLOY / "nginx-proxy-lb.conf").read_text()
-    assert re.search(r"server\s+proxy:8000\s+resolve", conf)
-    public, admin = re.split(r"listen 8002", conf)
-    assert "location /_strangler/ { return 404; }" in public.split("listen 8000")[1]
-    assert "location /_strangler/ { proxy_pass http://strangler_proxy; }" in admin
+    upstreams = dict(re.findall(r"upstream (\w+) \{[^}]*?server proxy:(\d+) resolve", conf))
+    assert upstreams == {"strangler_proxy": str(proxy.port), "strangler_proxy_admin": str(proxy.admin_port)}
+    public, admin = re.split(rf"listen {proxy.admin_port};", conf)
+    assert f"listen {proxy.port} reuseport;" in public and "location / { proxy_pass http://strangler_proxy; }" in public
+    assert "_strangler" not in public.split(f"listen {proxy.port}")[1], (
+        "the public side routes /_strangler/ as any path"
+    )
+    assert "location /_strangler/ { proxy_pass http://strangler_proxy_admin; }" in admin
     assert "./deploy/nginx-proxy-lb.conf:/etc/nginx/nginx.conf:ro" in SERVICES["proxy-lb"]["volumes"]
 
 
@@ -473,10 +486,10 @@ def test_prometheus_scrapes_every_service_that_has_metrics() -> None:
         assert path in exposing[host], f"{host}: scraped at {path}, serves {exposing[host]}"
 
 
-def test_prometheus_targets_each_replica_on_its_listening_port() -> None:
+def test_prometheus_targets_each_replica_on_its_admin_listener() -> None:
     from strangler_proxy.settings import ProxySettings
 
-    port = ProxySettings.from_env(_environment("proxy")).port
+    port = ProxySettings.from_env(_environment("proxy")).admin_port  # metrics live beside the admin API
     proxy_jobs = [j for j in _scrape_jobs() if ("proxy", port) in _job_targets(j)]
     assert proxy_jobs and all(j.get("dns_sd_configs") for j in proxy_jobs), "each replica, not the balancer"
     assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in SERVICES["prometheus"]["volumes"]
