@@ -153,13 +153,14 @@ class Proxy:
         self.port = free_port()
         self.settings = ProxySettings(
             port=self.port,
+            admin_port=free_port(),  # the admin API and health: their own listener
             workers=workers,
             legacy_url=upstream,
             services={"pricing": upstream},
             control_database_url=dsn,
             admin_token=TOKEN,
         )
-        self.admin = f"http://127.0.0.1:{getattr(self.settings, 'admin_port', None) or self.port}"
+        self.admin = f"http://127.0.0.1:{self.settings.admin_port}"
         self.process = ManagedProcess(
             f"proxy-{workers}w",
             [sys.executable, "-m", "strangler_proxy"],
