@@ -1,4 +1,4 @@
-# One image for every Python part of the toolkit (monolith, proxy, ACL).
+# One image for every Python part of the toolkit (monolith, proxy, ACL, new services, CLI).
 # docker-compose.yml picks the part with `command:`.
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
@@ -13,5 +13,7 @@ COPY acl ./acl
 COPY new_services ./new_services
 # Without the `local` extra: the image runs against real PostgreSQL, Kafka and Debezium Connect
 # (docker-compose.yml), never the embedded ones that `strangler up` starts.
-RUN pip install --no-cache-dir . && useradd --system app
+# /keys: mount point of the identity key volume; made here so a fresh named volume
+# takes this directory's owner (the app user) rather than root's.
+RUN pip install --no-cache-dir . && useradd --system app && mkdir /keys && chown app /keys
 USER app

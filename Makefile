@@ -40,8 +40,8 @@ lint: $(STAMP)  ## ruff (lint and format) and mypy, as CI runs them
 test: $(STAMP) lint  ## the linters, then the whole test suite
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+bench: $(STAMP)  ## every benchmark, bounded (< 15 min on 2 cores): docs/bench-results/latest.{json,md}
+	$(BIN)/strangler bench all
 
 # uv in a venv of its own: .venv may be stale (that is why the lock is being remade).
 lock:  ## re-resolve requirements.lock after a change to the dependencies in pyproject.toml

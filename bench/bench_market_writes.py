@@ -54,8 +54,10 @@ class Proxy:
     def __init__(self, endpoints: dict[str, Any], state: Path) -> None:
         self.url = endpoints["proxy"]
         token = (state / "admin-token").read_text().strip()
-        self.admin = httpx.Client(
-            base_url=self.url, timeout=30, headers={"authorization": f"Bearer {token}", "x-strangler-actor": "bench"}
+        self.admin = httpx.Client(  # the admin API has its own listener (proxy_admin)
+            base_url=endpoints.get("proxy_admin") or self.url,
+            timeout=30,
+            headers={"authorization": f"Bearer {token}", "x-strangler-actor": "bench"},
         )
 
     def writes_to(self, mode: str) -> None:

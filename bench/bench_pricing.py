@@ -547,7 +547,8 @@ def measure_reads(stack: Stack, endpoints: dict[str, Any], args: argparse.Namesp
         items = sorted(r[0] for r in conn.execute("SELECT DISTINCT itm_id FROM smp_sale") if 1 <= r[0] <= 200)
     say(f"{len(items)} sold items; reads through the proxy {proxy}")
     scripts = {name: wrk_script(stack.state, items, suffix, name) for name, (_, suffix) in ENDPOINTS.items()}
-    admin = Admin(proxy, (stack.state / "admin-token").read_text().strip())
+    # the admin API and the proxy's health have their own listener (proxy_admin)
+    admin = Admin(endpoints.get("proxy_admin") or proxy, (stack.state / "admin-token").read_text().strip())
     c = f"c{args.connections}"
     reads: dict[str, Any] = {
         name: {

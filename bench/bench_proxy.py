@@ -60,13 +60,13 @@ def nginx_bin() -> str:
     return shutil.which("nginx") or "/usr/sbin/nginx"
 
 
-def start_nginx(work: Path, name: str, server_block: str) -> ManagedProcess:
+def start_nginx(work: Path, name: str, server_block: str, workers: int = 1) -> ManagedProcess:
     d = work / name
     (d / "logs").mkdir(parents=True)
     conf = d / "nginx.conf"
     conf.write_text(f"""
 daemon off;
-worker_processes 1;
+worker_processes {workers};
 pid {d}/nginx.pid;
 error_log {d}/logs/error.log warn;
 events {{ worker_connections 4096; }}
@@ -118,7 +118,7 @@ def main() -> None:
     procs: list[ManagedProcess] = []
     pg = None
     try:
-        up_port, ngx_port, our_port = free_port(), free_port(), free_port()
+        up_port, ngx_port, our_port, admin_port = free_port(), free_port(), free_port(), free_port()
         body = '{"item":"42","rate":117,"currency":"copper"}'
         who = '{"user_id":1,"username":"bench","player_id":1,"player_status":"A"}'
         procs.append(
@@ -152,6 +152,7 @@ def main() -> None:
         ensure_key_file(work / "identity-keys.json")
         settings = ProxySettings(
             port=our_port,
+            admin_port=admin_port,  # the admin API and health: their own listener
             workers=1,
             legacy_url=f"http://127.0.0.1:{up_port}",
             services={"pricing": f"http://127.0.0.1:{up_port}"},
@@ -176,16 +177,16 @@ def main() -> None:
         token = "Authorization: Token bench-user-token"
         for url, process in ((direct, procs[0]), (nginx, procs[1])):
             wait_until(http_ok(url), timeout=20, what=url, watch=process)
-        wait_until(http_ok(f"http://127.0.0.1:{our_port}/_strangler/health"), timeout=20, what="proxy", watch=proxy)
+        wait_until(http_ok(f"http://127.0.0.1:{admin_port}/_strangler/health"), timeout=20, what="proxy", watch=proxy)
         r = httpx.post(
-            f"http://127.0.0.1:{our_port}/_strangler/routes/set",
+            f"http://127.0.0.1:{admin_port}/_strangler/routes/set",
             headers={"authorization": f"Bearer {TOKEN}"},
             json={"route": "GET /shadowed/{id}/", "mode": "shadow", "service": "pricing", "reason": "bench"},
         )
         if r.status_code not in (200, 409):
             raise RuntimeError(f"could not set the shadow route: {r.status_code} {r.text}")
         r = httpx.post(
-            f"http://127.0.0.1:{our_port}/_strangler/routes/set",
+            f"http://127.0.0.1:{admin_port}/_strangler/routes/set",
             headers={"authorization": f"Bearer {TOKEN}"},
             json={"route": "GET /moved/{id}/", "mode": "new", "service": "pricing", "reason": "bench"},
         )

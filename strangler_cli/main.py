@@ -84,3 +84,7 @@ from strangler_cli.plan import plan_app  # noqa: E402
 
 app.add_typer(plan_app, name="plan")
 app.add_typer(parity_app, name="parity")
+
+from strangler_cli.bench import BENCH_EXAMPLES, bench  # noqa: E402
+
+app.command("bench", epilog=BENCH_EXAMPLES)(bench)
