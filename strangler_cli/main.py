@@ -78,3 +78,7 @@ app.add_typer(services_app, name="services")
 from strangler_cli.identity import identity_app  # noqa: E402
 
 app.add_typer(identity_app, name="identity")
+
+from strangler_cli.dashboard import dashboard_app  # noqa: E402
+
+app.add_typer(dashboard_app, name="dashboard")
