@@ -15,6 +15,7 @@ stops it):
 Ports of the parts the launcher starts (all on 127.0.0.1):
 ``STRANGLER_PROXY_PORT`` (8000), ``STRANGLER_LEGACY_PORT`` (8001),
 ``STRANGLER_POSTGRES_PORT`` (54329), ``STRANGLER_KAFKA_PORT`` (19092),
+``STRANGLER_DASHBOARD_PORT`` (8090),
 ``STRANGLER_PRICING_PORT`` (8010; see ``local_stack.services``).
 """
 
@@ -43,6 +44,7 @@ class StackSettings(EnvSettings):
     legacy_port: int = env("STRANGLER_LEGACY_PORT", port, default=8001)
     postgres_port: int = env("STRANGLER_POSTGRES_PORT", port, default=54329)
     kafka_port: int = env("STRANGLER_KAFKA_PORT", port, default=19092)
+    dashboard_port: int = env("STRANGLER_DASHBOARD_PORT", port, default=8090)
     legacy_workers: int = env("STRANGLER_LEGACY_WORKERS", integer(1, 64), default=2)
     external_legacy_database_url: str | None = env(
         "STRANGLER_LEGACY_DATABASE_URL", _database, default=None, secret=True
@@ -79,7 +81,8 @@ class StackSettings(EnvSettings):
 
     def ports_to_claim(self) -> dict[str, int]:
         """The ports this launcher will listen on, by part name."""
-        ports = {"proxy": self.proxy_port, "legacy": self.legacy_port, **self.service_ports}
+        ports = {"proxy": self.proxy_port, "legacy": self.legacy_port, "dashboard": self.dashboard_port}
+        ports.update(self.service_ports)
         if self.needs_embedded_postgres:
             ports["postgres"] = self.postgres_port
         if self.external_kafka_bootstrap is None:

@@ -103,6 +103,7 @@ class LocalStack:
             self._start_cdc()
             self._start_services()
             self._start_proxy()
+            self._start_dashboard()
         except BaseException:
             self.stop()
             raise
@@ -357,6 +358,35 @@ class LocalStack:
         proxy = self._spawn("proxy", [sys.executable, "-m", "strangler_proxy"], env=child_env(settings))
         wait_until(http_ok(f"{url}/_strangler/health"), timeout=60, what="strangler proxy", watch=proxy)
         self.endpoints.proxy = url
+
+    def _start_dashboard(self) -> None:
+        """The web dashboard (``strangler dashboard serve``, the command the
+        distributed deployment runs too), reading the admin API, the relay's
+        status, the broker and the services; stateless, so restarted like a
+        service. Login: the admin token or ``<state-dir>/dashboard-password``."""
+        from strangler_dashboard.settings import DashboardSettings
+
+        host, port = self.settings.host, self.settings.dashboard_port
+        url = f"http://{host}:{port}"
+        self.say(f"starting the dashboard on {url}/")
+        known = self.endpoints.as_json()
+        settings = DashboardSettings.read_env(
+            host=host,
+            port=port,
+            proxy_admin_url=known.get("proxy_admin") or self.endpoints.proxy,
+            admin_token=self.state.admin_token(),
+            password=self.state.secret("dashboard-password", env_var="STRANGLER_DASHBOARD_PASSWORD"),
+            services=dict(self.endpoints.services),
+            kafka_bootstrap=self.endpoints.kafka,
+            cdc_state_dir=self.cdc_state_dir,
+            legacy_database_url=self.endpoints.databases["legacy"],
+            control_database_url=self.endpoints.databases["control"],
+        )
+        argv = [sys.executable, "-m", "strangler_cli", "dashboard", "serve", "--state-dir", str(self.state.path)]
+        dashboard = self._spawn("dashboard", argv, env=child_env(settings))
+        self.restartable.add(dashboard.name)
+        wait_until(http_ok(f"{url}/healthz"), timeout=60, what="dashboard", watch=dashboard)
+        self.endpoints.dashboard = url
 
     def _spawn(self, name: str, argv: list[str], *, env: dict[str, str]) -> ManagedProcess:
         child = ManagedProcess(name, argv, log_file=self.state.log(name), env=env).start()
