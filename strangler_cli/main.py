@@ -79,6 +79,11 @@ from strangler_cli.identity import identity_app  # noqa: E402
 
 app.add_typer(identity_app, name="identity")
 
+from strangler_cli.parity import parity_app  # noqa: E402
+from strangler_cli.plan import plan_app  # noqa: E402
+
+app.add_typer(plan_app, name="plan")
+app.add_typer(parity_app, name="parity")
 from strangler_cli.dashboard import dashboard_app  # noqa: E402
 
 app.add_typer(dashboard_app, name="dashboard")
