@@ -381,12 +381,23 @@ class LocalStack:
             cdc_state_dir=self.cdc_state_dir,
             legacy_database_url=self.endpoints.databases["legacy"],
             control_database_url=self.endpoints.databases["control"],
+            service_database_urls={s.name: self.endpoints.databases[s.name] for s in NEW_SERVICES},
+            plan_file=self._plan_file(),
         )
         argv = [sys.executable, "-m", "strangler_cli", "dashboard", "serve", "--state-dir", str(self.state.path)]
         dashboard = self._spawn("dashboard", argv, env=child_env(settings))
         self.restartable.add(dashboard.name)
         wait_until(http_ok(f"{url}/healthz"), timeout=60, what="dashboard", watch=dashboard)
         self.endpoints.dashboard = url
+
+    @staticmethod
+    def _plan_file() -> Path | None:
+        """The plan the dashboard shows: ``STRANGLER_PLAN_FILE``, else
+        ``migration-plan.yaml`` where ``strangler up`` runs (as ``strangler
+        plan`` finds it), else none (the board is then the proxy's routes)."""
+        named = os.environ.get("STRANGLER_PLAN_FILE")
+        found = Path(named) if named else Path("migration-plan.yaml")
+        return found.resolve() if found.is_file() else None
 
     def _spawn(self, name: str, argv: list[str], *, env: dict[str, str]) -> ManagedProcess:
         child = ManagedProcess(name, argv, log_file=self.state.log(name), env=env).start()

@@ -18,6 +18,7 @@ from typing import Any
 
 import typer
 
+from local_stack.services import NEW_SERVICES
 from strangler_cli.exit_codes import ExitCode
 from strangler_cli.output import examples, fail, say
 from strangler_cli.routes import admin_token
@@ -46,6 +47,9 @@ def from_state(state_dir: Path, environ: dict[str, str]) -> dict[str, Any]:
         found["legacy_database_url"] = str(databases["legacy"])
     if databases.get("control") and not environ.get("STRANGLER_CONTROL_DATABASE_URL"):
         found["control_database_url"] = str(databases["control"])
+    services = {k: str(v) for k, v in databases.items() if k not in ("legacy", "control")}
+    if services and not any(environ.get(spec.database_variable) for spec in NEW_SERVICES):
+        found["service_database_urls"] = services
     if (state_dir / "cdc").is_dir() and not environ.get("STRANGLER_CDC_STATE_DIR"):
         found["cdc_state_dir"] = state_dir / "cdc"
     password = state_dir / PASSWORD_FILE

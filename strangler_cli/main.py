@@ -84,6 +84,7 @@ from strangler_cli.plan import plan_app  # noqa: E402
 
 app.add_typer(plan_app, name="plan")
 app.add_typer(parity_app, name="parity")
+
 from strangler_cli.dashboard import dashboard_app  # noqa: E402
 
 app.add_typer(dashboard_app, name="dashboard")

@@ -57,11 +57,12 @@ BoardFactory = Callable[[DashboardSettings, AdminClient], BoardProvider]
 
 
 def default_board(settings: DashboardSettings, admin: AdminClient) -> BoardProvider:
-    """The board from the proxy's routes.
+    """The plan's board when a plan file is configured (its stages, gates and
+    steps), else the board of the proxy's routes."""
+    if settings.plan_file is not None:
+        from strangler_dashboard.plan_board import PlanBoard
 
-    TODO(plan): with ``settings.plan_file`` set, the plan's board
-    (``migration_plan``'s status, gates and steps) once that package lands.
-    """
+        return PlanBoard(settings)
     return RoutesBoard(admin)
 
 

@@ -137,7 +137,7 @@ class KafkaProbe:
 
     def committed(self, group: str) -> TopicOffsets:
         _, admin = self._clients()
-        offsets = admin.list_consumer_group_offsets(group)
+        offsets = admin.list_group_offsets(group).get(group, {})  # kafka-python 3.x
         return {(tp.topic, tp.partition): int(meta.offset) for tp, meta in offsets.items() if meta.offset >= 0}
 
 

@@ -12,6 +12,7 @@
 ``STRANGLER_LEGACY_DATABASE_URL``  the monolith's database (replication slot's retained WAL)
 ``STRANGLER_CONTROL_DATABASE_URL`` the route store (the plan's step records)
 ``STRANGLER_PLAN_FILE``            the migration plan; without it the board is the proxy's routes
+``STRANGLER_<SERVICE>_DATABASE_URL`` each new service's database (the plan's parity gates)
 ``STRANGLER_DASHBOARD_SAMPLE_S``   seconds between two samples of the proxy's metrics (2)
 =================================  ==============================================
 
@@ -22,11 +23,12 @@ Every part but the admin API is optional: what is not configured shows as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from strangler_settings import EnvSettings, SettingsError, env, http_url, json_object, number, port
+from local_stack.services import NEW_SERVICES
+from strangler_settings import EnvSettings, SettingsError, env, http_url, json_object, number, port, read
 from strangler_settings.fields import render_json
 
 __all__ = ["DashboardSettings", "SettingsError"]
@@ -53,13 +55,27 @@ class DashboardSettings(EnvSettings):
     control_database_url: str | None = env("STRANGLER_CONTROL_DATABASE_URL", default=None, secret=True)
     plan_file: Path | None = env("STRANGLER_PLAN_FILE", Path, default=None)
     sample_s: float = env("STRANGLER_DASHBOARD_SAMPLE_S", number(0.2, 60.0), default=2.0)
+    #: Each new service's database (``STRANGLER_<SERVICE>_DATABASE_URL``): the plan's parity gates read them.
+    service_database_urls: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **given: Any) -> DashboardSettings:
+        if "service_database_urls" not in given:
+            urls: dict[str, str | None] = {
+                s.name: read(s.database_variable, default=None, secret=True, environ=env) for s in NEW_SERVICES
+            }
+            given["service_database_urls"] = {name: url for name, url in urls.items() if url}
         settings = cls.read_env(env, **given)
         if not settings.admin_url:
             raise SettingsError("STRANGLER_PROXY_ADMIN_URL (or STRANGLER_PROXY_URL) is required")
         return settings
+
+    def render_env(self) -> dict[str, str]:
+        rendered = super().render_env()
+        for spec in NEW_SERVICES:
+            if spec.name in self.service_database_urls:
+                rendered[spec.database_variable] = str(self.service_database_urls[spec.name])
+        return rendered
 
     @property
     def admin_url(self) -> str:
