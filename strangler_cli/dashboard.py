@@ -28,6 +28,8 @@ dashboard_app = typer.Typer(help="The live migration dashboard (web page).", no_
 
 #: The state dir's file with the dashboard's login password (``strangler up`` creates it, 0600).
 PASSWORD_FILE = "dashboard-password"
+#: The plan file ``strangler plan`` reads by default.
+DEFAULT_PLAN = Path("migration-plan.yaml")
 
 
 def from_state(state_dir: Path, environ: dict[str, str]) -> dict[str, Any]:
@@ -58,6 +60,14 @@ def from_state(state_dir: Path, environ: dict[str, str]) -> dict[str, Any]:
     return found
 
 
+def default_plan(environ: dict[str, str], given: dict[str, Any]) -> bool:
+    """Use ``migration-plan.yaml`` here (as ``strangler plan`` does) when no
+    plan is named and the plan's records (the control database) are known;
+    without them the board falls back to the proxy's routes."""
+    control = environ.get("STRANGLER_CONTROL_DATABASE_URL") or given.get("control_database_url")
+    return not environ.get("STRANGLER_PLAN_FILE") and bool(control) and DEFAULT_PLAN.is_file()
+
+
 @dashboard_app.command(
     "serve",
     epilog=examples(
@@ -71,7 +81,9 @@ def serve(
     host: str | None = typer.Option(None, "--host", help="Listen address (else STRANGLER_DASHBOARD_HOST, 127.0.0.1)."),
     port: int | None = typer.Option(None, "--port", help="Listen port (else STRANGLER_DASHBOARD_PORT, 8090)."),
     plan: Path | None = typer.Option(
-        None, "--plan", help="The migration plan (else STRANGLER_PLAN_FILE; none: the proxy's routes)."
+        None,
+        "--plan",
+        help="The migration plan (else STRANGLER_PLAN_FILE, else ./migration-plan.yaml when the control database is known; none: the proxy's routes).",
     ),
     token: str | None = typer.Option(
         None, "--token", help="Admin token (else STRANGLER_ADMIN_TOKEN, else the state dir)."
@@ -92,6 +104,8 @@ def serve(
         given["port"] = port
     if plan:
         given["plan_file"] = plan
+    elif default_plan(environ, given):
+        given["plan_file"] = DEFAULT_PLAN.resolve()
     try:
         settings = DashboardSettings.from_env(environ, **given)
     except SettingsError as exc:
