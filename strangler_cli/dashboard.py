@@ -18,7 +18,6 @@ from typing import Any
 
 import typer
 
-from local_stack.services import NEW_SERVICES
 from strangler_cli.exit_codes import ExitCode
 from strangler_cli.output import examples, fail, say
 from strangler_cli.routes import admin_token
@@ -35,6 +34,8 @@ DEFAULT_PLAN = Path("migration-plan.yaml")
 def from_state(state_dir: Path, environ: dict[str, str]) -> dict[str, Any]:
     """Settings the environment does not give, found in the state dir of a
     running ``strangler up`` (empty when there is none)."""
+    from local_stack.services import NEW_SERVICES  # lazily: the CLI starts light (shell completion)
+
     endpoints = endpoints_or_none(state_dir) or {}
     found: dict[str, Any] = {}
     admin_url = endpoints.get("proxy_admin") or endpoints.get("proxy")

@@ -79,6 +79,7 @@ function renderHeader(snap) {
   const share = $("[data-testid=share-new]");
   share.textContent = pct(t.share_new);
   share.dataset.value = t.share_new ?? "";
+  $("#share-bar").style.width = `${100 * (t.share_new || 0)}%`;
   $("#share-sub").textContent = `${t.served_by_new ?? 0} of ${t.requests ?? 0} requests, last ${Math.round(snap.window_s || 0)} s`;
   const version = $("[data-testid=route-version]");
   version.textContent = board.route_version ?? snap.live_version ?? "–";
