@@ -271,6 +271,33 @@ def test_the_board_shows_the_apis_figures_and_its_buttons_flip_the_route(stack: 
     set_table(stack, [], "e2e: the dashboard test ends at legacy")
 
 
+def test_automatic_rollbacks_are_highlighted_in_the_audit_history(stack: RunningStack, page: Any) -> None:
+    _token, password = _secrets(stack)
+    # Any answer is slower than 1 µs: the proxy's limit watcher rolls the route back within a second or two.
+    over = {**RATE_ROUTE, "mode": "new", "limits": {"p99_ms": 0.001, "min_requests": 3, "window_s": 60}}
+    set_table(stack, [over], "e2e: a route over its limit, to be rolled back automatically")
+    since = int(_live(stack)["version"])
+    with httpx.Client(base_url=stack.endpoints["proxy"], timeout=10) as client:
+        for item in range(1, 6):
+            client.get(f"/api/items/{item}/rate/")
+    auto = wait_until(
+        lambda: next((v for v in _history(stack) if v["kind"] == "auto-rollback" and v["version"] > since), None),
+        timeout=30,
+        what="the proxy's automatic rollback",
+        interval=0.5,
+    )
+    _login(page, stack, password)
+    row = page.locator(f'[data-testid=audit-row][data-version="{auto["version"]}"]')
+    row.wait_for()
+    assert row.get_attribute("data-auto") == "true" and "auto" in str(row.get_attribute("class")).split()
+    assert "AUTO-ROLLBACK" in row.inner_text() and auto["actor"] in row.inner_text()
+    background = row.locator("td").first.evaluate("td => getComputedStyle(td).backgroundColor")
+    assert background == "rgb(253, 236, 234)"  # the highlight, not a plain row
+    plain = page.locator('[data-testid=audit-row][data-auto="false"]').first
+    assert plain.locator("td").first.evaluate("td => getComputedStyle(td).backgroundColor") != background
+    set_table(stack, [], "e2e: the dashboard test ends at legacy")
+
+
 def test_a_session_from_the_admin_token_works_too_and_logout_ends_it(stack: RunningStack, page: Any) -> None:
     token, _ = _secrets(stack)
     _login(page, stack, token)
