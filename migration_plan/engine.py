@@ -17,6 +17,7 @@ gates when forced). The plan's own record of the step goes to
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,7 +67,10 @@ class AdminError(RuntimeError):
 
 @dataclass(frozen=True)
 class StackAccess:
-    """Where the stack's parts are (from ``endpoints.json`` or the environment)."""
+    """Where the stack's parts are (from ``endpoints.json`` or the environment).
+    ``proxy_url`` is where the proxy's admin API and metrics answer: its admin
+    listener (``proxy_admin`` in ``endpoints.json``) where it has one, else
+    the proxy's own port."""
 
     proxy_url: str
     admin_token: str
@@ -81,8 +85,9 @@ class StackAccess:
         cls, endpoints: Mapping[str, Any], admin_token: str, state_dir: Path | None = None
     ) -> StackAccess:
         databases = dict(endpoints.get("databases") or {})
+        admin_url = os.environ.get("STRANGLER_PROXY_ADMIN_URL") or endpoints.get("proxy_admin") or endpoints["proxy"]
         return cls(
-            proxy_url=str(endpoints["proxy"]).rstrip("/"),
+            proxy_url=str(admin_url).rstrip("/"),
             admin_token=admin_token,
             control_dsn=str(databases["control"]),
             legacy_dsn=databases.get("legacy"),

@@ -4,7 +4,9 @@ The proxy already counts what the gates need (``strangler_proxy.metrics``):
 ``strangler_requests_total{route, upstream, code}``,
 ``strangler_request_duration_seconds{route, upstream}`` (histogram),
 ``strangler_shadow_total{route, outcome}`` and
-``strangler_fallbacks_total{route, upstream, reason}``. Its counters are
+``strangler_fallbacks_total{route, upstream, reason}``, and (added for the
+plan) ``strangler_shadow_duration_seconds{route, upstream}``: the new side's
+latency while it is only shadowed. Its counters are
 cumulative since the proxy process started, so a stage's figures are the
 difference between now and a *baseline* taken when the stage was entered
 (``migration_plan.control``); a counter that went down means the proxy
@@ -107,7 +109,8 @@ def route_counters(samples: Iterable[Sample], route: str) -> RouteCounters:
             continue
         if s.name == "strangler_requests_total":
             requests[s.labels["upstream"]][s.labels.get("code", "?")] += s.value
-        elif s.name == "strangler_request_duration_seconds_bucket":
+        elif s.name in ("strangler_request_duration_seconds_bucket", "strangler_shadow_duration_seconds_bucket"):
+            # Answers and shadow copies alike: the new side's latency in every stage.
             buckets[s.labels["upstream"]][s.labels["le"]] += s.value
         elif s.name == "strangler_shadow_total":
             shadow[s.labels["outcome"]] += s.value

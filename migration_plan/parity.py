@@ -323,15 +323,20 @@ def _debezium_value(value: Any) -> Any:
 
 def _stream(
     conn: psycopg.Connection[Any], query: sql.Composed | sql.SQL, name: str, deadline: _Deadline
-) -> Iterator[Any]:
-    """Rows of ``query`` through a server-side cursor, ``BATCH`` at a time."""
+) -> Iterator[tuple[list[tuple[str, int]], Any]]:
+    """Rows of ``query`` through a server-side cursor, ``BATCH`` at a time,
+    each with the columns' (name, type oid): read once, psycopg builds the
+    description anew on every access."""
     with conn.cursor(name=name) as cur:
         cur.itersize = BATCH
         cur.execute(query)
+        columns: list[tuple[str, int]] = []
         for n, row in enumerate(cur):
             if n % BATCH == 0:
                 deadline.check()
-            yield cur.description, row
+            if not columns:
+                columns = [(d.name, d.type_code) for d in cur.description or ()]
+            yield columns, row
 
 
 def _legacy_events(
@@ -345,10 +350,10 @@ def _legacy_events(
     now_ms = int(time.time() * 1000)
     names: list[str] = []
     stamps: list[int] = []
-    for description, values in _stream(conn, query, f"parity_{table}", deadline):
+    for columns, values in _stream(conn, query, f"parity_{table}", deadline):
         if not names:
-            names = [d.name for d in description]
-            stamps = [i for i, d in enumerate(description) if d.type_code in _TIMESTAMP_OIDS]
+            names = [column_name for column_name, _ in columns]
+            stamps = [i for i, (_, oid) in enumerate(columns) if oid in _TIMESTAMP_OIDS]
         row = dict(zip(names, values, strict=True))
         for i in stamps:  # only timestamps need converting: one or two columns of a row
             row[names[i]] = _debezium_value(values[i])
@@ -382,7 +387,7 @@ def _child(spec: ContextParity, key: int, events: list[DomainEvent]) -> int | No
 def _service_sides(
     spec: ContextParity, conn: psycopg.Connection[Any], deadline: _Deadline
 ) -> Iterator[tuple[int, Side]]:
-    for _description, row in _stream(conn, sql.SQL(spec.service_sql), "parity_service", deadline):
+    for _columns, row in _stream(conn, sql.SQL(spec.service_sql), "parity_service", deadline):
         yield int(row[0]), Side(spec.service_root(tuple(row[1:-2])), int(row[-2]), int(row[-1]))
 
 

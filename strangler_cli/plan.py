@@ -186,6 +186,12 @@ def status(
     if as_json:
         print_json(data)
         return
+    print_status(data)
+
+
+def print_status(data: dict[str, Any]) -> None:
+    """The status as people read it: one summary line, a table of endpoints,
+    then each endpoint's gates with figure and threshold."""
     progress, traffic = data["progress"], data["progress"]["traffic"]
     share = "-" if traffic["share_new"] is None else f"{traffic['share_new']:.1%}"
     say(
@@ -203,8 +209,7 @@ def status(
             else:
                 failed = [g["gate"] for g in e["gates"] if not g["passed"]]
                 gates = Text("all pass", style="green") if not failed else Text("fail: " + ", ".join(failed), "red")
-            stage = e["stage"] + (f" {e['weight']}%" if e["weight"] is not None else "")
-            table.add_row(*cells(e["id"], e["route"], stage, e["next_stage"] or "-", gates))
+            table.add_row(*cells(e["id"], e["route"], e["stage"], e["next_stage"] or "-", gates))
     console.print(table)
     for context in data["contexts"]:
         for e in context["endpoints"]:

@@ -44,6 +44,10 @@ HELP = {
         "counter",
         "Shadow comparisons by route and outcome (match, mismatch, noise, error, skipped).",
     ),
+    "strangler_shadow_duration_seconds": (
+        "histogram",
+        "Time of the new service's answer to a shadow copy, by route and upstream.",
+    ),
     "strangler_fallbacks_total": (
         "counter",
         "Requests served by legacy after the new service failed or its breaker was open.",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,6 +141,7 @@ class ShadowRunner:
                 # Never send the copy without the identity its token should carry.
                 self._count(key, "skipped")
                 return
+        started = time.monotonic()
         try:
             new = await self._call(self.pools[str(route.service)], method, target, new_lines, body, route.timeout_s)
         except UpstreamError as exc:
@@ -147,6 +149,13 @@ class ShadowRunner:
             self.on_result(key, True)
             log.info("shadow call failed", extra={"request_id": request_id, "route": key, "error": str(exc)})
             return
+        # The new side's latency while it is only shadowed: what the migration
+        # plan's p99 gates compare with legacy's before any client depends on it.
+        self.metrics.observe(
+            "strangler_shadow_duration_seconds",
+            (("route", key), ("upstream", str(route.service))),
+            time.monotonic() - started,
+        )
         if (
             legacy[0] == new[0]
             and legacy[2] == new[2]

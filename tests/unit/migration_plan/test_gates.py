@@ -130,3 +130,16 @@ def test_cdc_lag_and_parity_gates() -> None:
     )
     assert not failed.passed and failed.figure == 3 and "3 of 200" in failed.detail
     assert not evaluate_gate("parity", True, empty, ContextFigures()).passed  # not checked is not a pass
+
+
+def test_in_shadow_the_new_sides_latency_comes_from_the_timed_shadow_copies() -> None:
+    m = Metrics()
+    for _ in range(50):
+        m.inc("strangler_requests_total", (("route", RATE), ("upstream", "legacy"), ("code", "2xx")))
+        m.observe("strangler_request_duration_seconds", (("route", RATE), ("upstream", "legacy")), 0.002)
+        m.inc("strangler_shadow_total", (("route", RATE), ("outcome", "match")))
+        m.observe("strangler_shadow_duration_seconds", (("route", RATE), ("upstream", "pricing")), 0.02)
+    shadowed = figures(route_counters(parse_prometheus(render({"1": m.snapshot()})), RATE), "pricing")
+    assert shadowed.new_requests == 0 and shadowed.new_p99_ms is not None
+    result = evaluate_gate("max_p99_ratio", 2.0, shadowed, ContextFigures())
+    assert not result.passed and result.figure == pytest.approx(shadowed.new_p99_ms / shadowed.legacy_p99_ms)

@@ -231,6 +231,8 @@ def test_shadow_answers_from_legacy_then_compares_with_the_service() -> None:
     assert rig.mismatches[0].differences == [{"path": "$.rate", "legacy": 5, "new": 6}]
     assert rig.counter("strangler_shadow_total", ("route", key), ("outcome", "match")) == 1
     assert rig.counter("strangler_shadow_total", ("route", key), ("outcome", "mismatch")) == 1
+    timed = rig.metrics.hist[("strangler_shadow_duration_seconds", (("route", key), ("upstream", "pricing")))]
+    assert sum(timed[:-1]) == 2  # both shadow copies timed (the last slot is the sum of seconds)
 
 
 def test_canary_sets_a_sticky_cookie_for_anonymous_clients() -> None:
