@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from strangler_dashboard.app import create_app
 from strangler_dashboard.auth import CSRF_HEADER
 from strangler_dashboard.settings import DashboardSettings
 from strangler_proxy.metrics import Metrics, render
+
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")  # it asks for httpx2
+    from starlette.testclient import TestClient
 
 TOKEN = "admin-t0ken-never-shown"
 PASSWORD = "dash-pass-never-shown"
