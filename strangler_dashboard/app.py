@@ -238,7 +238,9 @@ def create_app(
         try:
             body = await request.json()
         except ValueError:
-            return Json({"error": "body must be JSON"}, status_code=400)
+            body = None
+        if not isinstance(body, dict):
+            return Json({"error": "body must be a JSON object"}, status_code=400)
         target, reason = str(body.get("target") or ""), str(body.get("reason") or "")
         d = dash()
         began = time.time()

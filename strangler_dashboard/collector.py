@@ -3,9 +3,9 @@
 One loop per process: every ``sample_s`` it samples the proxy's metrics
 into the :class:`~strangler_dashboard.series.History`, asks the board
 provider for the board (with the live figures of the last five minutes),
-reads the audit log and the mismatch counts, and every few samples the CDC
-pipeline (blocking I/O, in a worker thread). Many open pages therefore cost
-the stack nothing more than one. A step taken on the page asks for a
+reads the audit log and the mismatch counts; a second loop reads the CDC
+pipeline every few seconds (blocking I/O, in a worker thread). Many open
+pages therefore cost the stack nothing more than one. A step taken on the page asks for a
 refresh at once (:meth:`Collector.poke`), so the board shows its result
 without waiting for the next tick.
 """
@@ -30,8 +30,8 @@ log = logging.getLogger("strangler_dashboard")
 WINDOW_S = 300.0
 #: Audit entries shown.
 AUDIT_LIMIT = 50
-#: The pipeline is read every this many samples (it asks the broker and databases).
-PIPELINE_EVERY = 3
+#: Seconds between two reads of the pipeline (it asks the broker and databases).
+PIPELINE_S = 5.0
 
 
 def is_auto_rollback(version: dict[str, Any]) -> bool:
@@ -70,6 +70,16 @@ def trim_mismatch(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+async def _until(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, less if ``stop`` or ``wake`` is set meanwhile."""
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+
+
 class Collector:
     def __init__(
         self,
@@ -88,7 +98,6 @@ class Collector:
         self._snapshot: dict[str, Any] = {"ready": False}
         self._pipeline: dict[str, Any] | None = None
         self._wake = asyncio.Event()
-        self._ticks = 0
         self._fresh = asyncio.Condition()
 
     @property
@@ -100,27 +109,44 @@ class Collector:
         self._wake.set()
 
     async def wait_fresh(self, after: float, timeout: float) -> None:
-        """Until a snapshot newer than ``after`` exists, or ``timeout``."""
+        """Until a snapshot whose gathering began after ``after`` exists (so
+        it shows a step taken at ``after``), or ``timeout``."""
         async with self._fresh:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
-                    self._fresh.wait_for(lambda: float(self._snapshot.get("at") or 0) > after), timeout
+                    self._fresh.wait_for(lambda: float(self._snapshot.get("started_at") or 0) > after), timeout
                 )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Refresh until ``stop``; one failing source never ends the loop."""
+        """Refresh until ``stop``; one failing source never ends the loop.
+        The pipeline is read by a loop of its own: its broker and database
+        timeouts must not stretch the interval between metric samples."""
+        pipeline = asyncio.create_task(self._read_pipeline(stop)) if self.pipeline is not None else None
+        try:
+            while not stop.is_set():
+                self._wake.clear()  # before gathering: a poke during it asks for one more
+                try:
+                    await self.refresh()
+                except Exception:
+                    log.exception("dashboard refresh failed")
+                await _until(stop, self._wake, self.sample_s)
+        finally:
+            if pipeline is not None:
+                pipeline.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pipeline
+
+    async def _read_pipeline(self, stop: asyncio.Event) -> None:
+        assert self.pipeline is not None
         while not stop.is_set():
             try:
-                await self.refresh()
+                self._pipeline = await asyncio.to_thread(self.pipeline.read)
             except Exception:
-                log.exception("dashboard refresh failed")
-            self._wake.clear()
-            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            _done, pending = await asyncio.wait(waits, timeout=self.sample_s, return_when=asyncio.FIRST_COMPLETED)
-            for task in pending:
-                task.cancel()
+                log.exception("dashboard pipeline read failed")
+            await _until(stop, asyncio.Event(), PIPELINE_S)
 
     async def refresh(self) -> None:
+        started = time.time()
         errors: list[str] = []
         try:
             self.history.add(Sample(time.time(), parse(await self.admin.metrics_text())))
@@ -132,13 +158,11 @@ class Collector:
         audit = await self._guard(errors, "audit", self.admin.get("/_strangler/routes/history", limit=AUDIT_LIMIT))
         diffs = await self._guard(errors, "diffs", self.admin.get("/_strangler/diffs", limit=1))
         status = await self._guard(errors, "status", self.admin.get("/_strangler/status"))
-        if self.pipeline is not None and (self._pipeline is None or self._ticks % PIPELINE_EVERY == 0):
-            self._pipeline = await asyncio.to_thread(self.pipeline.read)
-        self._ticks += 1
         versions = (audit or {}).get("versions", [])
         async with self._fresh:
             self._snapshot = {
                 "ready": True,
+                "started_at": started,
                 "at": time.time(),
                 "sample_s": self.sample_s,
                 "window_s": round(seconds, 1),

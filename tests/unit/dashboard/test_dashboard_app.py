@@ -178,3 +178,21 @@ def test_logout_ends_the_session(client: TestClient) -> None:
     assert client.get("/api/snapshot").status_code == 200
     client.post("/logout", follow_redirects=False)
     assert client.get("/api/snapshot").status_code == 401
+
+
+def test_a_step_answers_with_a_snapshot_gathered_after_it(client: TestClient, fake: FakeProxyAdmin) -> None:
+    """The page refreshes once the step answers: that snapshot must show the step."""
+    _login(client, TOKEN)
+    _ready_snapshot(client)
+    response = client.post("/api/advance", json={"target": RATE, "reason": "go"}, headers={CSRF_HEADER: "1"})
+    assert response.status_code == 200
+    snap = client.get("/api/snapshot").json()
+    assert snap["board"]["route_version"] == fake.version
+    assert snap["board"]["contexts"][0]["endpoints"][0]["stage"] == "canary-5"
+
+
+def test_a_step_body_must_be_a_json_object(client: TestClient) -> None:
+    _login(client, TOKEN)
+    for body in ("[1, 2]", "not json"):
+        response = client.post("/api/advance", content=body, headers={CSRF_HEADER: "1"})
+        assert response.status_code == 400, body
