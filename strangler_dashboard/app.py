@@ -53,6 +53,8 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
     "cache-control": "no-store",
 }
+#: The login form's largest body (a name and a secret).
+LOGIN_BODY_MAX = 16 * 1024
 BoardFactory = Callable[[DashboardSettings, AdminClient], BoardProvider]
 
 
@@ -113,10 +115,15 @@ def _client(request: Request) -> str:
 async def login_form(request: Request) -> dict[str, str]:
     """The login form's fields (urlencoded; bounded in size). Parsed here so
     the dashboard needs no multipart library for two text fields."""
-    body = await request.body()
-    if len(body) > 16 * 1024:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > LOGIN_BODY_MAX:
+            return {}  # read no further: two short fields never need this much
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+    except ValueError:
         return {}
-    fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
     return {k: v[-1] for k, v in fields.items()}
 
 

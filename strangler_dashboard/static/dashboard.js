@@ -217,8 +217,14 @@ async function step(card, direction, reasonInput, forceInput) {
   state.busy = true;
   card.parts.advance.disabled = card.parts.rollback.disabled = true;
   const body = { target: e.id, reason, force: forceInput.checked };
-  const { ok, data } = await postJson(`/api/${direction}`, body);
-  state.busy = false;
+  let ok = false, data = {};
+  try {
+    ({ ok, data } = await postJson(`/api/${direction}`, body));
+  } catch (err) {
+    data = { error: `the dashboard did not answer (${err.message})` };
+  } finally {
+    state.busy = false;
+  }
   if (ok) {
     reasonInput.value = "";
     forceInput.checked = false;

@@ -196,3 +196,10 @@ def test_a_step_body_must_be_a_json_object(client: TestClient) -> None:
     for body in ("[1, 2]", "not json"):
         response = client.post("/api/advance", content=body, headers={CSRF_HEADER: "1"})
         assert response.status_code == 400, body
+
+
+def test_odd_login_bodies_are_refused_not_crashed(client: TestClient) -> None:
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    for body in ("&".join(f"f{i}=x" for i in range(50)), "secret=" + "x" * 20_000):
+        response = client.post("/login", content=body, headers=headers, follow_redirects=False)
+        assert response.status_code == 401
