@@ -81,8 +81,8 @@ class StackSettings(EnvSettings):
 
     def ports_to_claim(self) -> dict[str, int]:
         """The ports this launcher will listen on, by part name."""
-        ports = {"proxy": self.proxy_port, "legacy": self.legacy_port, "dashboard": self.dashboard_port}
-        ports.update(self.service_ports)
+        ports = {"proxy": self.proxy_port, "legacy": self.legacy_port, **self.service_ports}
+        ports["dashboard"] = self.dashboard_port
         if self.needs_embedded_postgres:
             ports["postgres"] = self.postgres_port
         if self.external_kafka_bootstrap is None:
