@@ -82,11 +82,11 @@ class StackSettings(EnvSettings):
     def ports_to_claim(self) -> dict[str, int]:
         """The ports this launcher will listen on, by part name."""
         ports = {"proxy": self.proxy_port, "legacy": self.legacy_port, **self.service_ports}
-        ports["dashboard"] = self.dashboard_port
         if self.needs_embedded_postgres:
             ports["postgres"] = self.postgres_port
         if self.external_kafka_bootstrap is None:
             ports["kafka"] = self.kafka_port
+        ports["dashboard"] = self.dashboard_port
         return ports
 
     @property
