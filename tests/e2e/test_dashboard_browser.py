@@ -13,6 +13,7 @@ of the board (the README's).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -153,6 +154,8 @@ def _plan_gates(stack: RunningStack, endpoint_id: str) -> list[Gate]:
 
     token, _ = _secrets(stack)
     access = StackAccess.from_endpoints(stack.endpoints, token, stack.state_dir)
+    # the admin listener when the stack has one (the proxy's public port refuses /_strangler/ there)
+    access = dataclasses.replace(access, proxy_url=stack.endpoints.get("proxy_admin") or access.proxy_url)
     status = plan_status(load_plan(ROOT / "migration-plan.yaml"), access, actor="e2e")
     endpoint = next(e for c in status["contexts"] for e in c["endpoints"] if e["id"] == endpoint_id)
     return [(str(g["gate"]), bool(g["passed"]), _number(g["figure"])) for g in endpoint["gates"]]
