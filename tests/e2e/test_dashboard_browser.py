@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from stack_support import RunningStack, admin, cli, set_table
 
@@ -106,6 +107,21 @@ def _history(stack: RunningStack, limit: int = 10) -> list[dict[str, Any]]:
         return list(client.get("/_strangler/routes/history", params={"limit": limit}).json()["versions"])
 
 
+def _sql(dsn: str, statement: str, *params: Any) -> Any:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return conn.execute(statement, params).fetchone()
+
+
+def _plant(dsn: str, statement: str, item: int, *params: Any) -> None:
+    """Change pricing's store behind its back and tell its read cache (as its
+    projector would), so its answers show the change, and its undoing, at once."""
+    from new_services.pricing.adapters.change_feed import CHANNEL
+
+    with psycopg.connect(dsn) as conn:
+        conn.execute(statement, params)
+        conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(item)))
+
+
 def _card(page: Any, endpoint_id: str) -> Any:
     return page.locator(f'[data-testid=card][data-id="{endpoint_id}"]')
 
@@ -176,9 +192,23 @@ def test_the_board_shows_the_apis_figures_and_its_buttons_flip_the_route(stack: 
     token, password = _secrets(stack)
     set_table(stack, [RATE_ROUTE], "e2e: the dashboard test starts in shadow")
     key = str(_rate_route(stack)["key"])
-    with httpx.Client(base_url=stack.endpoints["proxy"], timeout=10) as client:
-        for item in range(1, 41):
-            assert client.get(f"/api/items/{item}/rate/").status_code in (200, 404)
+    pricing_db = stack.endpoints["databases"]["pricing"]
+    item, sku = _sql(pricing_db, "SELECT item_id, sku FROM items ORDER BY item_id LIMIT 1")
+    try:
+        # One item's sku changed behind pricing's back: its shadow comparisons differ in $.sku.
+        _plant(pricing_db, "UPDATE items SET sku = sku || '-x' WHERE item_id = %s", item, item)
+        with httpx.Client(base_url=stack.endpoints["proxy"], timeout=10) as client:
+            for other in [item, *range(1, 40)]:
+                assert client.get(f"/api/items/{other}/rate/").status_code in (200, 404)
+        with admin(stack) as client:
+            wait_until(
+                lambda: client.get("/_strangler/diffs", params={"limit": 1}).json()["counts"].get(key, 0) > 0,
+                timeout=SHOWN_WITHIN_S,
+                what="the planted mismatch to be stored",
+                interval=0.5,
+            )
+    finally:
+        _plant(pricing_db, "UPDATE items SET sku = %s WHERE item_id = %s", item, sku, item)
 
     _login(page, stack, password)
     card = _card(page, "pricing.rate")
@@ -205,12 +235,13 @@ def test_the_board_shows_the_apis_figures_and_its_buttons_flip_the_route(stack: 
         return [r.get_attribute("data-version") for r in rows] == [str(v["version"]) for v in versions]
 
     _shown("the audit history", audit_matches)
-    with admin(stack) as client:
-        stored = client.get("/_strangler/diffs", params={"limit": 1}).json()["counts"].get(key, 0)
-    _shown(
-        "the stored mismatches",
-        lambda: card.locator("[data-testid=mismatch-count]").get_attribute("data-value") == str(stored),
-    )
+
+    def stored_mismatches_shown() -> bool:
+        with admin(stack) as client:
+            stored = client.get("/_strangler/diffs", params={"limit": 1}).json()["counts"].get(key, 0)
+        return card.locator("[data-testid=mismatch-count]").get_attribute("data-value") == str(stored)
+
+    _shown("the stored mismatches", stored_mismatches_shown)
     wait_until(
         lambda: _page_gates(card) == _plan_gates(stack, "pricing.rate"),
         timeout=SHOWN_WITHIN_S,
@@ -233,6 +264,12 @@ def test_the_board_shows_the_apis_figures_and_its_buttons_flip_the_route(stack: 
     groups = [g.get_attribute("data-label") for g in page.locator("[data-testid=consumer-group]").all()]
     assert any(label.startswith("strangler-acl") for label in groups) and any("pricing" in label for label in groups)
     page.locator("[data-testid=chart-traffic] svg path").first.wait_for()
+    # the latest field-level differences, side by side
+    field = page.locator('[data-testid=diff-field][data-path="$.sku"]').first
+    field.wait_for()
+    legacy_cell, new_cell = field.locator("td.legacy"), field.locator("td.new")
+    assert legacy_cell.inner_text() == json.dumps(sku) and new_cell.inner_text() == json.dumps(sku + "-x")
+    page.locator('[data-testid=chart-mismatch] svg path[data-series="mismatch rate"]').wait_for()
 
     if os.environ.get("STRANGLER_DASHBOARD_SCREENSHOT"):
         page.screenshot(path=os.environ["STRANGLER_DASHBOARD_SCREENSHOT"], full_page=False)
