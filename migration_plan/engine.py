@@ -481,7 +481,7 @@ def rollback(plan: Plan, access: StackAccess, target: str, *, reason: str, actor
     index = stage_index(endpoint, route)
     if index == -1:
         raise PlanRefused(f"{endpoint.id} is already served by legacy")
-    # Off-plan: back to the last stage below its mode, else legacy.
+    # Off-plan (set by hand to no stage of the plan): back to legacy.
     to = index - 1 if index is not None else -1
     return _step(plan, admin, control, endpoint, live, index, to, "rollback", reason, [], [])
 

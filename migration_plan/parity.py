@@ -15,7 +15,7 @@ How each side is read, and why:
   domain values exists once. Rows are streamed with a server-side cursor,
   ordered by the aggregate's column (``acl.translators.aggregates``), and
   folded one aggregate at a time. Memory is one batch; time is linear
-  (about 1M sales a few tens of seconds, dominated by translation).
+  (1M sales: about a minute of CPU, dominated by translation; 74 MB peak).
 - **Service** stores are summarised *in SQL* (``GROUP BY`` with the same
   checksum computed by PostgreSQL) and streamed in id order with a
   server-side cursor; only one row per aggregate crosses the wire.
@@ -400,7 +400,7 @@ def _legacy_counts(spec: ContextParity, conn: psycopg.Connection[Any]) -> dict[s
 
 
 def check_parity(
-    spec: ContextParity, legacy_dsn: str, service_dsn: str, *, max_listed: int = 50, deadline_s: float = 300.0
+    spec: ContextParity, legacy_dsn: str, service_dsn: str, *, max_listed: int = 50, deadline_s: float = 600.0
 ) -> ParityReport:
     """Reconcile ``spec``'s legacy tables with its service's store (see module doc)."""
     started = time.monotonic()

@@ -30,7 +30,7 @@ parity_app = typer.Typer(
 def check(
     context: str = typer.Argument(..., help="pricing or market"),
     limit: int = typer.Option(50, "--limit", min=1, max=10_000, help="Differing aggregates listed in full."),
-    deadline: float = typer.Option(300.0, "--deadline", min=1.0, help="Give up after this many seconds."),
+    deadline: float = typer.Option(600.0, "--deadline", min=1.0, help="Give up after this many seconds."),
     legacy_db: str | None = typer.Option(None, "--legacy-db", help="Legacy PostgreSQL URL (else the state dir)."),
     service_db: str | None = typer.Option(
         None, "--service-db", help="The service's PostgreSQL URL (else the state dir)."

@@ -232,8 +232,9 @@ def test_gates_refuse_then_allow_advance_and_rollback_steps_back(
         get_rates(plan_stack, [item] * 25)
         status = wait_until(lambda: compared_at_least(plan_stack, plan_file, 25), timeout=30, what="shadow comparisons")
         verdicts = gates(status)
-        assert verdicts["min_shadow_requests"] and not verdicts["max_mismatch_rate"] and not verdicts["parity"]
-        assert verdicts["max_cdc_lag_s"] and verdicts["max_error_rate"]
+        # The planted row's gates; the others (CDC lag, error rate) are judged in the clean stage below.
+        assert verdicts["min_shadow_requests"], status["gates"]
+        assert not verdicts["max_mismatch_rate"] and not verdicts["parity"], status["gates"]
         with pytest.raises(engine.PlanRefused, match=r"max_mismatch_rate.*parity"):
             engine.advance(plan, stack, "pricing.rate", reason="diffs", actor="e2e@test")
     finally:
@@ -301,7 +302,7 @@ def test_gates_refuse_then_allow_advance_and_rollback_steps_back(
     assert [s["forced"] for s in steps] == [False, False, False, True, False]
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # starlette's TestClient on httpx
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")  # a UserWarning subclass
 def test_the_plan_api_the_dashboard_reads(plan_stack: RunningStack, plans: tuple[Path, Path]) -> None:
     from starlette.testclient import TestClient
 
