@@ -13,7 +13,9 @@ stops it):
 =================================  ==========================================
 
 Ports of the parts the launcher starts (all on 127.0.0.1):
-``STRANGLER_PROXY_PORT`` (8000), ``STRANGLER_LEGACY_PORT`` (8001),
+``STRANGLER_PROXY_PORT`` (8000), ``STRANGLER_PROXY_ADMIN_PORT`` (9901: the
+proxy's admin API and metrics, a listener of their own),
+``STRANGLER_LEGACY_PORT`` (8001),
 ``STRANGLER_POSTGRES_PORT`` (54329), ``STRANGLER_KAFKA_PORT`` (19092),
 ``STRANGLER_DASHBOARD_PORT`` (8090),
 ``STRANGLER_PRICING_PORT`` (8010; see ``local_stack.services``).
@@ -41,6 +43,7 @@ class StackSettings(EnvSettings):
     seed_sales: int
     host: str = "127.0.0.1"
     proxy_port: int = env("STRANGLER_PROXY_PORT", port, default=8000)
+    proxy_admin_port: int = env("STRANGLER_PROXY_ADMIN_PORT", port, default=9901)
     legacy_port: int = env("STRANGLER_LEGACY_PORT", port, default=8001)
     postgres_port: int = env("STRANGLER_POSTGRES_PORT", port, default=54329)
     kafka_port: int = env("STRANGLER_KAFKA_PORT", port, default=19092)
@@ -81,7 +84,12 @@ class StackSettings(EnvSettings):
 
     def ports_to_claim(self) -> dict[str, int]:
         """The ports this launcher will listen on, by part name."""
-        ports = {"proxy": self.proxy_port, "legacy": self.legacy_port, **self.service_ports}
+        ports = {
+            "proxy": self.proxy_port,
+            "proxy_admin": self.proxy_admin_port,
+            "legacy": self.legacy_port,
+            **self.service_ports,
+        }
         if self.needs_embedded_postgres:
             ports["postgres"] = self.postgres_port
         if self.external_kafka_bootstrap is None:

@@ -54,6 +54,8 @@ class Endpoints:
 
     legacy: str = ""
     proxy: str = ""
+    #: The proxy's admin API and metrics (their own listener, never the public port).
+    proxy_admin: str = ""
     kafka: str | None = None
     dashboard: str | None = None
     databases: dict[str, str] = field(default_factory=dict)
@@ -64,6 +66,7 @@ class Endpoints:
         return {
             "legacy": self.legacy,
             "proxy": self.proxy,
+            "proxy_admin": self.proxy_admin,
             "kafka": self.kafka,
             "dashboard": self.dashboard,
             "databases": dict(self.databases),
@@ -259,10 +262,14 @@ class LocalStack:
         )
         self.say("starting the CDC relay (embedded Debezium)")
         relay = self._spawn("cdc-relay", [sys.executable, "-m", "acl.relay"], env=child_env(relay_settings))
+        # The relay's position is in the control database and the ACL's in its
+        # consumer group: both resume where they were, so both are restarted.
+        self.restartable.add(relay.name)
         wait_until(self._relay_running, timeout=120, what="CDC relay", watch=relay)
         self.say("starting the anti-corruption layer consumer")
         acl_settings = ConsumerSettings.read_env(bootstrap_servers=self.endpoints.kafka)
         acl = self._spawn("acl", [sys.executable, "-m", "acl"], env=child_env(acl_settings))
+        self.restartable.add(acl.name)
         wait_until(self._domain_topics_exist, timeout=60, what="ACL consumer", watch=acl, interval=0.5)
         # Sync-back (market events -> legacy rows) keeps its position in the
         # legacy database, so a restart resumes where it was: restarted like
@@ -342,12 +349,14 @@ class LocalStack:
             self.endpoints.services[spec.name] = url
 
     def _start_proxy(self) -> None:
-        host, port = self.settings.host, self.settings.proxy_port
-        url = f"http://{host}:{port}"
-        self.say(f"starting the strangler proxy on {url}")
+        host, port, admin_port = self.settings.host, self.settings.proxy_port, self.settings.proxy_admin_port
+        url, admin_url = f"http://{host}:{port}", f"http://{host}:{admin_port}"
+        self.say(f"starting the strangler proxy on {url} (admin API and metrics on {admin_url})")
         settings = ProxySettings.read_env(
             host=host,
             port=port,
+            admin_host=host,
+            admin_port=admin_port,
             legacy_url=self.endpoints.legacy,
             services=dict(self.endpoints.services),
             control_database_url=self.endpoints.databases["control"],
@@ -356,8 +365,9 @@ class LocalStack:
             internal_token=self.state.internal_token(),
         )
         proxy = self._spawn("proxy", [sys.executable, "-m", "strangler_proxy"], env=child_env(settings))
-        wait_until(http_ok(f"{url}/_strangler/health"), timeout=60, what="strangler proxy", watch=proxy)
+        wait_until(http_ok(f"{admin_url}/_strangler/health"), timeout=60, what="strangler proxy", watch=proxy)
         self.endpoints.proxy = url
+        self.endpoints.proxy_admin = admin_url
 
     def _start_dashboard(self) -> None:
         """The web dashboard (``strangler dashboard serve``, the command the

@@ -1,9 +1,10 @@
 """``strangler routes ...``: drive the proxy's route table through its admin API.
 
-The proxy URL and admin token come from ``--url``/``--token``, else the
-environment (``STRANGLER_PROXY_URL``, ``STRANGLER_ADMIN_TOKEN``), else the
-state directory of ``strangler up`` (``endpoints.json`` key ``proxy`` and the
-0600 file ``admin-token``). Every command prints a table, or JSON with
+The proxy's admin URL and token come from ``--url``/``--token``, else the
+environment (``STRANGLER_PROXY_ADMIN_URL``, ``STRANGLER_ADMIN_TOKEN``), else
+the state directory of ``strangler up`` (``endpoints.json`` key
+``proxy_admin`` and the 0600 file ``admin-token``). The admin API listens on
+its own address (loopback by default), never on the public proxy port. Every command prints a table, or JSON with
 ``--json``. ROUTE is written as a person reads it: ``"GET /api/items/{id}/rate/"``.
 
 ``validate`` needs no proxy: it runs the proxy's own validation
@@ -35,7 +36,7 @@ from strangler_cli.state import JsonOpt, StateOpt, endpoints_or_none
 
 routes_app = typer.Typer(help="List, flip, audit, export and validate the proxy's route table.", no_args_is_help=True)
 
-UrlOpt = typer.Option(None, "--url", help="Proxy base URL (else STRANGLER_PROXY_URL, else the state dir).")
+UrlOpt = typer.Option(None, "--url", help="The proxy's admin URL (else STRANGLER_PROXY_ADMIN_URL, else the state dir).")
 TokenOpt = typer.Option(None, "--token", help="Admin token (else STRANGLER_ADMIN_TOKEN, else the state dir).")
 RouteArg = typer.Argument(..., help='e.g. "GET /api/items/{id}/rate/"')
 
@@ -59,17 +60,17 @@ class Admin:
     distinct exit code on errors. The token is sent, never printed."""
 
     def __init__(self, ctx: typer.Context, url: str | None, token: str | None, state_dir: Path) -> None:
-        self.url = (url or os.environ.get("STRANGLER_PROXY_URL") or self._from_state(state_dir)).rstrip("/")
+        self.url = (url or os.environ.get("STRANGLER_PROXY_ADMIN_URL") or self._from_state(state_dir)).rstrip("/")
         self._token = admin_token(token, state_dir)
         self._transport = transport_of(ctx)
         self.actor = f"{getpass.getuser()}@{socket.gethostname()}"
 
     @staticmethod
     def _from_state(state_dir: Path) -> str:
-        url = (endpoints_or_none(state_dir) or {}).get("proxy")
+        url = (endpoints_or_none(state_dir) or {}).get("proxy_admin")
         if not url:
             fail(
-                f"no proxy URL: pass --url, set STRANGLER_PROXY_URL, or run `strangler up` "
+                f"no proxy URL for the admin API: pass --url, set STRANGLER_PROXY_ADMIN_URL, or run `strangler up` "
                 f"({state_dir / 'endpoints.json'} has none)",
                 ExitCode.UNREACHABLE,
             )
@@ -307,17 +308,29 @@ def owners(
 ) -> None:
     """Who writes each context's data (legacy or a service), recorded with
     the route version that flipped its write routes (`writes:` in the table).
-    A context not listed is written by legacy."""
+    A context not listed is written by legacy. After a flip back to legacy,
+    `handover` shows the service still handing the writes back: the monolith
+    refuses them until that service's last events are applied by sync-back."""
     data = Admin(ctx, url, token, state_dir).call("GET", "/_strangler/owners")
     if as_json:
         print_json(data)
         return
     table = Table(title="write owners (one writer per context; not listed: legacy)")
-    for col in ("context", "owner", "since", "route version"):
+    for col in ("context", "owner", "since", "route version", "handover"):
         table.add_column(col)
     for o in data["owners"]:
-        table.add_row(*cells(o["context"], o["owner"], o["since"][:19], o["route_version"]))
+        table.add_row(*cells(o["context"], o["owner"], o["since"][:19], o["route_version"], _handover(o)))
     console.print(table)
+
+
+def _handover(owner: dict[str, Any]) -> str:
+    """The handover column: empty, or who hands back and how far it is."""
+    source = owner.get("handover_from")
+    if not source:
+        return ""
+    if owner.get("handover_offsets") is None:
+        return f"from {source}: draining its writes"
+    return f"from {source}: drained; legacy writes once sync-back applied it"
 
 
 def _load_table(file: Path) -> Any:

@@ -4,7 +4,8 @@ Reads ``endpoints.json`` from the state dir and probes every part it names,
 in parallel and with a short timeout each, so a hung part costs one timeout,
 not one per part:
 
-- the proxy: ``GET /_strangler/health`` (route table version it serves);
+- the proxy: ``GET /_strangler/health`` on its admin listener (key
+  ``proxy_admin``; the route table version it serves);
 - the legacy monolith: any HTTP answer below 500 from ``/admin/login/``;
 - each new service: ``/readyz`` (up and ready, up but not ready, or down);
 - the broker and PostgreSQL: their TCP port accepts a connection.
@@ -61,9 +62,13 @@ def _http_get(url: str, timeout: float, transport: Transport) -> httpx.Response:
         return client.get(url)
 
 
-def probe_proxy(url: str, pid: int | None, timeout: float, transport: Transport = None) -> Probe:
+def probe_proxy(
+    url: str, pid: int | None, timeout: float, transport: Transport = None, *, admin_url: str | None = None
+) -> Probe:
+    """The proxy's health comes from its admin listener (``admin_url``;
+    the public ``url`` of a stack started before it existed serves it)."""
     try:
-        response = _http_get(f"{url}/_strangler/health", timeout, transport)
+        response = _http_get(f"{admin_url or url}/_strangler/health", timeout, transport)
         health = response.json() if response.status_code == 200 else None
     except (httpx.HTTPError, ValueError) as exc:
         return Probe("proxy", url, DOWN, pid, str(exc))
@@ -133,7 +138,10 @@ def probes(endpoints: dict[str, Any], timeout: float, transport: Transport = Non
     pids: dict[str, int] = endpoints.get("processes") or {}
     checks: list[Callable[[], Probe]] = []
     if endpoints.get("proxy"):
-        checks.append(lambda: probe_proxy(endpoints["proxy"], pids.get("proxy"), timeout, transport))
+        admin_url = endpoints.get("proxy_admin")
+        checks.append(
+            lambda: probe_proxy(endpoints["proxy"], pids.get("proxy"), timeout, transport, admin_url=admin_url)
+        )
     if endpoints.get("legacy"):
         checks.append(lambda: probe_legacy(endpoints["legacy"], pids.get("legacy"), timeout, transport))
     for name, url in sorted((endpoints.get("services") or {}).items()):

@@ -61,6 +61,7 @@ def _endpoints_table(endpoints: Endpoints, state_dir: Path) -> Table:
     table.add_column("address")
     rows: list[tuple[str, str]] = [
         ("proxy (use this)", endpoints.proxy),
+        ("proxy admin API and metrics", f"{endpoints.proxy_admin}/_strangler/ (loopback only)"),
         ("legacy monolith", endpoints.legacy),
         ("legacy admin", f"{endpoints.legacy}/admin/ (user admin, password in {state_dir / 'admin-password'})"),
     ]

@@ -1,6 +1,7 @@
 """Composition root of one proxy process: ``ProxyApp.start()`` wires the
-store, route commands, upstream pools, breakers, shadow runner, admin API
-and the listening server;
+store, route commands, upstream pools, breakers, shadow runner, and two
+listeners: the public one (the forwarder) and the admin one (admin API and
+metrics, ``admin_server``; loopback by default, never the public port).
 ``stop()`` drains. Nothing connects at import time.
 """
 
@@ -12,6 +13,7 @@ import glob
 import json
 import logging
 import os
+import resource
 import socket
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from urllib.parse import urlsplit
 
 from new_services.platform.identity import IdentityError, KeyFile
 from strangler_proxy.admin import AdminApi
+from strangler_proxy.admin_server import AdminDoor, AuthThrottle
 from strangler_proxy.breaker import CircuitBreaker
 from strangler_proxy.forwarding import Forwarder
 from strangler_proxy.health import RouteHealth
@@ -36,6 +39,30 @@ from strangler_proxy.upstream_port import Upstream
 log = logging.getLogger("strangler_proxy.app")
 
 
+#: Open connections to the admin listener per process (operators and scrapers, not traffic).
+ADMIN_CONNECTIONS = 64
+#: File descriptors kept back from client connections: upstream pools, the control database, logs.
+RESERVED_FDS = 64
+
+
+def connection_cap(configured: int) -> int:
+    """The configured client connection cap, lowered to what the process's
+    file descriptor limit can hold: every proxied connection may need an
+    upstream one too, so half of what is left after the reserve. Past that,
+    ``accept`` would fail with EMFILE and the proxy would stop answering at
+    all; under the cap, one connection too many gets a 503."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return configured
+    fits = max(1, (soft - RESERVED_FDS) // 2)
+    if fits < configured:
+        log.warning(
+            "client connection cap lowered to fit the file descriptor limit",
+            extra={"configured": configured, "cap": fits, "nofile": soft},
+        )
+    return min(configured, fits)
+
+
 class ProxyApp:
     def __init__(self, settings: ProxySettings, *, sock: socket.socket | None = None) -> None:
         self.settings = settings
@@ -49,8 +76,10 @@ class ProxyApp:
         self.stop_event = asyncio.Event()
         self.tasks: list[asyncio.Task[Any]] = []
         self.server: asyncio.AbstractServer | None = None
+        self.admin_server: asyncio.AbstractServer | None = None
         self.forwarder: Forwarder | None = None
         self.connections: set[ClientConnection] = set()
+        self.admin_connections: set[ClientConnection] = set()
         self.ready = False
         self._apply_lock = asyncio.Lock()
         self._rolled_back: set[tuple[str, int]] = set()
@@ -112,7 +141,7 @@ class ProxyApp:
         self.forwarder = Forwarder(
             s, self.holder, pools, breakers, self.metrics, shadow, self.health, identity=identity
         )
-        self.forwarder.admin = AdminApi(
+        admin = AdminApi(
             token=s.admin_token,
             commands=self.commands,
             routes=self.store,
@@ -121,24 +150,9 @@ class ProxyApp:
             metrics_text=self.metrics_text,
             status=self.status,
         )
+        await self._listen_public(self.forwarder)
+        await self._listen_admin(admin)
         loop = asyncio.get_running_loop()
-        fw = self.forwarder
-        limits = ServerLimits(s.max_body_bytes, s.max_header_bytes, s.max_headers)
-        connections = self.connections
-
-        def connection() -> ClientConnection:
-            return ClientConnection(fw, limits, connections)
-
-        if self.sock is not None:
-            self.server = await loop.create_server(connection, sock=self.sock, backlog=2048)
-        else:
-            self.server = await loop.create_server(
-                connection,
-                s.host,
-                s.port,
-                backlog=2048,
-                reuse_port=s.workers > 1,
-            )
         self.tasks.append(loop.create_task(self.store.listen(self._on_version, self.stop_event)))
         self.tasks.append(loop.create_task(self._watch_limits()))
         if s.metrics_dir:
@@ -149,11 +163,61 @@ class ProxyApp:
             extra={
                 "host": s.host,
                 "port": s.port,
+                "admin": f"{s.admin_host}:{s.admin_port}",
                 "legacy": s.legacy_url,
                 "services": s.services,
                 "version": self.holder.table.version,
             },
         )
+
+    def _limits(self, max_connections: int) -> ServerLimits:
+        s = self.settings
+        return ServerLimits(
+            s.max_body_bytes,
+            s.max_header_bytes,
+            s.max_headers,
+            header_timeout=s.header_timeout_s,
+            body_timeout=s.body_timeout_s,
+            idle_timeout=s.keepalive_timeout_s,
+            max_connections=max_connections,
+        )
+
+    async def _listen_public(self, fw: Forwarder) -> None:
+        """The front door, on the configured address (or a given socket)."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        limits = self._limits(connection_cap(s.max_connections))
+        connections = self.connections
+
+        def connection() -> ClientConnection:
+            return ClientConnection(fw, limits, connections)
+
+        if self.sock is not None:
+            self.server = await loop.create_server(connection, sock=self.sock, backlog=2048)
+        else:
+            self.server = await loop.create_server(connection, s.host, s.port, backlog=2048, reuse_port=s.workers > 1)
+
+    async def _listen_admin(self, admin: AdminApi) -> None:
+        """The admin API and metrics on their own address (every worker
+        listens there too, with SO_REUSEPORT, like the public port)."""
+        s = self.settings
+        loop = asyncio.get_running_loop()
+        throttle = AuthThrottle(burst=s.admin_auth_burst, refill_s=s.admin_auth_refill_s)
+        door = AdminDoor(admin, throttle, on_refused=self.forwarder_refused)
+        limits = self._limits(ADMIN_CONNECTIONS)
+        connections = self.admin_connections
+
+        def connection() -> ClientConnection:
+            return ClientConnection(door, limits, connections)
+
+        self.admin_server = await loop.create_server(
+            connection, s.admin_host, s.admin_port, backlog=128, reuse_port=s.workers > 1
+        )
+
+    def forwarder_refused(self, status: int, reason: str) -> None:
+        """Count the admin listener's refusals with the public ones."""
+        if self.forwarder is not None:
+            self.forwarder.refused(status, reason)
 
     def _identity_resolver(self, legacy: Upstream) -> IdentityResolver | None:
         """The token resolver, or None (with a warning) when identity
@@ -244,6 +308,10 @@ class ProxyApp:
         self.stop_event.set()
         if self.server is not None:
             self.server.close()
+        if self.admin_server is not None:
+            self.admin_server.close()
+        for c in list(self.admin_connections):
+            c.close()
         fw = self.forwarder
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace

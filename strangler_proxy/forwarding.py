@@ -10,24 +10,35 @@ answer is written.
 A request that will reach a new service with ``Authorization: Token ...``
 first gets its signed identity line from ``identity.IdentityResolver``
 (cached; 503 when it cannot be had); nothing else pays for it. Paths under
-``/_internal/`` (the monolith's service API) are 404 here.
+``/_internal/`` (the monolith's service API) are 404 here. ``/_strangler/``
+is an ordinary path here: the admin API and metrics listen on their own
+address (``admin_server``), never on the public port.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from strangler_proxy import canary
 from strangler_proxy.breaker import CircuitBreaker
 from strangler_proxy.headers import Checked, Refusal, check_request, child_traceparent, forward_headers, new_request_id
 from strangler_proxy.identity import IdentityResolver, IdentityUnavailable, is_token
-from strangler_proxy.policy import LEGACY, Attempt, Decision, Outcome, after_attempt, can_fall_back, plan, wants_replay
+from strangler_proxy.policy import (
+    LEGACY,
+    Attempt,
+    Decision,
+    Outcome,
+    after_attempt,
+    can_fall_back,
+    plan,
+)
 from strangler_proxy.routing import Route, TableHolder
-from strangler_proxy.server import BodyTooLarge, ClientConnection, IncomingRequest
+from strangler_proxy.server import ClientConnection, IncomingRequest
 from strangler_proxy.streaming import relay_response, send_request
 from strangler_proxy.telemetry import ForwardingTelemetry
 from strangler_proxy.upstream_port import Exchange, Upstream, UpstreamError, UpstreamTimeout
@@ -42,15 +53,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("strangler_proxy.forwarding")
 
 REPLAY_LIMIT = 64 * 1024
-ADMIN_BODY_LIMIT = 4 * 1024 * 1024
-
-
-class AdminHandler(Protocol):
-    """The admin API as the forwarder sees it: (status, body, content type)."""
-
-    async def handle(
-        self, method: str, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes
-    ) -> tuple[int, bytes, bytes]: ...
+#: The header of a ``409 writes_moved`` refusal (the monolith's and the
+#: market's): the side asked does not own the context's writes and wrote
+#: nothing, so the write may be sent to the owner instead.
+WRITES_MOVED = b"x-strangler-writes-moved"
+#: How long such a refusal waits for this process to learn the flip that
+#: caused it (the owner row commits with the route version; the table
+#: follows by NOTIFY, within about a second at worst).
+MOVED_TABLE_WAIT_S = 2.0
+MOVED_POLL_S = 0.02
 
 
 class Forwarder:
@@ -68,7 +79,6 @@ class Forwarder:
         metrics: Metrics,
         shadow: ShadowRunner,
         health: RouteHealth,
-        admin: AdminHandler | None = None,
         identity: IdentityResolver | None = None,
     ) -> None:
         self.settings = settings
@@ -79,7 +89,6 @@ class Forwarder:
         self.telemetry = ForwardingTelemetry(metrics, access_log=settings.access_log)
         self.shadow = shadow
         self.health = health
-        self.admin = admin
         self.identity = identity
         self.inflight = 0
         self.upstream_header = settings.upstream_header
@@ -92,14 +101,11 @@ class Forwarder:
 
     async def handle(self, req: IncomingRequest, conn: ClientConnection) -> bool:
         """Serve one request; False means close the client connection."""
-        checked = check_request(req.method, req.target, req.headers, max_body=self.max_body)
+        checked = check_request(req.method, req.target, req.headers, max_body=self.max_body, http11=req.http11)
         if isinstance(checked, Refusal):
             return self._refuse(conn, checked.status, checked.reason)
-        if checked.path.startswith("/_"):
-            if checked.path.startswith("/_strangler/"):
-                return await self._admin(req, conn, checked)
-            if checked.path == "/_internal" or checked.path.startswith("/_internal/"):
-                return self._not_found(req, conn)
+        if checked.path == "/_internal" or checked.path.startswith("/_internal/"):
+            return self._not_found(req, conn)
         if checked.expect_continue and not req.complete:
             conn.write(CONTINUE)
         self.inflight += 1
@@ -123,17 +129,9 @@ class Forwarder:
             conn.close()
         return not close
 
-    async def _admin(self, req: IncomingRequest, conn: ClientConnection, checked: Checked) -> bool:
-        try:
-            body = await req.read_all() if req.received <= ADMIN_BODY_LIMIT else b""
-        except BodyTooLarge:
-            return self._refuse(conn, 413, "request body too large")
-        if self.admin is None:
-            conn.write(simple_response(503, b'{"error": "admin API not ready"}'))
-            return True
-        status, payload, ctype = await self.admin.handle(req.method, checked.target, req.headers, body)
-        conn.write(simple_response(status, payload, content_type=ctype, close=not req.keep_alive))
-        return True
+    def _too_slow(self, conn: ClientConnection) -> bool:
+        """408: the body missed its deadline (``ServerLimits.body_timeout``)."""
+        return self._refuse(conn, 408, "request body not received in time")
 
     def _gone(
         self, req: IncomingRequest, conn: ClientConnection, route: Route, rid: bytes, started: float, path: str
@@ -156,10 +154,15 @@ class Forwarder:
             conn.close()
 
     # -- routing -----------------------------------------------------------------------
-    async def _route(self, req: IncomingRequest, conn: ClientConnection, checked: Checked) -> bool:
+    async def _route(
+        self, req: IncomingRequest, conn: ClientConnection, checked: Checked, replay_body: bytes | None = None
+    ) -> bool:
+        """Route and serve one request. ``replay_body``: a write sent again
+        to its context's new owner after a ``writes_moved`` refusal (once)."""
         started = time.monotonic()
         method = req.method
-        route = self.holder.table.match(method, checked.path)
+        table = self.holder.table
+        route = table.match(method, checked.path)
         route_key = route.key if route is not None else "default"
         rid = checked.request_id or new_request_id()
         p = plan(route, method, checked.authorization, checked.cookie)
@@ -187,14 +190,25 @@ class Forwarder:
             request_id=rid,
             traceparent=child_traceparent(checked.traceparent),
         )
-        body: bytes | None = None
-        if req.complete:
+        body: bytes | None = replay_body
+        if body is not None:
+            pass  # a replay: the body was read by the first attempt
+        elif req.complete:
             body = b"".join(req.take()) if req.chunks else b""
-        elif wants_replay(p, route, method) and not checked.chunked and (checked.content_length or 0) <= REPLAY_LIMIT:
-            try:
-                body = await req.read_all()
-            except BodyTooLarge:
+        elif checked.chunked or (checked.content_length or 0) <= REPLAY_LIMIT:
+            # Read a small body whole before any upstream is contacted: a
+            # client trickling it (slowloris) holds a proxy connection, not an
+            # upstream worker (a sync gunicorn worker would be stuck on it),
+            # and a body refused for its size or its deadline never reaches an
+            # upstream. Larger ones stream; shadow and fallback replay only
+            # buffered ones.
+            await req.prefetch(REPLAY_LIMIT)
+            if req.too_large:
                 return self._refuse(conn, 413, "request body too large")
+            if req.timed_out:
+                return self._too_slow(conn)
+            if req.complete:
+                body = b"".join(req.take())
         framing = request_framing(method, body, checked.content_length, checked.chunked)
         length = len(body) if body is not None else (checked.content_length or 0)
         head = request_head(method, checked.target, lines, framing, length)
@@ -232,12 +246,18 @@ class Forwarder:
             except UpstreamError as exc:
                 if req.too_large:
                     return self._refuse(conn, 413, "request body too large")
+                if req.timed_out:
+                    return self._too_slow(conn)
                 status = 504 if isinstance(exc, UpstreamTimeout) else 502
                 self.telemetry.upstream_error(LEGACY)
                 log.warning("legacy failed", extra={"request_id": rid.decode(), "error": str(exc)})
                 self._error_response(conn, status, "legacy unavailable", extra, req)
                 self.telemetry.answered(route_key, LEGACY, status, started, rid, method, checked.path)
                 return True
+        if replay_body is None and body is not None and _writes_moved(route, up) and await self._flipped_since(table):
+            up.close()  # refused before any write: the owner the new table names gets it instead
+            self.telemetry.writes_moved_replay(route_key, served_by)
+            return await self._route(req, conn, checked, replay_body=body)
         if self.upstream_header:
             extra.insert(0, b"x-strangler-upstream: " + served_by.encode())
         shadowed = p.decision is Decision.SHADOW
@@ -260,6 +280,16 @@ class Forwarder:
         elif shadowed and route is not None:
             self.telemetry.shadow_skipped(route.key)
         return keep
+
+    async def _flipped_since(self, table: object) -> bool:
+        """Whether the live table is no longer ``table``, waiting for it at
+        most :data:`MOVED_TABLE_WAIT_S` (a bounded poll of one attribute)."""
+        deadline = time.monotonic() + MOVED_TABLE_WAIT_S
+        while self.holder.table is table:
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(MOVED_POLL_S)
+        return True
 
     async def _ask_new(
         self,
@@ -308,3 +338,10 @@ class Forwarder:
         if outcome is Outcome.FALL_BACK:
             self.telemetry.fallback(route.key, service, attempt.value)
         return outcome, None
+
+
+def _writes_moved(route: Route | None, up: Exchange) -> bool:
+    """A write route's answer is a ``writes_moved`` refusal."""
+    if route is None or route.writes is None or up.status != 409:
+        return False
+    return any(name.lower() == WRITES_MOVED for name, _ in up.headers)

@@ -4,7 +4,10 @@ Everything a request smuggler or a confused upstream could exploit is
 refused here, before any upstream is contacted:
 
 * both ``Content-Length`` and ``Transfer-Encoding``; conflicting or malformed
-  lengths; a transfer coding other than plain ``chunked``;
+  lengths; a transfer coding other than plain ``chunked`` (400 when
+  ``chunked`` is not the final coding, RFC 9112 section 6.3; 501 for a
+  coding before it); any ``Transfer-Encoding`` in an HTTP/1.0 request (RFC
+  9112 section 6.1: such framing is faulty, so 400 and close);
 * missing or repeated ``Host``; absolute-form targets naming another host;
 * bodies over the limit (oversized headers are refused while parsing);
 * paths that would normalise differently from how they are routed
@@ -13,9 +16,13 @@ refused here, before any upstream is contacted:
   serve a different route than the one the table chose.
 
 Outgoing headers drop hop-by-hop fields (including those named in
-``Connection``) and every client-supplied ``X-Forwarded-*``/``Forwarded``,
-which are rebuilt from the real peer, and any ``X-Strangler-Identity``: the
-proxy alone signs that one (``identity.py``), for new services only.
+``Connection``, except ``Host``, which a client could otherwise strip to
+reach an upstream's default virtual host) and every client-supplied
+``X-Forwarded-*``/``Forwarded``, which are rebuilt from the real peer, and
+any ``X-Strangler-Identity``: the proxy alone signs that one
+(``identity.py``), for new services only. Names spelled with ``_`` instead
+of ``-`` (``X_Forwarded_For``) are dropped with them, because WSGI servers
+fold both spellings into the same variable.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ _REWRITTEN = frozenset(
         b"x-strangler-identity",  # only the proxy signs it: a client's copy is always dropped
     }
 )
+#: Never removed because a client's ``Connection`` names it: the upstream needs it.
+_KEPT_END_TO_END = frozenset({b"host"})
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 _TRACEPARENT = re.compile(rb"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _BAD_PATH = re.compile(
@@ -92,11 +101,14 @@ def _path_ok(path: bytes) -> bool:
 
 
 def check_request(
-    method: str, target: bytes, headers: list[tuple[bytes, bytes]], *, max_body: int
+    method: str, target: bytes, headers: list[tuple[bytes, bytes]], *, max_body: int, http11: bool = True
 ) -> Checked | Refusal:
+    """Validate one request head; a ``Refusal`` is answered and the
+    connection closed without contacting any upstream."""
     host: bytes | None = None
     lengths: set[bytes] = set()
     te: list[bytes] = []
+    te_seen = False
     authorization = cookie = request_id = traceparent = None
     expect = False
     conn_tokens: set[bytes] = set()
@@ -109,6 +121,7 @@ def check_request(
         elif lname == b"content-length":
             lengths.update(v.strip() for v in value.split(b","))
         elif lname == b"transfer-encoding":
+            te_seen = True
             te.extend(v.strip().lower() for v in value.split(b",") if v.strip())
         elif lname == b"authorization":
             authorization = value
@@ -128,10 +141,15 @@ def check_request(
         return Refusal(405, "CONNECT is not supported")
     if not host:
         return Refusal(400, "missing Host header")
-    if te and lengths:
-        return Refusal(400, "both Content-Length and Transfer-Encoding")
-    if te and te != [b"chunked"]:
-        return Refusal(501, "only 'Transfer-Encoding: chunked' is supported")
+    if te_seen:  # even an empty value: it is still a framing header to refuse
+        if not http11:
+            return Refusal(400, "Transfer-Encoding in an HTTP/1.0 request")
+        if lengths:
+            return Refusal(400, "both Content-Length and Transfer-Encoding")
+        if not te or te[-1] != b"chunked":
+            return Refusal(400, "Transfer-Encoding must end in chunked")
+        if te != [b"chunked"]:
+            return Refusal(501, "only 'Transfer-Encoding: chunked' is supported")
     content_length: int | None = None
     if lengths:
         if len(lengths) != 1:
@@ -168,6 +186,18 @@ def check_request(
     )
 
 
+def _dropped(lname: bytes, connection_tokens: frozenset[bytes]) -> bool:
+    """Is this client header left out of the upstream request?"""
+    if lname in HOP_BY_HOP or lname in _REWRITTEN:
+        return True
+    if lname in connection_tokens and lname not in _KEPT_END_TO_END:
+        return True
+    if b"_" in lname:  # X_Forwarded_For reaches a WSGI app as HTTP_X_FORWARDED_FOR
+        dashed = lname.replace(b"_", b"-")
+        return dashed in HOP_BY_HOP or dashed in _REWRITTEN or dashed == b"host"
+    return False
+
+
 def _hex(bits: int) -> bytes:
     # Not a secret: ids only need to be unique, and getrandbits is ~10x
     # cheaper than os.urandom on the hot path.
@@ -200,11 +230,7 @@ def forward_headers(
     """Header lines (``b"name: value"``) to send upstream, without framing
     headers (the caller adds Content-Length or chunked)."""
     drop = checked.connection_tokens
-    out = [
-        name + b": " + value
-        for name, value in headers
-        if (ln := name.lower()) not in HOP_BY_HOP and ln not in _REWRITTEN and ln not in drop
-    ]
+    out = [name + b": " + value for name, value in headers if not _dropped(name.lower(), drop)]
     peer = peer_ip.encode()
     fwd_for = b'"[' + peer + b']"' if b":" in peer else peer
     out.append(b"x-forwarded-for: " + peer)

@@ -52,6 +52,10 @@ HELP = {
         "counter",
         "Requests served by legacy after the new service failed or its breaker was open.",
     ),
+    "strangler_writes_replayed_total": (
+        "counter",
+        "Writes refused as writes_moved by the side that lost them in a flip, sent again to the new owner.",
+    ),
     "strangler_breaker_state": ("gauge", "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open."),
     "strangler_route_table_version": ("gauge", "Version of the live route table in this process."),
     "strangler_auto_rollbacks_total": ("counter", "Routes flipped back automatically after a limit was breached."),

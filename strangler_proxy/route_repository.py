@@ -50,12 +50,20 @@ class Version:
 class WriteOwner:
     """A row of ``strangler_write_owners``: who writes a context's data
     (``legacy`` or a service), since when, set by which route version. No
-    row means ``legacy``."""
+    row means ``legacy``.
+
+    ``handover_from`` is the service that owned the writes before a flip
+    back to ``legacy``: the monolith takes no write of the context until that
+    service has declared its last event's position (``handover_offsets``,
+    written by the service) and sync-back has applied up to it
+    (docs/market-write-side.md, "Handing the writes back")."""
 
     context: str
     owner: str
     since: datetime
     route_version: int
+    handover_from: str | None = None
+    handover_offsets: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -63,6 +71,8 @@ class WriteOwner:
             "owner": self.owner,
             "since": self.since.isoformat(),
             "route_version": self.route_version,
+            "handover_from": self.handover_from,
+            "handover_offsets": self.handover_offsets,
         }
 
 
@@ -70,15 +80,26 @@ def owner_changes(current: Mapping[str, WriteOwner], new: Version) -> list[Write
     """The owner rows to write with version ``new``: a context whose owner
     differs from its row (or has no row) gets ``new``'s number and time; a
     context with a row but no write routes any more goes back to ``legacy``
-    (the proxy sends its writes there). Unchanged owners keep their ``since``."""
+    (the proxy sends its writes there). Unchanged owners keep their ``since``.
+    A service handing the writes back to ``legacy`` is named in
+    ``handover_from``; a flip to a service clears it."""
     wanted = write_owners(new.spec)
     for context in current:
         wanted.setdefault(context, "legacy")
     return [
-        WriteOwner(context, owner, new.created_at, new.version)
+        WriteOwner(context, owner, new.created_at, new.version, _handover_from(current.get(context), owner))
         for context, owner in sorted(wanted.items())
         if context not in current or current[context].owner != owner
     ]
+
+
+def _handover_from(previous: WriteOwner | None, owner: str) -> str | None:
+    """Who hands the writes back when ``owner`` becomes the new owner: the
+    service that had them (or was still handing them back) when the new
+    owner is ``legacy``; nobody when a service takes them."""
+    if owner != "legacy" or previous is None:
+        return None
+    return previous.owner if previous.owner != "legacy" else previous.handover_from
 
 
 GetVersion = Callable[[int], Awaitable[Version | None]]

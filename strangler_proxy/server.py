@@ -7,8 +7,15 @@ conversions); measured on this machine that stays well below the 0.25x
 nginx target. A protocol with httptools (llhttp in C) parses requests in
 ``data_received``; one handler coroutine per connection serves them in order
 (pipelining stays ordered), and bodies stream through with backpressure in
-both directions. The admin API and metrics are tiny handlers on the same
-server, under ``/_strangler/``.
+both directions. The admin API and metrics run on a second listener of the
+same process (``app.py``), never on the public port.
+
+Deadlines keep a slow or idle client from holding a connection for ever
+(slowloris): a request's whole head must arrive within ``header_timeout``
+(408, then close), its body within ``body_timeout`` of the head (408), and a
+keep-alive connection with nothing to do is closed after ``idle_timeout``.
+``max_connections`` caps open client connections per process: one more is
+answered 503 and closed instead of exhausting file descriptors.
 
 The server knows nothing about routing: it depends only on the small
 ``RequestHandler`` Protocol below (the forwarder implements it; unit tests
@@ -21,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,11 +49,18 @@ class _HeadersTooLarge(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ServerLimits:
-    """What a client may send before the parser refuses it (431/413)."""
+    """What a client may send (431/413) and how long it may take (408).
+
+    The deadlines default to nginx's ``client_header_timeout`` range and
+    Envoy's edge guide; ``app.py`` passes the configured ones."""
 
     max_body: int
     max_header_bytes: int
     max_headers: int
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    idle_timeout: float = 60.0
+    max_connections: int = 1024
 
 
 class RequestHandler(Protocol):
@@ -76,6 +91,7 @@ class IncomingRequest:
         "received",
         "started",
         "target",
+        "timed_out",
         "too_large",
         "waiter",
     )
@@ -100,6 +116,7 @@ class IncomingRequest:
         self.received = 0
         self.complete = False
         self.too_large = False
+        self.timed_out = False
         self.waiter: asyncio.Future[None] | None = None
         self.started = conn.loop.time()
 
@@ -120,6 +137,14 @@ class IncomingRequest:
         self.complete = True
         self._wake()
 
+    def expire(self) -> None:
+        """The body did not arrive within its deadline: whoever waits for
+        it gives up (``BodyTimeout``, or a failed upstream exchange) and the
+        client gets 408."""
+        self.timed_out = True
+        self.conn.pause_reading()
+        self._wake()
+
     def _wake(self) -> None:
         w = self.waiter
         if w is not None and not w.done():
@@ -136,7 +161,7 @@ class IncomingRequest:
     async def wait(self) -> None:
         """Until more body, its end, or the limit (returns at once if any of
         these happened meanwhile, so no wake-up is ever lost)."""
-        if self.chunks or self.complete or self.too_large:
+        if self.chunks or self.complete or self.too_large or self.timed_out:
             return
         if self.conn.closed:
             raise ConnectionResetError("client went away")
@@ -144,12 +169,25 @@ class IncomingRequest:
         await self.waiter
         self.waiter = None
 
+    async def prefetch(self, limit: int) -> None:
+        """Until the body is complete, over the limit, past its deadline, or
+        at least ``limit`` bytes are buffered (nothing is taken: a caller
+        that then streams still gets every chunk)."""
+        while not (self.complete or self.too_large or self.timed_out or self.buffered >= limit):
+            if self.conn.closed:
+                raise ConnectionResetError("client went away")
+            self.waiter = self.conn.loop.create_future()
+            await self.waiter
+            self.waiter = None
+
     async def read_all(self) -> bytes:
         parts: list[bytes] = []
         while True:
             parts.extend(self.take())
             if self.too_large:
                 raise BodyTooLarge()
+            if self.timed_out:
+                raise BodyTimeout()
             if self.complete:
                 return b"".join(parts)
             await self.wait()
@@ -157,6 +195,10 @@ class IncomingRequest:
 
 class BodyTooLarge(Exception):
     pass
+
+
+class BodyTimeout(Exception):
+    """The request body did not arrive within ``ServerLimits.body_timeout``."""
 
 
 class ClientConnection(WriteFlowControl, asyncio.Protocol):
@@ -187,6 +229,12 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
         self.active: IncomingRequest | None = None
         self._discarding = False
         self._pending_error: bytes | None = None
+        self.limits = limits
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._expiry = 0.0
+        self._on_expiry: Callable[[], None] | None = None
+        self._in_head = False
 
     # -- asyncio callbacks --------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -194,10 +242,19 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer_ip = str(peer[0])
+        if len(self.registry) >= self.limits.max_connections:
+            self._over_capacity()
+            return
         self.registry.add(self)
+        self._in_head = True  # the first request's head is due from the moment we accept
+        self._arm(self.limits.header_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.registry.discard(self)
         if self.current is not None:
             self.current._wake()
@@ -213,7 +270,7 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._refuse_and_close(501, b"protocol upgrades are not supported")
+            self._ignore_upgrade()
         except httptools.HttpParserError as exc:
             if self._header_error:
                 self._refuse_and_close(431, b"request headers too large")
@@ -226,6 +283,9 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._header_bytes = 0
+        if not self._in_head:  # an idle keep-alive connection starts its next request
+            self._in_head = True
+            self._arm(self.limits.header_timeout, self._head_timed_out)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -253,6 +313,8 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
         )
         self.current = req
         self.queue.append(req)
+        self._in_head = False
+        self._arm(self.limits.body_timeout, req.expire)
         if len(self.queue) > MAX_PIPELINED:
             self.pause_reading()
         if self._task is None:
@@ -265,8 +327,68 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
             self.current.feed(body)
 
     def on_message_complete(self) -> None:
+        self._disarm()
         if self.current is not None:
             self.current.finish()
+
+    # -- deadlines (slowloris) --------------------------------------------------
+    def _arm(self, seconds: float, on_expiry: Callable[[], None]) -> None:
+        """One deadline at a time: the head's, the body's or the idle one.
+
+        Lazy, because arming happens up to three times per request and a
+        loop timer costs far more than the request's own parsing: this only
+        records when and what; one timer per connection wakes at most every
+        ``header_timeout`` and re-checks (``_tick``). Since a wake-up is
+        never further away than that, a new deadline (never sooner than
+        ``header_timeout`` either, unless configured so) needs no new timer."""
+        at = self.loop.time() + seconds
+        self._expiry = at
+        self._on_expiry = on_expiry
+        if self._timer is None or at < self._timer_at:
+            self._schedule(at)
+
+    def _disarm(self) -> None:
+        self._on_expiry = None  # the timer still wakes, and finds nothing due
+
+    def _schedule(self, at: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.closed:
+            self._timer = None
+            return
+        self._timer_at = min(at, self.loop.time() + self.limits.header_timeout)
+        self._timer = self.loop.call_at(self._timer_at, self._tick)
+
+    def _tick(self) -> None:
+        self._timer = None
+        on_expiry = self._on_expiry
+        if on_expiry is None or self.closed:
+            return
+        if self.loop.time() < self._expiry:
+            self._schedule(self._expiry)
+            return
+        self._on_expiry = None
+        on_expiry()
+
+    def _head_timed_out(self) -> None:
+        """The head did not arrive in time: 408 (after the request being
+        served, if any) and close; nothing of it was handed to the handler."""
+        self._refuse_and_close(408, b"request head not received in time")
+
+    def _idle_timed_out(self) -> None:
+        """A keep-alive connection nobody uses: close it silently, as
+        nginx's keepalive_timeout does (no request is pending, so no answer
+        is owed)."""
+        if not self.queue and not self._in_head:
+            self.close()
+
+    def _over_capacity(self) -> None:
+        """Past ``max_connections``: say 503 and close rather than accept
+        until the process runs out of file descriptors. Never registered, so
+        it does not count against the cap while it lingers."""
+        self.handler.refused(503, "too many client connections")
+        self.write(simple_response(503, b'{"error": "too many connections"}', close=True, extra=[b"retry-after: 1"]))
+        self.linger_close(0.5)
 
     # -- flow control ---------------------------------------------------------
     def pause_reading(self) -> None:
@@ -311,6 +433,22 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
         self.resume_reading()
         self.loop.call_later(seconds, self.close)
 
+    def _ignore_upgrade(self) -> None:
+        """``Upgrade`` (h2c, websocket) or CONNECT: the proxy speaks only
+        HTTP/1.1, so the request is served as a plain one (RFC 9110 section
+        7.8 lets a server ignore Upgrade; the header never goes upstream, it
+        is hop-by-hop) and the connection closes after the answer, since the
+        parser cannot say where the next request would start. One whose body
+        has not fully arrived is refused instead: its bytes are no longer
+        framed by the parser."""
+        req = self.current
+        if req is None or not req.complete:
+            self._refuse_and_close(400, b"protocol upgrade with an unfinished request")
+            return
+        req.keep_alive = False
+        self._discarding = True
+        self._disarm()
+
     def _refuse_and_close(self, status: int, reason: bytes) -> None:
         """Parser-level refusal. The byte stream can no longer be trusted:
         requests parsed but not started are dropped (never forwarded), the
@@ -332,6 +470,8 @@ class ClientConnection(WriteFlowControl, asyncio.Protocol):
         try:
             while not self.closed:
                 if not self.queue:
+                    if not self._in_head:
+                        self._arm(self.limits.idle_timeout, self._idle_timed_out)
                     self._next = self.loop.create_future()
                     await self._next
                     self._next = None

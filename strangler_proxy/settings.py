@@ -13,6 +13,21 @@ anonymous callers). ``STRANGLER_IDENTITY_TTL_S`` (default 5, at most 30)
 bounds how long a resolved token is reused, so a revoked token is refused
 within that time; ``STRANGLER_IDENTITY_TIMEOUT_S`` (default 2) bounds a
 lookup.
+
+The admin API and metrics listen on ``STRANGLER_PROXY_ADMIN_HOST``
+(default 127.0.0.1: never public unless asked) and
+``STRANGLER_PROXY_ADMIN_PORT`` (default 9901, Envoy's admin port); a
+compose network sets the host to the container's address. Failed admin
+token attempts: ``STRANGLER_ADMIN_AUTH_BURST`` (default 10) per client
+address, one more every ``STRANGLER_ADMIN_AUTH_REFILL_S`` (default 6) s.
+
+Front-door deadlines and caps (slowloris; ``server.ServerLimits``):
+``STRANGLER_HEADER_TIMEOUT_S`` (default 10, nginx's client_header_timeout
+range and Envoy's edge guide), ``STRANGLER_BODY_TIMEOUT_S`` (60: the whole
+body, counted from the end of the head), ``STRANGLER_KEEPALIVE_TIMEOUT_S``
+(60: an idle keep-alive connection is closed) and
+``STRANGLER_MAX_CONNECTIONS`` (1024 open client connections per worker
+process; one more is answered 503).
 """
 
 from __future__ import annotations
@@ -33,6 +48,7 @@ from strangler_settings import (
     port,
     postgres_url,
 )
+from strangler_settings import port as tcp_port  # the class body's ``port`` field shadows the parser
 from strangler_settings.fields import render_boolean, render_json
 
 __all__ = ["ProxySettings", "SettingsError"]
@@ -79,10 +95,20 @@ class ProxySettings(EnvSettings):
     internal_token: str | None = env("STRANGLER_INTERNAL_TOKEN", default=None, secret=True)
     identity_ttl_s: float = env("STRANGLER_IDENTITY_TTL_S", number(0.0, 30.0), default=5.0)
     identity_timeout_s: float = env("STRANGLER_IDENTITY_TIMEOUT_S", number(0.05, 60.0), default=2.0)
+    admin_host: str = env("STRANGLER_PROXY_ADMIN_HOST", default="127.0.0.1")
+    admin_port: int = env("STRANGLER_PROXY_ADMIN_PORT", tcp_port, default=9901)
+    admin_auth_burst: int = env("STRANGLER_ADMIN_AUTH_BURST", integer(1, 10_000), default=10)
+    admin_auth_refill_s: float = env("STRANGLER_ADMIN_AUTH_REFILL_S", number(0.001, 3600.0), default=6.0)
+    header_timeout_s: float = env("STRANGLER_HEADER_TIMEOUT_S", number(0.05, 600.0), default=10.0)
+    body_timeout_s: float = env("STRANGLER_BODY_TIMEOUT_S", number(0.05, 3600.0), default=60.0)
+    keepalive_timeout_s: float = env("STRANGLER_KEEPALIVE_TIMEOUT_S", number(0.05, 3600.0), default=60.0)
+    max_connections: int = env("STRANGLER_MAX_CONNECTIONS", integer(1, 1_000_000), default=1024)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ProxySettings:
         settings = cls.read_env(env)
+        if (settings.admin_host, settings.admin_port) == (settings.host, settings.port):
+            raise SettingsError("STRANGLER_PROXY_ADMIN_PORT must differ from STRANGLER_PROXY_PORT")
         if (settings.identity_keys is None) != (settings.internal_token is None):
             missing = "STRANGLER_INTERNAL_TOKEN" if settings.internal_token is None else "STRANGLER_IDENTITY_KEYS"
             raise SettingsError(f"{missing} is required with the other identity setting")

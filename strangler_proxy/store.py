@@ -63,12 +63,20 @@ CREATE TABLE IF NOT EXISTS strangler_mismatches (
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS strangler_mismatches_route ON strangler_mismatches (route, id DESC);
+"""
+
+#: Who writes each context (docs/market-write-side.md); the monolith's and
+#: the market's tests create it from here too. The ALTERs bring a table of
+#: an older stack up to date.
+WRITE_OWNERS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS strangler_write_owners (
     context       text PRIMARY KEY,
     owner         text NOT NULL,
     since         timestamptz NOT NULL,
     route_version int NOT NULL
 );
+ALTER TABLE strangler_write_owners ADD COLUMN IF NOT EXISTS handover_from text;
+ALTER TABLE strangler_write_owners ADD COLUMN IF NOT EXISTS handover_offsets jsonb;
 """
 
 
@@ -79,7 +87,14 @@ def _version(row: dict[str, Any]) -> Version:
 
 
 def _owner(row: dict[str, Any]) -> WriteOwner:
-    return WriteOwner(row["context"], row["owner"], row["since"], int(row["route_version"]))
+    return WriteOwner(
+        row["context"],
+        row["owner"],
+        row["since"],
+        int(row["route_version"]),
+        row.get("handover_from"),
+        row.get("handover_offsets"),
+    )
 
 
 class RouteStore:
@@ -95,7 +110,7 @@ class RouteStore:
         self._conn = await psycopg.AsyncConnection.connect(self.dsn, row_factory=dict_row, autocommit=False)
         async with self._conn.transaction():
             await self._conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-            await self._conn.execute(SCHEMA)
+            await self._conn.execute(SCHEMA + WRITE_OWNERS_SCHEMA)
             row = await (await self._conn.execute("SELECT count(*) AS n FROM strangler_route_versions")).fetchone()
             if row and row["n"] == 0:
                 await self._conn.execute(
@@ -187,10 +202,12 @@ class RouteStore:
             await conn.execute("LOCK TABLE strangler_write_owners IN EXCLUSIVE MODE")
         for o in changes:
             await conn.execute(
-                "INSERT INTO strangler_write_owners (context, owner, since, route_version) VALUES (%s, %s, %s, %s)"
+                "INSERT INTO strangler_write_owners (context, owner, since, route_version, handover_from)"
+                " VALUES (%s, %s, %s, %s, %s)"
                 " ON CONFLICT (context) DO UPDATE SET owner = EXCLUDED.owner, since = EXCLUDED.since,"
-                " route_version = EXCLUDED.route_version",
-                (o.context, o.owner, o.since, o.route_version),
+                " route_version = EXCLUDED.route_version, handover_from = EXCLUDED.handover_from,"
+                " handover_offsets = NULL",
+                (o.context, o.owner, o.since, o.route_version, o.handover_from),
             )
 
     async def owners(self) -> list[WriteOwner]:

@@ -59,7 +59,8 @@ async def send_request(
 
 async def pump_body(req: IncomingRequest, up: Exchange, chunked: bool) -> None:
     """Stream the client's body upstream as it arrives; a body over the
-    limit fails the exchange so it is never completed upstream."""
+    limit or past its deadline fails the exchange so it is never completed
+    upstream."""
     try:
         while True:
             for c in req.take():
@@ -67,6 +68,9 @@ async def pump_body(req: IncomingRequest, up: Exchange, chunked: bool) -> None:
             await up.drain()
             if req.too_large:
                 up.fail(UpstreamError("request body over the limit"))
+                return
+            if req.timed_out:
+                up.fail(UpstreamError("request body not received in time"))
                 return
             if req.complete:
                 if chunked:

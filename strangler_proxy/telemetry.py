@@ -55,6 +55,11 @@ class ForwardingTelemetry:
     def fallback(self, route_key: str, service: str, reason: str) -> None:
         self.metrics.inc("strangler_fallbacks_total", (("route", route_key), ("upstream", service), ("reason", reason)))
 
+    def writes_moved_replay(self, route_key: str, refused_by: str) -> None:
+        """A write refused as ``writes_moved`` by a side that lost the writes
+        in a flip, sent again to the new owner."""
+        self.metrics.inc("strangler_writes_replayed_total", (("route", route_key), ("refused_by", refused_by)))
+
     def breaker(self, service: str, breaker: CircuitBreaker) -> None:
         self.metrics.set("strangler_breaker_state", (("upstream", service),), STATE_VALUE[breaker.state])
 

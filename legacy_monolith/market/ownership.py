@@ -21,6 +21,18 @@ write. (Only the very first flip, which inserts the row, cannot wait: there
 is no row to lock yet; the proxy's store can close that by inserting the
 ``legacy`` row when it creates the table.)
 
+**Handing back.** After a flip back to ``legacy`` the row names the service
+handing the writes back (``handover_from``). The monolith takes no write
+until that service has declared the end of its events (``handover_offsets``,
+topic -> partition -> offset) and sync-back, whose offsets live in this
+very database (``strangler_syncback_offsets``), has applied up to them: only
+then are the service's last sales in ``smp_sale`` and the id sequences above
+them. A write that arrives meanwhile waits for it (polling, at most
+``STRANGLER_HANDOVER_WAIT_S``, default 5 s, without holding the row lock),
+then gets 409 ``writes_moved`` naming the service still handing back. Once
+a route version's handback is complete it stays complete (offsets only
+grow), so each process checks it once.
+
 One small psycopg connection per thread (gunicorn ``gthread`` workers),
 opened on first use, reconnected once when it broke; its transaction is
 only ever open for the length of one write request
@@ -31,6 +43,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,6 +51,7 @@ from typing import Any
 
 import psycopg
 from django.conf import settings
+from django.db import connection as legacy_db
 from psycopg import errors
 
 from legacy_monolith.smp.exceptions import WriteOwnerUnknown, WritesMoved
@@ -45,7 +59,11 @@ from legacy_monolith.smp.exceptions import WriteOwnerUnknown, WritesMoved
 LEGACY = "legacy"
 MARKET = "market"  # the context of listings and sales
 
-_OWNER_SQL = "SELECT owner, since, route_version FROM strangler_write_owners WHERE context = %s"
+_OWNER_SQL = (
+    "SELECT owner, since, route_version, handover_from, handover_offsets FROM strangler_write_owners WHERE context = %s"
+)
+_SYNCBACK_TABLE = "strangler_syncback_offsets"  # acl/syncback/store.py creates it on its first start
+_HANDBACK_POLL_S = 0.05
 _CONNECT_OPTIONS = "-c statement_timeout=3000 -c idle_in_transaction_session_timeout=30000"
 _local = threading.local()
 
@@ -59,10 +77,20 @@ class WriteOwner:
     owner: str
     since: dt.datetime | None = None
     route_version: int | None = None
+    #: the service handing the writes back to legacy (see the module docstring)
+    handover_from: str | None = None
+    handover_offsets: dict[str, dict[str, int]] | None = None
 
     @property
     def is_legacy(self) -> bool:
-        return self.owner == LEGACY
+        """The monolith may write: it owns the writes and no service is
+        still handing them back."""
+        return self.owner == LEGACY and (self.handover_from is None or _handback_complete(self))
+
+    @property
+    def holder(self) -> str:
+        """Who has the writes now: the owner, or the service handing back."""
+        return self.handover_from if self.owner == LEGACY and self.handover_from else self.owner
 
     @property
     def since_iso(self) -> str | None:
@@ -71,7 +99,39 @@ class WriteOwner:
 
     def notice(self) -> str:
         """The human sentence of the 409 body and of the admin notice."""
+        if self.holder != self.owner:
+            return (
+                f"Writes to {self.context} are being handed back from the {self.holder} service to legacy"
+                f" since {self.since_iso}; retry shortly."
+            )
         return f"Writes to {self.context} are owned by the {self.owner} service since {self.since_iso}."
+
+
+#: (context, route version, since) of each handback this process saw complete
+_complete_handbacks: set[tuple[str, int | None, dt.datetime | None]] = set()
+
+
+def _handback_complete(owner: WriteOwner) -> bool:
+    """The handing-back service declared its end and sync-back reached it."""
+    if owner.handover_offsets is None:
+        return False
+    key = (owner.context, owner.route_version, owner.since)
+    if key in _complete_handbacks:
+        return True
+    applied: dict[tuple[str, int], int] = {}
+    with legacy_db.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [_SYNCBACK_TABLE])
+        if cursor.fetchone()[0]:  # no table: sync-back never ran, every partition is at 0
+            cursor.execute(f"SELECT topic, partition, next_offset FROM {_SYNCBACK_TABLE}")
+            applied = {(topic, int(partition)): int(offset) for topic, partition, offset in cursor.fetchall()}
+    done = all(
+        applied.get((topic, int(partition)), 0) >= int(end)
+        for topic, ends in owner.handover_offsets.items()
+        for partition, end in ends.items()
+    )
+    if done:
+        _complete_handbacks.add(key)
+    return done
 
 
 def _connection(url: str) -> psycopg.Connection:
@@ -123,8 +183,8 @@ def _read_owner(*, url: str, context: str, lock: bool) -> tuple[psycopg.Connecti
             continue
         if row is None:
             return conn, WriteOwner(context=context, owner=LEGACY)
-        owner, since, route_version = row
-        return conn, WriteOwner(context=context, owner=owner, since=since, route_version=route_version)
+        owner, since, route_version, handover_from, handover_offsets = row
+        return conn, WriteOwner(context, owner, since, route_version, handover_from, handover_offsets)
     raise AssertionError("unreachable")
 
 
@@ -148,13 +208,19 @@ def writes_owned_by_legacy(*, context: str) -> Iterator[WriteOwner]:
     if not url:
         yield WriteOwner(context=context, owner=LEGACY)
         return
-    conn, owner = _read_owner(url=url, context=context, lock=True)
-    try:
-        if not owner.is_legacy:
+    deadline = time.monotonic() + settings.STRANGLER_HANDOVER_WAIT_S
+    while True:
+        conn, owner = _read_owner(url=url, context=context, lock=True)
+        if owner.is_legacy:
+            break
+        _end_transaction(conn)  # never wait holding the lock: the flip it waits for may need it
+        if owner.owner != LEGACY or time.monotonic() >= deadline:
             raise WritesMoved(
                 owner.notice(),
-                extra={"context": context, "owner": owner.owner, "since": owner.since_iso},
+                extra={"context": context, "owner": owner.holder, "since": owner.since_iso},
             )
+        time.sleep(_HANDBACK_POLL_S)  # the handback is seconds away: poll it, bounded by the deadline
+    try:
         yield owner
     finally:
         _end_transaction(conn)

@@ -81,11 +81,20 @@ class ItemInactive(ApplicationError):
     code = "item_inactive"
 
 
+#: Marks a writes_moved refusal for the strangler proxy, which may replay the
+#: write to the new owner (nothing was written here): see
+#: strangler_proxy/forwarding.py. The value is the service that has the writes.
+WRITES_MOVED_HEADER = "X-Strangler-Writes-Moved"
+
+
 class WritesMoved(ApplicationError):
     """A market write reached the monolith while another service owns the
     context's writes (docs/market-write-side.md)."""
 
     code = "writes_moved"
+
+    def headers(self) -> dict[str, str]:
+        return {WRITES_MOVED_HEADER: str(self.extra.get("owner", ""))}
 
 
 class WriteOwnerUnknown(ApplicationError):
@@ -117,5 +126,6 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     rest (validation, auth, 404) is left to DRF's default handler."""
     if isinstance(exc, ApplicationError):
         body = {"detail": exc.message, "code": exc.code, "extra": exc.extra}
-        return Response(body, status=exc.status_code)
+        headers = exc.headers() if isinstance(exc, WritesMoved) else None
+        return Response(body, status=exc.status_code, headers=headers)
     return drf_exception_handler(exc, context)

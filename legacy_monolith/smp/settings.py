@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from strangler_settings import DatabaseUrl, boolean, csv_list, integer, read
+from strangler_settings import DatabaseUrl, boolean, csv_list, integer, number, read
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -135,6 +135,9 @@ STRANGLER_INTERNAL_TOKEN = read("STRANGLER_INTERNAL_TOKEN", default="", secret=T
 # The control database holding ``strangler_write_owners`` (who writes each
 # context). Empty (unset): the monolith owns every context's writes.
 STRANGLER_CONTROL_DATABASE_URL = read("STRANGLER_CONTROL_DATABASE_URL", _database, default="", secret=True)
+# After a flip back to legacy, how long a market write waits for the service
+# handing the writes back (then 409 writes_moved; see market/ownership.py).
+STRANGLER_HANDOVER_WAIT_S = read("STRANGLER_HANDOVER_WAIT_S", number(0, 60), default=5.0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "SMP marketplace (legacy monolith)",

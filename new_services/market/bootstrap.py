@@ -16,6 +16,7 @@ from new_services.market.adapters.monolith import HttpMonolith
 from new_services.market.adapters.ownership import Ownership
 from new_services.market.adapters.store import MarketReads, PgMarketStore
 from new_services.market.domain.clock import MarketClock
+from new_services.market.service_layer.handback import Handback
 from new_services.market.service_layer.projection import MarketProjection
 from new_services.market.service_layer.writes import MarketWrites
 from new_services.market.settings import MarketSettings
@@ -36,12 +37,24 @@ class Market:
     writes: MarketWrites
     monolith: HttpMonolith
     ownership: Ownership
+    #: hands the writes back after a flip to legacy; None without a control database or a broker
+    handback: Handback | None
     keys: KeyFile
     facts: ServiceFacts
 
 
 def projection(settings: MarketSettings) -> MarketProjection:
     return MarketProjection(MarketClock.named(settings.market_time_zone))
+
+
+def _handback(settings: MarketSettings, ownership: Ownership, store: PgMarketStore) -> Handback | None:
+    """The handback needs the owner row and the broker's end offsets."""
+    bootstrap_servers = settings.service.bootstrap_servers
+    if not settings.control_database_url or not bootstrap_servers:
+        return None
+    from new_services.market.adapters.relay import BrokerEndOffsets
+
+    return Handback(ownership, store, BrokerEndOffsets(bootstrap_servers))
 
 
 def bootstrap(settings: MarketSettings | None = None) -> Market:
@@ -53,14 +66,17 @@ def bootstrap(settings: MarketSettings | None = None) -> Market:
     )
     monolith = HttpMonolith(legacy_url, internal_token)
     read_model = projection(settings)
+    store = PgMarketStore(pool)
+    ownership = Ownership(settings.control_database_url, pool, catch_up_timeout_s=settings.catch_up_s)
     return Market(
         settings=settings,
         engine=create_async_engine(service.database_url, pool_size=2, max_overflow=2),
         pool=pool,
         reads=MarketReads(pool),
-        writes=MarketWrites(PgMarketStore(pool), monolith, read_model.clock, crash_after=settings.crash_after),
+        writes=MarketWrites(store, monolith, read_model.clock, crash_after=settings.crash_after),
         monolith=monolith,
-        ownership=Ownership(settings.control_database_url, pool, catch_up_timeout_s=settings.catch_up_s),
+        ownership=ownership,
+        handback=_handback(settings, ownership, store),
         keys=KeyFile(key_file),
         facts=ServiceFacts(
             service=service.service,

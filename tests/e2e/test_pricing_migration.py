@@ -61,7 +61,7 @@ def pricing_route(key: str, mode: str, **extra: Any) -> dict[str, Any]:
 
 def shadow_outcomes(stack: RunningStack) -> Counter[str]:
     """``strangler_shadow_total`` of both pricing routes, by outcome."""
-    text = httpx.get(f"{stack.endpoints['proxy']}/_strangler/metrics", timeout=10).text
+    text = httpx.get(f"{stack.endpoints['proxy_admin']}/_strangler/metrics", timeout=10).text
     outcomes: Counter[str] = Counter()
     for line in text.splitlines():
         if line.startswith("strangler_shadow_total{") and ("/rate/" in line or "/history/" in line):

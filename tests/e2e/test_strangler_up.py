@@ -22,12 +22,21 @@ def test_endpoints_file_names_every_part(stack: RunningStack) -> None:
     endpoints = stack.endpoints
     assert endpoints["legacy"].startswith("http://127.0.0.1:")
     assert endpoints["proxy"].startswith("http://127.0.0.1:")
+    assert endpoints["proxy_admin"].startswith("http://127.0.0.1:") and endpoints["proxy_admin"] != endpoints["proxy"]
     assert endpoints["databases"]["legacy"].startswith("postgresql://")
     assert set(endpoints["processes"]) >= {"postgres", "legacy", "proxy", "pricing", "pricing-projector"}
     assert endpoints["services"]["pricing"].startswith("http://127.0.0.1:")
     assert (stack.state_dir / "endpoints.json").stat().st_mode & 0o777 == 0o600  # service DSNs hold passwords
     for secret in ("admin-token", "admin-password", "django-secret-key"):
         assert (stack.state_dir / secret).stat().st_mode & 0o777 == 0o600, secret
+
+
+def test_the_admin_api_answers_on_its_own_listener_only(stack: RunningStack) -> None:
+    """On the public port /_strangler/ is an ordinary path (the monolith's 404)."""
+    endpoints = stack.endpoints
+    assert httpx.get(f"{endpoints['proxy_admin']}/_strangler/health", timeout=10).status_code == 200
+    public = httpx.get(f"{endpoints['proxy']}/_strangler/health", timeout=10)
+    assert public.status_code == 404 and public.headers["x-strangler-upstream"] == "legacy"
 
 
 def test_the_admin_logs_in_with_the_generated_password(stack: RunningStack) -> None:

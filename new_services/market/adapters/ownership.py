@@ -5,6 +5,14 @@ database configured: ``legacy``.
 Before its first write after becoming the owner, the market waits (bounded,
 by polling a condition) until its projector reports no lag with a heartbeat
 taken after the flip, so it has seen every legacy write the stream carries.
+
+Every write runs inside :meth:`Ownership.writing`, which counts it as in
+flight *before* reading the owner. After a flip back to legacy, the
+handback (``service_layer/handback.py``) waits for that count to reach zero
+once it has read the new owner: a write counted later reads the new owner and
+is refused, so none can commit after the market declared its last event.
+One ``serve`` process per market database (as ``strangler up`` and the
+compose file run it) makes that count the whole truth.
 """
 
 from __future__ import annotations
@@ -13,10 +21,13 @@ import asyncio
 import datetime as dt
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 log = logging.getLogger(__name__)
@@ -29,6 +40,17 @@ SERVICE = "market"
 class Owner:
     owner: str
     since: dt.datetime | None
+    route_version: int | None = None
+    #: the service handing the writes back to legacy, while it does
+    handover_from: str | None = None
+    #: whether that service has declared its last event's position
+    handover_declared: bool = False
+
+    @property
+    def handing_back(self) -> bool:
+        """The writes went back to legacy and the market has not yet
+        declared where its last event is."""
+        return self.owner != SERVICE and self.handover_from == SERVICE and not self.handover_declared
 
     def refusal_body(self) -> dict[str, Any]:
         since = self.since.isoformat() if self.since else None
@@ -57,6 +79,18 @@ class Ownership:
         self.heartbeat_fresh_s = heartbeat_fresh_s
         self._caught_up_since: dt.datetime | None = None
         self._lock = asyncio.Lock()
+        #: writes between their owner check and their response
+        self.in_flight = 0
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[None]:
+        """Count a write as in flight for the block; read the owner inside
+        it (see the module docstring for why in that order)."""
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
 
     async def owner(self) -> Owner:
         """Read fresh for every write (one indexed query on a small table)."""
@@ -65,12 +99,31 @@ class Ownership:
         try:
             async with await psycopg.AsyncConnection.connect(self.control_dsn, autocommit=True) as conn:
                 cursor = await conn.execute(
-                    "SELECT owner, since FROM strangler_write_owners WHERE context = %s", (CONTEXT,)
+                    """SELECT owner, since, route_version, handover_from, handover_offsets IS NOT NULL
+                         FROM strangler_write_owners WHERE context = %s""",
+                    (CONTEXT,),
                 )
                 row = await cursor.fetchone()
         except psycopg.errors.UndefinedTable:
             return Owner("legacy", None)
-        return Owner("legacy", None) if row is None else Owner(str(row[0]), row[1])
+        if row is None:
+            return Owner("legacy", None)
+        return Owner(str(row[0]), row[1], int(row[2]), row[3], bool(row[4]))
+
+    async def declare_handed_back(self, route_version: int, offsets: dict[str, dict[str, int]]) -> bool:
+        """Record where the market's last event is (topic -> partition ->
+        end offset) on the owner row of ``route_version``; False if the row
+        moved on meanwhile (another flip) or was declared already."""
+        if not self.control_dsn:
+            return False
+        async with await psycopg.AsyncConnection.connect(self.control_dsn, autocommit=True) as conn:
+            cursor = await conn.execute(
+                """UPDATE strangler_write_owners SET handover_offsets = %s
+                    WHERE context = %s AND route_version = %s AND handover_from = %s
+                      AND handover_offsets IS NULL""",
+                (Jsonb(offsets), CONTEXT, route_version, SERVICE),
+            )
+            return cursor.rowcount == 1
 
     async def caught_up(self, owner: Owner) -> bool:
         """True once the projector showed no lag after ``owner.since``; waits

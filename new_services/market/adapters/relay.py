@@ -120,3 +120,29 @@ class OutboxRelay:
         thread = threading.Thread(target=self.run, name="market-outbox-relay", daemon=True)
         thread.start()
         return thread
+
+
+class BrokerEndOffsets:
+    """The end offsets of topics (topic -> partition -> next offset), read
+    from the broker by one kafka-python client without a group, opened on
+    first use; the handback's bound on every event the market wrote."""
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self._consumer: Any = None
+
+    def __call__(self, topics: list[str]) -> dict[str, dict[str, int]]:
+        from kafka import KafkaConsumer, TopicPartition
+
+        if self._consumer is None:
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=self.bootstrap_servers, group_id=None, client_id="strangler-market-handback"
+            )
+        partitions = []
+        for topic in topics:
+            known = self._consumer.partitions_for_topic(topic)
+            if not known:
+                raise RuntimeError(f"no partitions known for {topic} yet")
+            partitions += [TopicPartition(topic, p) for p in sorted(known)]
+        ends = self._consumer.end_offsets(partitions)
+        return {topic: {str(tp.partition): int(ends[tp]) for tp in partitions if tp.topic == topic} for topic in topics}

@@ -162,6 +162,18 @@ class PgMarketStore(MarketStore):
             )
             return [saga_of(row) for row in await cursor.fetchall()]
 
+    async def writes_settled(self) -> bool:
+        """No saga unfinished and no outbox row unpublished: every write of
+        the market is on the broker (the handback's condition). The saga
+        predicate is ``sagas_open``'s, written out so the index serves it."""
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(
+                """SELECT EXISTS (SELECT 1 FROM sagas WHERE state NOT IN ('done', 'compensated', 'refused'))
+                       OR EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL)"""
+            )
+            row = await cursor.fetchone()
+        return row is not None and not row[0]
+
     async def sale(self, sale_id: int) -> Sale | None:
         async with self.pool.connection() as conn:
             cursor = await conn.execute(f"SELECT {_SALE_COLUMNS} FROM sales WHERE sale_id = %s", (sale_id,))

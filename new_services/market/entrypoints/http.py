@@ -97,17 +97,23 @@ class Edge:
             raise Denied(json_response(403, no_player_account().body()))
         return Player(identity.player_id, identity.username or "", identity.player_status or ACTIVE)
 
-    async def owned(self) -> None:
+    @asynccontextmanager
+    async def owned(self) -> AsyncIterator[None]:
+        """Run the block (a write) only while the market owns the writes and
+        its projector has caught up with the flip; it counts as in flight
+        for the handback the whole time (``service_layer/handback.py``)."""
         ownership = self.market.ownership
-        try:
-            owner = await ownership.owner()
-        except psycopg.Error as exc:  # the control database is away: no write without knowing the owner
-            log.warning("cannot read the owner of the market's writes: %s", exc)
-            raise Denied(json_response(503, UNAVAILABLE)) from None
-        if owner.owner != "market":
-            raise Denied(json_response(409, owner.refusal_body()))
-        if not await ownership.caught_up(owner):
-            raise Denied(json_response(503, UNAVAILABLE))
+        async with ownership.writing():
+            try:
+                owner = await ownership.owner()
+            except psycopg.Error as exc:  # the control database is away: no write without knowing the owner
+                log.warning("cannot read the owner of the market's writes: %s", exc)
+                raise Denied(json_response(503, UNAVAILABLE)) from None
+            if owner.owner != "market":  # the header lets the proxy replay the write to the owner
+                raise Denied(json_response(409, owner.refusal_body(), {"X-Strangler-Writes-Moved": owner.owner}))
+            if not await ownership.caught_up(owner):
+                raise Denied(json_response(503, UNAVAILABLE))
+            yield
 
     async def body(self, request: Request, fields: tuple[legacy.InputField, ...]) -> dict[str, int]:
         data, _ = legacy.parse_body(request.headers.get("content-type", ""), await request.body())
@@ -194,11 +200,11 @@ def add_routes(app: FastAPI, market: Market) -> None:
         """``POST /api/listings/ {item, quantity, unit_price_copper}``: escrow, then the listing."""
         edge.negotiate(request)
         seller = edge.player(request)
-        await edge.owned()
-        values = await edge.body(request, legacy.LISTING_INPUT)
-        listing = await market.writes.create_listing(
-            seller, values["item"], values["quantity"], values["unit_price_copper"]
-        )
+        async with edge.owned():
+            values = await edge.body(request, legacy.LISTING_INPUT)
+            listing = await market.writes.create_listing(
+                seller, values["item"], values["quantity"], values["unit_price_copper"]
+            )
         return json_response(201, legacy.listing_json(listing))
 
     @answered
@@ -209,10 +215,10 @@ def add_routes(app: FastAPI, market: Market) -> None:
             return Response(legacy.DJANGO_NOT_FOUND_HTML, status_code=404, media_type="text/html; charset=utf-8")
         edge.negotiate(request)
         player = edge.player(request)
-        await edge.owned()
-        if listing_id > legacy.MAX_ID:
-            raise Refusal(404, "not_found", f"Listing {listing_id} not found.")
-        listing = await market.writes.cancel_listing(listing_id, player.player_id)
+        async with edge.owned():
+            if listing_id > legacy.MAX_ID:
+                raise Refusal(404, "not_found", f"Listing {listing_id} not found.")
+            listing = await market.writes.cancel_listing(listing_id, player.player_id)
         return json_response(200, legacy.listing_json(listing))
 
     @answered
@@ -232,9 +238,9 @@ def add_routes(app: FastAPI, market: Market) -> None:
         """``POST /api/sales/ {listing, quantity}``: the buy saga."""
         edge.negotiate(request)
         buyer = edge.player(request)
-        await edge.owned()
-        values = await edge.body(request, legacy.SALE_INPUT)
-        sale = await market.writes.buy(buyer, values["listing"], values["quantity"])
+        async with edge.owned():
+            values = await edge.body(request, legacy.SALE_INPUT)
+            sale = await market.writes.buy(buyer, values["listing"], values["quantity"])
         return json_response(201, legacy.sale_json(sale))
 
     refusal = models.error(models.ApplicationError, "a refusal of the monolith's rules: {detail, code, extra}")
@@ -362,11 +368,14 @@ def create_app(market: Market | None = None) -> FastAPI:
                 service.settings.service.libpq_dsn, KafkaPublisher(service.settings.service.require_kafka())
             )
             relay.start_thread()
-        resuming = asyncio.create_task(_resume_forever(service))
+        background = [asyncio.create_task(_resume_forever(service))]
+        if service.handback is not None:
+            background.append(asyncio.create_task(service.handback.run_forever()))
         yield
-        resuming.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await resuming
+        for task in background:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if relay is not None:
             relay.request_stop()
         await service.monolith.aclose()

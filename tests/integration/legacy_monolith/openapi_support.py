@@ -115,9 +115,12 @@ def monolith_behind_proxy(postgres_server: Any, work_dir: Path, *, sales: int = 
 
         proxy_port = free_port()
         proxy_url = f"http://{LOOPBACK}:{proxy_port}"
+        admin_url = f"http://{LOOPBACK}:{(admin_port := free_port())}"
         settings = ProxySettings(
             host=LOOPBACK,
             port=proxy_port,
+            admin_host=LOOPBACK,
+            admin_port=admin_port,
             legacy_url=legacy_url,
             services={},
             control_database_url=postgres_server.create_database(f"control_openapi_{suffix}"),
@@ -131,7 +134,7 @@ def monolith_behind_proxy(postgres_server: Any, work_dir: Path, *, sales: int = 
             cwd=REPO,
         ).start()
         stack.callback(proxy.stop)
-        wait_until(http_ok(f"{proxy_url}/_strangler/health"), timeout=60, what="strangler proxy", watch=proxy)
+        wait_until(http_ok(f"{admin_url}/_strangler/health"), timeout=60, what="strangler proxy", watch=proxy)
         wait_until(http_ok(f"{proxy_url}/api/schema/"), timeout=30, what="schema through the proxy", watch=proxy)
 
         yield MonolithBehindProxy(legacy_url, proxy_url, demo_token, (legacy, proxy))

@@ -6,19 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
+
+from strangler_proxy.store import WRITE_OWNERS_SCHEMA
 
 INTERNAL_TOKEN = "test-internal-token-0123456789"
-
-#: The DDL of docs/market-write-side.md; the proxy's route store owns it in
-#: production, the tests create it themselves.
-WRITE_OWNERS_DDL = """
-    CREATE TABLE strangler_write_owners (
-        context text PRIMARY KEY,
-        owner text NOT NULL,
-        since timestamptz NOT NULL,
-        route_version int NOT NULL
-    )
-"""
 
 
 class ControlDatabase:
@@ -33,7 +25,7 @@ class ControlDatabase:
 
     def create_table(self) -> None:
         self._execute("DROP TABLE IF EXISTS strangler_write_owners")
-        self._execute(WRITE_OWNERS_DDL)
+        self._execute(WRITE_OWNERS_SCHEMA)
 
     def drop_table(self) -> None:
         self._execute("DROP TABLE IF EXISTS strangler_write_owners")
@@ -44,6 +36,21 @@ class ControlDatabase:
                ON CONFLICT (context) DO UPDATE SET owner = EXCLUDED.owner, since = EXCLUDED.since,
                       route_version = strangler_write_owners.route_version + 1""",
             (context, owner, since),
+        )
+
+    def hand_back(self, *, offsets: dict[str, dict[str, int]] | None = None, context: str = "market") -> None:
+        """The owner row after a flip back from the market service; with
+        ``offsets``, after the market also declared the end of its events."""
+        self._execute(
+            """UPDATE strangler_write_owners SET owner = 'legacy', since = now(), handover_from = 'market',
+                      handover_offsets = %s, route_version = route_version + 1 WHERE context = %s""",
+            (Jsonb(offsets) if offsets is not None else None, context),
+        )
+
+    def declare(self, offsets: dict[str, dict[str, int]], *, context: str = "market") -> None:
+        """What the market's handback writes on the row."""
+        self._execute(
+            "UPDATE strangler_write_owners SET handover_offsets = %s WHERE context = %s", (Jsonb(offsets), context)
         )
 
     def flip(self, owner: str, *, nowait: bool = False, context: str = "market") -> None:

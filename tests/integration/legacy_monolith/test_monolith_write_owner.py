@@ -15,6 +15,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 from strangler_support import ControlDatabase
 
+from acl.syncback.store import SCHEMA as SYNCBACK_SCHEMA
 from legacy_monolith.catalog.models import Item
 from legacy_monolith.market.models import Listing, Sale
 from legacy_monolith.market.ownership import write_owner_get, writes_owned_by_legacy
@@ -166,6 +167,99 @@ def test_a_flip_waits_until_the_legacy_write_commits(
     assert not flipper.is_alive()
     assert write_owner_get(context="market").owner == "market"
     assert Sale.objects.filter(listing=listing).count() == 1
+
+
+# -- handing the writes back -------------------------------------------------
+
+TOPIC = "smp.market.v1"
+
+
+def syncback_reached(offsets: dict[int, int]) -> None:
+    """Sync-back's stored offsets in the legacy database (in the test's
+    transaction, which the guard's reads share)."""
+    with connection.cursor() as cursor:
+        cursor.execute(SYNCBACK_SCHEMA)
+        for partition, offset in offsets.items():
+            cursor.execute(
+                "INSERT INTO strangler_syncback_offsets (topic, partition, next_offset) VALUES (%s, %s, %s)"
+                " ON CONFLICT (topic, partition) DO UPDATE SET next_offset = excluded.next_offset",
+                (TOPIC, partition, offset),
+            )
+
+
+def buy_once(as_player: Callable[[Player], APIClient], trade: dict[str, Any]) -> Any:
+    body = {"listing": trade["listing"].pk, "quantity": 1}
+    return as_player(trade["buyer"]).post("/api/sales/", body, format="json")
+
+
+@pytest.fixture
+def handing_back(settings: Any, control_db: ControlDatabase) -> ControlDatabase:
+    """The market handing the writes back; a short wait keeps refusals quick."""
+    settings.STRANGLER_HANDOVER_WAIT_S = 0.2
+    control_db.set_owner("market")
+    control_db.hand_back()
+    return control_db
+
+
+def test_writes_wait_for_the_market_to_declare_its_last_event(
+    handing_back: ControlDatabase, as_player: Callable[[Player], APIClient], trade: dict[str, Any]
+) -> None:
+    before = market_state()
+    refused = buy_once(as_player, trade)
+    assert refused.status_code == 409
+    body = refused.json()
+    assert (body["code"], body["extra"]["owner"]) == ("writes_moved", "market")
+    assert "being handed back from the market service to legacy" in body["detail"]
+    assert market_state() == before
+
+
+def test_writes_wait_for_syncback_to_reach_the_declared_end(
+    handing_back: ControlDatabase, as_player: Callable[[Player], APIClient], trade: dict[str, Any]
+) -> None:
+    """Declared at offsets 5 and 2: refused while sync-back has read less of
+    either partition, taken once it has read both."""
+    handing_back.declare({TOPIC: {"0": 5, "1": 2}})
+    syncback_reached({0: 5})
+    assert buy_once(as_player, trade).status_code == 409  # partition 1 not read at all
+    syncback_reached({0: 5, 1: 1})
+    assert buy_once(as_player, trade).status_code == 409
+    syncback_reached({0: 5, 1: 2})
+    assert buy_once(as_player, trade).status_code == 201
+
+
+def test_a_write_arriving_during_the_handback_waits_for_it_then_goes_through(
+    handing_back: ControlDatabase,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    as_player: Callable[[Player], APIClient],
+    trade: dict[str, Any],
+) -> None:
+    """The handback completes while the write polls: the client sees 201,
+    not a refusal (a flip back under traffic stays invisible)."""
+    from legacy_monolith.market import ownership
+
+    settings.STRANGLER_HANDOVER_WAIT_S = 10
+    syncback_reached({0: 3})
+    polls: list[float] = []
+
+    def poll(seconds: float) -> None:  # the guard's wait between reads: the market declares meanwhile
+        polls.append(seconds)
+        if len(polls) == 2:
+            handing_back.declare({TOPIC: {"0": 3}})
+
+    monkeypatch.setattr(ownership.time, "sleep", poll)
+    assert buy_once(as_player, trade).status_code == 201
+    assert len(polls) == 2
+
+
+def test_the_admin_stays_read_only_until_the_handback_completes(
+    handing_back: ControlDatabase, admin_client: Client
+) -> None:
+    page = admin_client.get("/admin/market/listing/").content.decode()
+    assert "/admin/market/listing/add/" not in page
+    assert "being handed back from the market service" in page
+    handing_back.declare({TOPIC: {"0": 0}})
+    assert "/admin/market/listing/add/" in admin_client.get("/admin/market/listing/").content.decode()
 
 
 # -- admin -------------------------------------------------------------------

@@ -43,13 +43,14 @@ def start_proxy(control_dsn: str, legacy: Upstream, pricing: Upstream, tmp_path:
     def start(**env_extra: str) -> ProxyProc:
         settings = ProxySettings(
             port=free_port(),
+            admin_port=free_port(),
             legacy_url=legacy.url,
             services={"pricing": pricing.url},
             control_database_url=control_dsn,
             admin_token=TOKEN,
         )
         env = {**os.environ, **settings.render_env(), **env_extra}
-        proxy = start_proxy_process(settings.port, env, tmp_path / f"proxy-{settings.port}.log")
+        proxy = start_proxy_process(settings.port, settings.admin_port, env, tmp_path / f"proxy-{settings.port}.log")
         started.append(proxy)
         return proxy
 

@@ -56,20 +56,27 @@ def start_upstream(name: str, log_dir: Path) -> Upstream:
 @dataclass
 class ProxyProc:
     port: int
+    admin_port: int
     process: ManagedProcess
     token: str = TOKEN
     clients: list[httpx.Client] = field(default_factory=list)
 
     @property
     def url(self) -> str:
+        """The public port: traffic only (``/_strangler/`` is routed like any path)."""
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        """The admin listener: admin API, health and metrics."""
+        return f"http://127.0.0.1:{self.admin_port}"
 
     def log(self) -> str:
         return self.process.log
 
     def admin(self, method: str, path: str, **kw: Any) -> httpx.Response:
         headers = {"authorization": f"Bearer {self.token}", "x-strangler-actor": "pytest"}
-        return httpx.request(method, self.url + "/_strangler" + path, headers=headers, timeout=10, **kw)
+        return httpx.request(method, self.admin_url + "/_strangler" + path, headers=headers, timeout=10, **kw)
 
     def set_route(self, route: str, mode: str, **extra: Any) -> httpx.Response:
         r = self.admin("POST", "/routes/set", json={"route": route, "mode": mode, "reason": "test", **extra})
@@ -85,10 +92,10 @@ class ProxyProc:
         return self.process.stop(15)
 
 
-def start_proxy_process(port: int, env: Mapping[str, str], log_path: Path) -> ProxyProc:
+def start_proxy_process(port: int, admin_port: int, env: Mapping[str, str], log_path: Path) -> ProxyProc:
     """``python -m strangler_proxy`` as ``strangler up`` starts it; returns once healthy."""
     process = ManagedProcess("proxy", [sys.executable, "-m", "strangler_proxy"], log_file=log_path, env=env, cwd=REPO)
-    proxy = ProxyProc(port, process.start())
+    proxy = ProxyProc(port, admin_port, process.start())
     try:
         wait_healthy(proxy)
     except BaseException:
@@ -100,7 +107,7 @@ def start_proxy_process(port: int, env: Mapping[str, str], log_path: Path) -> Pr
 def wait_healthy(proxy: ProxyProc, timeout: float = 20.0) -> None:
     def healthy() -> bool:
         try:
-            return httpx.get(proxy.url + "/_strangler/health", timeout=1).status_code == 200
+            return httpx.get(proxy.admin_url + "/_strangler/health", timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
 

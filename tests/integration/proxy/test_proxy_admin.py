@@ -9,7 +9,7 @@ ROUTE = "GET /api/items/{id}/rate/"
 
 
 def test_admin_refuses_missing_or_wrong_token(proxy: ProxyProc) -> None:
-    url = proxy.url + "/_strangler/routes"
+    url = proxy.admin_url + "/_strangler/routes"
     assert httpx.get(url).status_code == 401
     assert httpx.get(url, headers={"authorization": "Bearer nope"}).status_code == 403
     assert httpx.get(url, headers={"authorization": "Basic " + proxy.token}).status_code == 401

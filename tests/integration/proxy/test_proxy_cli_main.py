@@ -26,7 +26,7 @@ runner = CliRunner()
 
 def cli(proxy: ProxyProc, *args: str, input: str | None = None) -> tuple[int, str]:
     result = runner.invoke(
-        app, ["routes", *args, "--url", proxy.url, "--token", proxy.token], input=input, env={"COLUMNS": "200"}
+        app, ["routes", *args, "--url", proxy.admin_url, "--token", proxy.token], input=input, env={"COLUMNS": "200"}
     )
     return result.exit_code, result.output
 
@@ -65,12 +65,12 @@ def test_cli_set_list_history_rollback_diffs(proxy: ProxyProc) -> None:
 def test_cli_refusals_are_clear(proxy: ProxyProc) -> None:
     code, out = cli(proxy, "set", ROUTE, "--mode", "new", "--service", "ghost")
     assert code == ExitCode.REFUSED and "unknown service 'ghost'" in out
-    result = runner.invoke(app, ["routes", "list", "--url", proxy.url, "--token", "wrong"])
+    result = runner.invoke(app, ["routes", "list", "--url", proxy.admin_url, "--token", "wrong"])
     assert result.exit_code == ExitCode.UNAUTHORISED and "wrong token" in result.output
     assert "wrong" not in result.output.replace("wrong token", ""), "the token given is never printed"
     proxy.stop()
     code, out = cli(proxy, "list")
-    assert code == ExitCode.UNREACHABLE and f"cannot reach the proxy at {proxy.url}" in out
+    assert code == ExitCode.UNREACHABLE and f"cannot reach the proxy at {proxy.admin_url}" in out
 
 
 def test_cli_apply_shows_diff_then_applies(proxy: ProxyProc, tmp_path: Path) -> None:
@@ -91,9 +91,9 @@ def test_cli_apply_shows_diff_then_applies(proxy: ProxyProc, tmp_path: Path) -> 
 
 
 def test_cli_finds_url_and_token_in_the_state_dir(proxy: ProxyProc, tmp_path: Path) -> None:
-    (tmp_path / "endpoints.json").write_text(json.dumps({"proxy": proxy.url}))
+    (tmp_path / "endpoints.json").write_text(json.dumps({"proxy": proxy.url, "proxy_admin": proxy.admin_url}))
     (tmp_path / "admin-token").write_text(TOKEN + "\n")
-    env = {k: v for k, v in os.environ.items() if k not in ("STRANGLER_PROXY_URL", "STRANGLER_ADMIN_TOKEN")}
+    env = {k: v for k, v in os.environ.items() if k not in ("STRANGLER_PROXY_ADMIN_URL", "STRANGLER_ADMIN_TOKEN")}
     result = runner.invoke(app, ["routes", "list", "--json", "--state-dir", str(tmp_path)], env=env)
     assert result.exit_code == 0, result.output
     assert "version" in json.loads(result.output)
@@ -139,7 +139,7 @@ def test_cli_apply_json_without_yes_changes_nothing(proxy: ProxyProc, tmp_path: 
     f = tmp_path / "routes.yaml"
     f.write_text(f"routes:\n  - methods: [GET]\n    path: {ROUTE.split()[1]}\n    mode: new\n    service: pricing\n")
     result = runner.invoke(
-        app, ["routes", "apply", str(f), "--json", "--url", proxy.url, "--token", proxy.token], input="y\n"
+        app, ["routes", "apply", str(f), "--json", "--url", proxy.admin_url, "--token", proxy.token], input="y\n"
     )
     assert result.exit_code == ExitCode.NEEDS_CONFIRMATION
     assert result.stdout == "" and "pass --yes" in result.stderr
@@ -154,6 +154,7 @@ def test_cli_status_probes_a_real_proxy_and_database(proxy: ProxyProc, control_d
         json.dumps(
             {
                 "proxy": proxy.url,
+                "proxy_admin": proxy.admin_url,
                 "databases": {"control": control_dsn},
                 "processes": {"proxy": proxy.process.pid},
                 "pid": os.getpid(),
@@ -190,20 +191,22 @@ def test_missing_settings_fail_loudly() -> None:
 def test_several_workers_serve_and_all_stop_on_sigterm(control_dsn: str, legacy, pricing, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     settings = ProxySettings(
         port=free_port(),
+        admin_port=free_port(),
         workers=2,
         legacy_url=legacy.url,
         services={"pricing": pricing.url},
         control_database_url=control_dsn,
         admin_token=TOKEN,
     )
-    p = start_proxy_process(settings.port, {**os.environ, **settings.render_env()}, tmp_path / "proxy.log")
+    env = {**os.environ, **settings.render_env()}
+    p = start_proxy_process(settings.port, settings.admin_port, env, tmp_path / "proxy.log")
     pid = p.process.pid
     try:
         pids: set[int] = set()
 
         def both_workers_answered() -> bool:
             with httpx.Client() as c:  # a new connection each time lets the kernel pick a worker
-                pids.add(c.get(p.url + "/_strangler/health").json()["pid"])
+                pids.add(c.get(p.admin_url + "/_strangler/health").json()["pid"])
             return len(pids) == 2
 
         wait_until(both_workers_answered, timeout=10, what="both workers to accept connections", interval=0)
@@ -217,7 +220,7 @@ def test_several_workers_serve_and_all_stop_on_sigterm(control_dsn: str, legacy,
             return seen == {"pricing"}
 
         wait_until(every_worker_follows_the_flip, timeout=5, what="every worker to follow the flip")
-        metrics = httpx.get(p.url + "/_strangler/metrics").text
+        metrics = httpx.get(p.admin_url + "/_strangler/metrics").text
         assert 'worker="' in metrics
     finally:
         p.process.send_signal(signal.SIGTERM)  # the supervisor alone: it stops its workers

@@ -103,7 +103,7 @@ def test_two_proxy_processes_converge_within_a_second(start_proxy: StartProxy) -
                 break
             time.sleep(0.01)
         assert converged is not None and converged < 1.0, f"{mode}: {converged}"
-    versions = {httpx.get(p.url + "/_strangler/health").json()["version"] for p in (a, b)}
+    versions = {httpx.get(p.admin_url + "/_strangler/health").json()["version"] for p in (a, b)}
     assert len(versions) == 1
 
 

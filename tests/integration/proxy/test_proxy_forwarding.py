@@ -153,10 +153,10 @@ def test_retired_route_answers_410_with_pointer(proxy: ProxyProc, legacy: Upstre
 
 def test_metrics_exposed(proxy: ProxyProc) -> None:
     httpx.get(proxy.url + "/echo/")
-    text = httpx.get(proxy.url + "/_strangler/metrics").text
+    text = httpx.get(proxy.admin_url + "/_strangler/metrics").text
     assert 'strangler_requests_total{route="default",upstream="legacy",code="2xx"}' in text
     assert "strangler_request_duration_seconds_bucket" in text
-    assert json.loads(httpx.get(proxy.url + "/_strangler/health").text)["status"] == "ok"
+    assert json.loads(httpx.get(proxy.admin_url + "/_strangler/health").text)["status"] == "ok"
 
 
 def test_pipelined_requests_are_answered_in_order(proxy: ProxyProc) -> None:

@@ -26,7 +26,7 @@ def test_shadow_finds_planted_mismatch_and_ignores_planted_noise(proxy: ProxyPro
         assert [d["path"] for d in m["differences"]] == ["$.rate"]  # as_of (random per call) is noise
         assert "$.as_of" in m["noise"]
         assert '"rate": 114' in m["legacy_body"] and '"rate": 115' in m["new_body"]
-    metrics = httpx.get(proxy.url + "/_strangler/metrics").text
+    metrics = httpx.get(proxy.admin_url + "/_strangler/metrics").text
     assert f'strangler_shadow_total{{route="{ROUTE}",outcome="mismatch"}} 2.0' in metrics
     assert f'strangler_shadow_total{{route="{ROUTE}",outcome="noise"}} 3.0' in metrics
 
@@ -45,7 +45,7 @@ def test_noise_learned_by_one_comparison_counts_for_comparisons_already_in_fligh
         )
     assert statuses == [200] * 24
     metric = f'strangler_shadow_total{{route="{ROUTE}",outcome="noise"}} 24.0'
-    wait_until(lambda: metric in httpx.get(proxy.url + "/_strangler/metrics").text, timeout=5, what=metric)
+    wait_until(lambda: metric in httpx.get(proxy.admin_url + "/_strangler/metrics").text, timeout=5, what=metric)
     assert proxy.admin("GET", "/diffs", params={"route": ROUTE}).json()["counts"].get(ROUTE, 0) == 0
 
 
@@ -111,7 +111,7 @@ def test_breaker_falls_back_to_legacy_when_new_service_is_killed(proxy: ProxyPro
         assert c.post(proxy.url + "/orders/", json={}).status_code in (502, 503)
     status = proxy.admin("GET", "/status").json()
     assert status["breakers"]["pricing"] == "open"
-    metrics = httpx.get(proxy.url + "/_strangler/metrics").text
+    metrics = httpx.get(proxy.admin_url + "/_strangler/metrics").text
     assert (
         'strangler_fallbacks_total{route="GET /api/items/{id}/rate/",upstream="pricing",reason="breaker_open"}'
         in metrics

@@ -25,9 +25,11 @@ from new_services.market.adapters.store import PgMarketStore
 from new_services.market.bootstrap import Market, bootstrap
 from new_services.market.domain.clock import MarketClock
 from new_services.market.entrypoints.http import create_app
+from new_services.market.service_layer.handback import Handback
 from new_services.market.service_layer.writes import MarketWrites
 from new_services.market.settings import MarketSettings
 from new_services.platform.identity import Identity, Keyring, ensure_key_file, sign
+from strangler_proxy.store import WRITE_OWNERS_SCHEMA
 
 HOST = "testserver"
 
@@ -36,17 +38,14 @@ HOST = "testserver"
 def control_dsn(postgres_server: Any) -> str:
     dsn = str(postgres_server.create_database(f"control_{uuid.uuid4().hex[:10]}"))
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            """CREATE TABLE strangler_write_owners (context text PRIMARY KEY, owner text NOT NULL,
-                                                     since timestamptz NOT NULL, route_version int NOT NULL)"""
-        )
+        conn.execute(WRITE_OWNERS_SCHEMA)
     return dsn
 
 
 def set_owner(control_dsn: str, owner: str, since: dt.datetime) -> None:
     with psycopg.connect(control_dsn, autocommit=True) as conn:
         conn.execute(
-            """INSERT INTO strangler_write_owners VALUES ('market', %s, %s, 1)
+            """INSERT INTO strangler_write_owners (context, owner, since, route_version) VALUES ('market', %s, %s, 1)
                ON CONFLICT (context) DO UPDATE SET owner = EXCLUDED.owner, since = EXCLUDED.since""",
             (owner, since),
         )
@@ -247,3 +246,64 @@ def test_other_methods_get_drfs_answers(world: World) -> None:
 
     response = world.call(session)
     assert response.status_code == 405 and response.content == b'{"detail":"Method \\"PUT\\" not allowed."}'
+
+
+# -- handing the writes back (docs/market-write-side.md) ----------------------
+
+
+def hand_back(control_dsn: str) -> None:
+    """The owner row as the route store leaves it after a flip back."""
+    with psycopg.connect(control_dsn, autocommit=True) as conn:
+        conn.execute(
+            """UPDATE strangler_write_owners SET owner = 'legacy', since = now(), handover_from = 'market',
+                      route_version = route_version + 1 WHERE context = 'market'"""
+        )
+
+
+def declared(control_dsn: str) -> Any:
+    with psycopg.connect(control_dsn) as conn:
+        row = conn.execute("SELECT handover_offsets FROM strangler_write_owners WHERE context = 'market'").fetchone()
+    return row[0] if row else None
+
+
+def test_the_market_declares_its_last_event_only_once_its_writes_settled(world: World, control_dsn: str) -> None:
+    """After a flip back: not while a write is in flight, a saga is
+    unfinished or the outbox holds a row; then the broker's end offsets
+    (here a stand-in callable; the e2e flip back reads a real broker)."""
+    set_owner(control_dsn, "market", dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    with world.engine.begin() as conn:
+        conn.execute(text("UPDATE projection_state SET lag_events = 0, heartbeat_at = now()"))
+    bought = world.call(
+        lambda c: c.post("/api/sales/", headers=world.header(**BUYER), json={"listing": 40, "quantity": 1})
+    )
+    assert bought.status_code == 201
+    hand_back(control_dsn)
+    ends = {"smp.market.v1": {"0": 42, "1": 7}}
+
+    async def checks() -> list[bool]:
+        market = world.market()
+        await market.pool.open()
+        try:
+            handback = Handback(market.ownership, PgMarketStore(market.pool), lambda topics: ends)
+            results = [await handback.declare_if_due()]  # the sale's outbox rows are not on the broker (relay off)
+            with world.engine.begin() as conn:
+                conn.execute(text("UPDATE outbox SET published_at = now()"))
+            async with market.ownership.writing():  # a write in flight
+                results.append(await handback.declare_if_due())
+            with world.engine.begin() as conn:
+                conn.execute(text("UPDATE sagas SET state = 'reserved' WHERE kind = 'buy'"))
+            results.append(await handback.declare_if_due())  # an unfinished saga
+            with world.engine.begin() as conn:
+                conn.execute(text("UPDATE sagas SET state = 'done' WHERE kind = 'buy'"))
+            results += [await handback.declare_if_due(), await handback.declare_if_due()]
+            return results
+        finally:
+            await market.pool.close()
+            await market.engine.dispose()
+
+    assert asyncio.run(checks()) == [False, False, False, True, False]  # declared once
+    assert declared(control_dsn) == ends
+    refused = world.call(
+        lambda c: c.post("/api/sales/", headers=world.header(**BUYER), json={"listing": 40, "quantity": 1})
+    )
+    assert refused.status_code == 409 and refused.json()["extra"]["owner"] == "legacy"

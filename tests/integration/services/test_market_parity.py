@@ -28,6 +28,7 @@ from new_services.market.settings import MarketSettings
 from new_services.platform.identity import Identity, ensure_key_file, sign
 from new_services.platform.migrations import upgrade
 from new_services.platform.settings import database_url
+from strangler_proxy.store import WRITE_OWNERS_SCHEMA
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -173,11 +174,9 @@ def test_the_market_answers_as_the_monolith(postgres_server: Any, tmp_path: Path
     upgrade(SCRIPT_LOCATION, database_url(dsn))
     control = str(postgres_server.create_database(f"control_parity_{uuid.uuid4().hex[:8]}"))
     with psycopg.connect(control, autocommit=True) as conn:
+        conn.execute(WRITE_OWNERS_SCHEMA)
         conn.execute(
-            "CREATE TABLE strangler_write_owners (context text PRIMARY KEY, owner text, since timestamptz, route_version int)"
-        )
-        conn.execute(
-            "INSERT INTO strangler_write_owners VALUES ('market', 'market', %s, 1)",
+            "INSERT INTO strangler_write_owners (context, owner, since, route_version) VALUES ('market', 'market', %s, 1)",
             (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5),),
         )
     mirror(dsn, world)

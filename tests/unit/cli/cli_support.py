@@ -25,7 +25,7 @@ from strangler_proxy.route_repository import Version
 
 TOKEN = "unit-test-admin-token-42"
 URL = "http://proxy.test"
-WIDE = {"COLUMNS": "200", "STRANGLER_PROXY_URL": None, "STRANGLER_ADMIN_TOKEN": None}
+WIDE = {"COLUMNS": "200", "STRANGLER_PROXY_ADMIN_URL": None, "STRANGLER_ADMIN_TOKEN": None}
 
 
 @dataclass

@@ -207,3 +207,14 @@ def test_validate_knows_the_shipped_services_or_the_ones_given() -> None:
 
 def test_validate_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     assert invoke(None, "routes", "validate", str(tmp_path / "nope.yaml")).exit_code == ExitCode.USAGE
+
+
+def test_the_admin_url_comes_from_endpoints_proxy_admin_not_the_public_port(tmp_path: Path) -> None:
+    """`strangler up` writes the admin listener's URL as ``proxy_admin``; the
+    public ``proxy`` URL no longer serves ``/_strangler/``."""
+    proxy = FakeProxy()
+    endpoints = {"proxy": "http://public.test", "proxy_admin": "http://admin.test"}
+    (tmp_path / "endpoints.json").write_text(json.dumps(endpoints))
+    result = invoke(proxy.transport, "routes", "list", "--state-dir", str(tmp_path), "--token", TOKEN)
+    assert result.exit_code == 0, result.output
+    assert {r.url.host for r in proxy.requests} == {"admin.test"}

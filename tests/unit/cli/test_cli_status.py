@@ -36,7 +36,7 @@ def stack_http(ready: bool = True) -> httpx.MockTransport:
 
     def handle(request: httpx.Request) -> httpx.Response:
         host, path = request.url.host, request.url.path
-        if host == "proxy.test" and path == "/_strangler/health":
+        if host == "proxy-admin.test" and path == "/_strangler/health":  # the admin listener, not the public port
             return httpx.Response(200, json={"status": "ok", "version": 7, "pid": 1})
         if host == "legacy.test" and path == "/admin/login/":
             return httpx.Response(200, text="<html>login</html>")
@@ -56,6 +56,7 @@ def write_endpoints(
     state.mkdir(exist_ok=True)
     endpoints = {
         "proxy": "http://proxy.test",
+        "proxy_admin": "http://proxy-admin.test",
         "legacy": "http://legacy.test",
         "kafka": f"127.0.0.1:{kafka_port}",
         "services": {"pricing": "http://pricing.test"},

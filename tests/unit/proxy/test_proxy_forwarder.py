@@ -9,10 +9,12 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import pytest
 from proxy_fakes import Answer, FakeTransport, FakeUpstream, Script, Sent, split_responses, until
 
+from strangler_proxy import forwarding
 from strangler_proxy.breaker import CircuitBreaker
-from strangler_proxy.forwarding import Forwarder
+from strangler_proxy.forwarding import REPLAY_LIMIT, Forwarder
 from strangler_proxy.health import RouteHealth
 from strangler_proxy.metrics import Metrics
 from strangler_proxy.routing import RouteTable, TableHolder
@@ -276,20 +278,40 @@ def test_unknown_length_answers_are_rechunked_for_http11_and_close_delimited_for
     run(scenario)
 
 
-def test_expect_continue_then_the_body_streams_upstream_as_it_arrives() -> None:
+def test_expect_continue_then_a_small_body_is_read_before_any_upstream_is_contacted() -> None:
+    """A trickled small body holds a proxy connection, never an upstream worker."""
     rig = Rig()
 
     async def scenario() -> None:
         conn, transport = rig.connect()
         conn.data_received(b"POST /up/ HTTP/1.1\r\nHost: shop\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n")
-        await until(lambda: rig.legacy.exchanges)
-        assert bytes(transport.written).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
-        [sent], [ex] = rig.legacy.sent, rig.legacy.exchanges
-        assert sent.streamed and sent.headers["content-length"] == "10"
+        await until(lambda: bytes(transport.written).startswith(b"HTTP/1.1 100 Continue\r\n\r\n"))
         conn.data_received(b"hello")
+        for _ in range(50):
+            await asyncio.sleep(0)
+        assert not rig.legacy.sent
         conn.data_received(b"world")
-        await until(lambda: bytes(ex.written) == b"helloworld" and not conn.queue)
+        await until(lambda: rig.legacy.sent and not conn.queue)
+        [sent] = rig.legacy.sent
+        assert not sent.streamed and sent.body == b"helloworld"
         assert split_responses(bytes(transport.written))[-1][0] == 200
+
+    run(scenario)
+
+
+def test_a_large_body_streams_upstream_as_it_arrives() -> None:
+    rig = Rig()
+    size = REPLAY_LIMIT + 10
+
+    async def scenario() -> None:
+        conn, _transport = rig.connect()
+        conn.data_received(b"POST /up/ HTTP/1.1\r\nHost: shop\r\nContent-Length: %d\r\n\r\n" % size)
+        await until(lambda: rig.legacy.exchanges)
+        [sent], [ex] = rig.legacy.sent, rig.legacy.exchanges
+        assert sent.streamed and sent.headers["content-length"] == str(size)
+        conn.data_received(b"a" * REPLAY_LIMIT)
+        conn.data_received(b"b" * 10)
+        await until(lambda: len(ex.written) == size and not conn.queue)
 
     run(scenario)
 
@@ -318,3 +340,65 @@ def test_sent_is_what_the_upstream_saw() -> None:
     run(scenario)
     assert rig.legacy.sent == [Sent("POST", "/x/", rig.legacy.sent[0].headers, b"12345", False)]
     assert rig.legacy.sent[0].headers["content-length"] == "5"
+
+
+# -- a write refused because its context's owner just flipped -------------------------
+
+MOVED = b'{"detail": "moved", "code": "writes_moved"}'
+
+
+def moved_answer(owner: bytes) -> Answer:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(MOVED)).encode()),
+        (b"X-Strangler-Writes-Moved", owner),
+    ]
+    return Answer(409, MOVED, headers)
+
+
+def write_route(mode: str) -> dict[str, Any]:
+    return {"methods": ["POST"], "path": "/x/", "mode": mode, "service": "pricing", "writes": "market"}
+
+
+def test_a_write_refused_as_moved_goes_to_the_owner_the_flip_names_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Routed by the old table, refused by the side that lost the writes
+    (it wrote nothing): sent again, with the same body, where the new table
+    routes it; that answer is the client's."""
+    monkeypatch.setattr(forwarding, "MOVED_POLL_S", 0.0)  # loop turns, as the rig counts them
+    rig = Rig(write_route("legacy"), legacy=lambda _s: moved_answer(b"pricing"))
+    flipped = RouteTable.from_spec({"routes": [write_route("new")]}, ["pricing"], 2)
+
+    async def scenario() -> None:
+        call = asyncio.create_task(rig.call(method="POST", body=b'{"n": 1}'))
+        await until(lambda: len(rig.legacy.sent) == 1)
+        rig.forwarder.holder.table = flipped  # the flip's NOTIFY arrives while the refusal waits
+        status, headers, _ = await call
+        assert (status, headers["x-strangler-upstream"]) == (200, "pricing")
+
+    run(scenario)
+    assert [s.body for s in rig.legacy.sent] == [b'{"n": 1}'] and [s.body for s in rig.pricing.sent] == [b'{"n": 1}']
+    assert rig.counter("strangler_writes_replayed_total", ("route", "POST /x/"), ("refused_by", "legacy")) == 1
+
+
+def test_a_moved_refusal_without_a_flip_in_sight_reaches_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table stays the same (e.g. the writes are being handed back): the
+    409 is the answer, after a bounded wait, and nothing is sent twice."""
+    monkeypatch.setattr(forwarding, "MOVED_TABLE_WAIT_S", 0.0)
+    rig = Rig(write_route("legacy"), legacy=lambda _s: moved_answer(b"pricing"))
+
+    async def scenario() -> None:
+        status, _, body = await rig.call(method="POST", body=b"{}")
+        assert (status, body) == (409, MOVED)
+
+    run(scenario)
+    assert len(rig.legacy.sent) == 1 and rig.pricing.sent == []
+
+
+def test_a_plain_409_of_a_write_route_is_not_replayed() -> None:
+    rig = Rig(write_route("legacy"), legacy=lambda _s: Answer(409, b'{"code": "listing_closed"}'))
+
+    async def scenario() -> None:
+        assert (await rig.call(method="POST", body=b"{}"))[0] == 409
+
+    run(scenario)
+    assert len(rig.legacy.sent) == 1

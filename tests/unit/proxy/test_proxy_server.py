@@ -8,7 +8,14 @@ from collections.abc import Awaitable, Callable
 
 from proxy_fakes import FakeTransport, split_responses, until
 
-from strangler_proxy.server import BodyTooLarge, ClientConnection, IncomingRequest, RequestHandler, ServerLimits
+from strangler_proxy.server import (
+    BodyTimeout,
+    BodyTooLarge,
+    ClientConnection,
+    IncomingRequest,
+    RequestHandler,
+    ServerLimits,
+)
 from strangler_proxy.wire import simple_response
 
 LIMITS = ServerLimits(max_body=1000, max_header_bytes=2048, max_headers=20)
@@ -149,3 +156,85 @@ def test_http10_and_handler_refusal_close_the_connection() -> None:
 
         serve(handler, scenario)
         assert len(handler.seen) == 1
+
+
+# -- deadlines and the connection cap (slowloris) ------------------------------------------
+
+QUICK = ServerLimits(
+    max_body=1000, max_header_bytes=2048, max_headers=20, header_timeout=0.05, body_timeout=0.05, idle_timeout=0.05
+)
+
+
+class BodyWaiter(EchoHandler):
+    """Reads the body; a body past its deadline is answered 408."""
+
+    async def handle(self, req: IncomingRequest, conn: ClientConnection) -> bool:
+        try:
+            return await super().handle(req, conn)
+        except BodyTimeout:
+            conn.write(simple_response(408, b"{}", close=True))
+            return False
+
+
+def quick(handler: RequestHandler, scenario: Callable[[ClientConnection, FakeTransport], Awaitable[None]]) -> None:
+    async def main() -> None:
+        conn = ClientConnection(handler, QUICK, set())
+        transport = FakeTransport(conn)
+        conn.connection_made(transport)
+        await scenario(conn, transport)
+
+    asyncio.run(main())
+
+
+def test_a_head_that_misses_its_deadline_is_answered_408_and_closed() -> None:
+    handler = EchoHandler()
+
+    async def scenario(conn: ClientConnection, transport: FakeTransport) -> None:
+        conn.data_received(b"GET /slow HTTP/1.1\r\nHost: a\r\n")
+        await transport.wait_closed()
+        [(status, headers, _)] = split_responses(bytes(transport.written))
+        assert status == 408 and headers["connection"] == "close" and handler.seen == []
+
+    quick(handler, scenario)
+    assert handler.refusals == [(408, "request head not received in time")]
+
+
+def test_a_body_that_misses_its_deadline_ends_the_wait_for_it() -> None:
+    handler = BodyWaiter()
+
+    async def scenario(conn: ClientConnection, transport: FakeTransport) -> None:
+        conn.data_received(b"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")
+        await transport.wait_closed()
+        assert split_responses(bytes(transport.written))[0][0] == 408 and handler.seen == []
+
+    quick(handler, scenario)
+
+
+def test_an_idle_keep_alive_connection_is_closed_without_an_answer() -> None:
+    async def scenario(conn: ClientConnection, transport: FakeTransport) -> None:
+        conn.data_received(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+        await transport.wait_closed()
+        assert [r[0] for r in split_responses(bytes(transport.written))] == [200]
+
+    quick(EchoHandler(), scenario)
+
+
+def test_one_connection_over_the_cap_gets_503_and_is_not_registered() -> None:
+    handler = EchoHandler()
+    limits = ServerLimits(max_body=1000, max_header_bytes=2048, max_headers=20, max_connections=1)
+
+    async def main() -> None:
+        registry: set[ClientConnection] = set()
+        first = ClientConnection(handler, limits, registry)
+        first.connection_made(FakeTransport(first))
+        extra = ClientConnection(handler, limits, registry)
+        transport = FakeTransport(extra)
+        extra.connection_made(transport)
+        assert registry == {first}
+        [(status, headers, _)] = split_responses(bytes(transport.written))
+        assert status == 503 and headers["retry-after"] == "1" and transport.eof
+        await transport.wait_closed()
+        first.close()
+
+    asyncio.run(main())
+    assert handler.refusals == [(503, "too many client connections")]

@@ -150,6 +150,26 @@ def test_dropping_the_write_routes_gives_the_context_back_to_legacy() -> None:
     assert rig.owners() == [("market", "legacy", gone.new.version)]
 
 
+def test_a_flip_back_to_legacy_names_the_service_handing_the_writes_back() -> None:
+    """The monolith takes no write until that service's last events are
+    applied (docs/market-write-side.md, "Handing the writes back")."""
+    rig = Rig()
+
+    def handover() -> list[str | None]:
+        return [o.handover_from for o in run(rig.repo.owners())]
+
+    run(rig.commands.handle(ApplyTable(market_writes("legacy"), "ann", "declare")))
+    assert handover() == [None]  # legacy from the start: nothing to hand back
+    run(rig.commands.handle(ApplyTable(market_writes("new"), "ann", "market writes")))
+    assert handover() == [None]
+    run(rig.commands.handle(ApplyTable(market_writes("legacy"), "ann", "back")))
+    assert rig.owners()[0][1] == "legacy" and handover() == ["market"]
+    run(rig.commands.handle(ApplyTable(market_writes("new"), "ann", "market again")))
+    assert handover() == [None]  # the service takes them again: no handback pending
+    run(rig.commands.handle(ApplyTable({"routes": []}, "ann", "no routes")))
+    assert handover() == ["market"]
+
+
 def test_a_refused_table_changes_neither_the_version_nor_the_owner() -> None:
     rig = Rig()
     run(rig.commands.handle(ApplyTable(market_writes("legacy"), "ann", "declare")))
@@ -185,7 +205,14 @@ def test_admin_api_lists_owners_behind_the_token() -> None:
     status, body, _ = run(api.handle("GET", b"/_strangler/owners", [(b"authorization", b"Bearer tok")], b""))
     assert status == 200
     assert json.loads(body)["owners"] == [
-        {"context": "market", "owner": "market", "since": flip.new.created_at.isoformat(), "route_version": 2}
+        {
+            "context": "market",
+            "owner": "market",
+            "since": flip.new.created_at.isoformat(),
+            "route_version": 2,
+            "handover_from": None,
+            "handover_offsets": None,
+        }
     ]
     status, _, _ = run(api.handle("GET", b"/_strangler/owners", [], b""))
     assert status == 401
