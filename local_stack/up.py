@@ -379,11 +379,10 @@ class LocalStack:
         host, port = self.settings.host, self.settings.dashboard_port
         url = f"http://{host}:{port}"
         self.say(f"starting the dashboard on {url}/")
-        known = self.endpoints.as_json()
         settings = DashboardSettings.read_env(
             host=host,
             port=port,
-            proxy_admin_url=known.get("proxy_admin") or self.endpoints.proxy,
+            proxy_admin_url=self.endpoints.proxy_admin,  # the admin listener, never the public port
             admin_token=self.state.admin_token(),
             password=self.state.secret("dashboard-password", env_var="STRANGLER_DASHBOARD_PASSWORD"),
             services=dict(self.endpoints.services),
