@@ -213,7 +213,8 @@ def test_the_board_shows_the_apis_figures_and_its_buttons_flip_the_route(stack: 
     _login(page, stack, password)
     card = _card(page, "pricing.rate")
     card.wait_for()
-    assert card.get_attribute("data-route") == key
+    # the board is refreshed every few seconds: it shows the new table a little after the flip
+    _shown("the rate card on its live route", lambda: card.get_attribute("data-route") == key)
     _shown("the rate card in shadow", lambda: card.get_attribute("data-stage") == "shadow")
     source = page.locator("#source").inner_text()
     assert "migration plan" in source, source
