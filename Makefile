@@ -11,9 +11,11 @@ UV_VERSION = 0.13.9
 LOCK_FLAGS ?=
 
 # The packages mypy holds to --strict; migration_plan/ joins as soon as it exists.
-TYPED_PACKAGES = $(wildcard strangler_proxy acl new_services migration_plan)
+TYPED_PACKAGES = $(wildcard strangler_proxy acl new_services migration_plan strangler_dashboard)
+# apt-get needs root: sudo unless we are root already.
+SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint up bench lock clean
+.PHONY: demo test lint up bench lock clean browser
 
 # Every version (with hashes) from the lock: the dependencies of .[local,test]; then the
 # project itself, editable, without resolving anything. `pip check` fails if pyproject.toml
@@ -27,6 +29,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	touch $(STAMP)
 
 demo: $(STAMP)  ## the whole stack on embedded defaults, with a seeded market
+	@echo "the dashboard: http://127.0.0.1:$${STRANGLER_DASHBOARD_PORT:-8090}/ (password: .strangler/dashboard-password)"
 	$(BIN)/strangler up --seed-sales 200000
 
 up: $(STAMP)
@@ -37,7 +40,15 @@ lint: $(STAMP)  ## ruff (lint and format) and mypy, as CI runs them
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(TYPED_PACKAGES)
 
-test: $(STAMP) lint  ## the linters, then the whole test suite
+# The dashboard's browser test drives Debian's chromium through Playwright's executable_path
+# (Playwright's own browser download is never used): installed here when missing.
+browser:  ## Debian's chromium for tests/e2e/test_dashboard_browser.py
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium (apt-get) for the dashboard's browser test"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+test: $(STAMP) lint browser  ## the linters, then the whole test suite
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)  ## every benchmark, bounded (< 15 min on 2 cores): docs/bench-results/latest.{json,md}

@@ -17,6 +17,7 @@ Ports of the parts the launcher starts (all on 127.0.0.1):
 proxy's admin API and metrics, a listener of their own),
 ``STRANGLER_LEGACY_PORT`` (8001),
 ``STRANGLER_POSTGRES_PORT`` (54329), ``STRANGLER_KAFKA_PORT`` (19092),
+``STRANGLER_DASHBOARD_PORT`` (8090),
 ``STRANGLER_PRICING_PORT`` (8010; see ``local_stack.services``).
 """
 
@@ -46,6 +47,7 @@ class StackSettings(EnvSettings):
     legacy_port: int = env("STRANGLER_LEGACY_PORT", port, default=8001)
     postgres_port: int = env("STRANGLER_POSTGRES_PORT", port, default=54329)
     kafka_port: int = env("STRANGLER_KAFKA_PORT", port, default=19092)
+    dashboard_port: int = env("STRANGLER_DASHBOARD_PORT", port, default=8090)
     legacy_workers: int = env("STRANGLER_LEGACY_WORKERS", integer(1, 64), default=2)
     external_legacy_database_url: str | None = env(
         "STRANGLER_LEGACY_DATABASE_URL", _database, default=None, secret=True
@@ -92,6 +94,7 @@ class StackSettings(EnvSettings):
             ports["postgres"] = self.postgres_port
         if self.external_kafka_bootstrap is None:
             ports["kafka"] = self.kafka_port
+        ports["dashboard"] = self.dashboard_port
         return ports
 
     @property

@@ -106,6 +106,7 @@ class LocalStack:
             self._start_cdc()
             self._start_services()
             self._start_proxy()
+            self._start_dashboard()
         except BaseException:
             self.stop()
             raise
@@ -367,6 +368,45 @@ class LocalStack:
         wait_until(http_ok(f"{admin_url}/_strangler/health"), timeout=60, what="strangler proxy", watch=proxy)
         self.endpoints.proxy = url
         self.endpoints.proxy_admin = admin_url
+
+    def _start_dashboard(self) -> None:
+        """The web dashboard (``strangler dashboard serve``, the command the
+        distributed deployment runs too), reading the admin API, the relay's
+        status, the broker and the services; stateless, so restarted like a
+        service. Login: the admin token or ``<state-dir>/dashboard-password``."""
+        from strangler_dashboard.settings import DashboardSettings
+
+        host, port = self.settings.host, self.settings.dashboard_port
+        url = f"http://{host}:{port}"
+        self.say(f"starting the dashboard on {url}/")
+        settings = DashboardSettings.read_env(
+            host=host,
+            port=port,
+            proxy_admin_url=self.endpoints.proxy_admin,  # the admin listener, never the public port
+            admin_token=self.state.admin_token(),
+            password=self.state.secret("dashboard-password", env_var="STRANGLER_DASHBOARD_PASSWORD"),
+            services=dict(self.endpoints.services),
+            kafka_bootstrap=self.endpoints.kafka,
+            cdc_state_dir=self.cdc_state_dir,
+            legacy_database_url=self.endpoints.databases["legacy"],
+            control_database_url=self.endpoints.databases["control"],
+            service_database_urls={s.name: self.endpoints.databases[s.name] for s in NEW_SERVICES},
+            plan_file=self._plan_file(),
+        )
+        argv = [sys.executable, "-m", "strangler_cli", "dashboard", "serve", "--state-dir", str(self.state.path)]
+        dashboard = self._spawn("dashboard", argv, env=child_env(settings))
+        self.restartable.add(dashboard.name)
+        wait_until(http_ok(f"{url}/healthz"), timeout=60, what="dashboard", watch=dashboard)
+        self.endpoints.dashboard = url
+
+    @staticmethod
+    def _plan_file() -> Path | None:
+        """The plan the dashboard shows: ``STRANGLER_PLAN_FILE``, else
+        ``migration-plan.yaml`` where ``strangler up`` runs (as ``strangler
+        plan`` finds it), else none (the board is then the proxy's routes)."""
+        named = os.environ.get("STRANGLER_PLAN_FILE")
+        found = Path(named) if named else Path("migration-plan.yaml")
+        return found.resolve() if found.is_file() else None
 
     def _spawn(self, name: str, argv: list[str], *, env: dict[str, str]) -> ManagedProcess:
         child = ManagedProcess(name, argv, log_file=self.state.log(name), env=env).start()

@@ -61,6 +61,10 @@ from strangler_cli.status import STATUS_EXAMPLES, status  # noqa: E402
 app.command("status", epilog=STATUS_EXAMPLES)(status)
 app.command("logs", epilog=LOGS_EXAMPLES)(logs)
 
+from strangler_cli.dashboard import dashboard_app  # noqa: E402
+
+app.add_typer(dashboard_app, name="dashboard")
+
 from strangler_cli.routes import routes_app  # noqa: E402
 
 app.add_typer(routes_app, name="routes")

@@ -69,7 +69,8 @@ def _endpoints_table(endpoints: Endpoints, state_dir: Path) -> Table:
     if endpoints.kafka:
         rows.append(("kafka", endpoints.kafka))
     if endpoints.dashboard:
-        rows.append(("dashboard", endpoints.dashboard))
+        password = state_dir / "dashboard-password"
+        rows.append(("dashboard (look here)", f"{endpoints.dashboard}/ (log in with the password in {password})"))
     rows += [(f"database {name}", _without_password(dsn)) for name, dsn in endpoints.databases.items()]
     rows += [
         ("endpoints file", str(state_dir / "endpoints.json")),

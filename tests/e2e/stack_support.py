@@ -46,6 +46,7 @@ def stack_env() -> dict[str, str]:
         legacy_port=free_port(),
         postgres_port=free_port(),
         kafka_port=free_port(),
+        dashboard_port=free_port(),
         service_ports={spec.name: free_port() for spec in NEW_SERVICES},
     )
     return {**env, **ports.render_env()}
