@@ -84,3 +84,7 @@ from strangler_cli.plan import plan_app  # noqa: E402
 
 app.add_typer(plan_app, name="plan")
 app.add_typer(parity_app, name="parity")
+
+from strangler_cli.demo import DEMO_EXAMPLES, demo  # noqa: E402
+
+app.command("demo", epilog=DEMO_EXAMPLES)(demo)
