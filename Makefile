@@ -26,8 +26,10 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-demo: $(STAMP)  ## the whole stack on embedded defaults, with a seeded market
-	$(BIN)/strangler up --seed-sales 200000
+# The guided demo starts the stack itself (seeded), tells the migration story, then keeps
+# the stack up until Ctrl-C. `make up` is the bare stack.
+demo: $(STAMP)  ## the whole stack on embedded defaults, a seeded market, and the guided migration story
+	$(BIN)/strangler demo --seed-sales 20000
 
 up: $(STAMP)
 	$(BIN)/strangler up

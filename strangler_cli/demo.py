@@ -59,6 +59,7 @@ PRICING_GOAL = "new"
 MARKET_WRITES = "market.buy"  # any of the market's write routes: they move together
 STACK_READY_S = 900.0  # seeding 200k sales on a loaded 2-core machine has taken minutes
 BUY_EVERY_S = 3.0
+READERS = 4
 
 
 class DemoStopped(Exception):
@@ -166,8 +167,9 @@ class Traffic:
     threads: list[threading.Thread] = field(default_factory=list)
     buyer_token: str | None = None
     last_sale: dict[str, Any] | None = None
+    reported: bool = False
 
-    def start(self, readers: int = 3) -> None:
+    def start(self, readers: int = READERS) -> None:
         for n in range(readers):
             self.threads.append(threading.Thread(target=self._read, name=f"demo-reader-{n}", daemon=True))
         if self.buyer_token:
@@ -196,7 +198,7 @@ class Traffic:
         rng = random.Random()
         with httpx.Client(base_url=self.proxy, timeout=10) as client:
             while not self.stop.is_set():
-                kind = rng.choice(("rate", "rate", "history", "listings"))
+                kind = rng.choice(("rate", "history", "rate", "history", "listings"))
                 item = rng.choice(self.items)
                 path = {
                     "rate": f"/api/items/{item}/rate/",
@@ -204,12 +206,15 @@ class Traffic:
                     "listings": f"/api/listings/?item={item}&limit=10",
                 }[kind]
                 response: httpx.Response | None
+                # Each read comes as a new anonymous visitor: a canary is sticky per visitor
+                # (the proxy's strangler_uid cookie), so one thread keeping its cookie would be one user.
+                client.cookies.clear()
                 try:
                     response = client.get(path)
                 except httpx.HTTPError:
                     response = None
                 self._count(kind, response)
-                self.stop.wait(0.02)
+                self.stop.wait(0.01)
 
     def _buy(self) -> None:
         headers = {"authorization": f"Token {self.buyer_token}"}
@@ -276,10 +281,11 @@ def register_buyer(proxy: str) -> dict[str, Any]:
     gets a legacy token and the starting wallet."""
     response = httpx.post(
         f"{proxy}/api/players/",
-        json={"name": f"demo-buyer-{os.urandom(3).hex()}", "email": "", "password": "demo-password-1"},
+        json={"name": f"demobuyer{os.urandom(3).hex()}", "email": "", "password": "demo-password-1"},
         timeout=15,
     )
-    response.raise_for_status()
+    if response.status_code != 201:
+        raise DemoStopped(f"registering a player through the proxy: {response.status_code} {response.text[:300]}")
     return dict(response.json())
 
 
@@ -330,42 +336,57 @@ class Story:
             f"{traffic['since'] or 'the proxy started'}"
         )
 
-    def wait_gates(self, endpoint_ids: list[str]) -> list[str]:
+    def wait_gates(self, endpoint_ids: list[str]) -> dict[str, str]:
         """Wait (at most ``gate_wait``) until every gate of the endpoints'
-        current stage passes; the ids whose gates still fail."""
+        current stage passes; the endpoints whose gates still fail, with them."""
         deadline = time.monotonic() + self.gate_wait
-        last_shown = 0.0
+        last_shown = time.monotonic()
         while True:
             data = self.status()
-            pending = [i for i in endpoint_ids if self.endpoint(data, i)["gates_passed"] is False]
+            pending = {
+                i: _gates_text(self.endpoint(data, i), only_failed=True).plain
+                for i in endpoint_ids
+                if self.endpoint(data, i)["gates_passed"] is False
+            }
             if not pending or time.monotonic() >= deadline:
                 if pending:
                     say(f"gates still failing after {self.gate_wait:.0f} s:", style="yellow")
-                    for i in pending:
-                        say(f"  {i}: {_gates_text(self.endpoint(data, i), only_failed=True)}", style="yellow")
+                    for i, failing in pending.items():
+                        say(f"  {i}: {failing}", style="yellow")
                 return pending
-            if time.monotonic() - last_shown >= 5:
+            if time.monotonic() - last_shown >= 10:
                 last_shown = time.monotonic()
                 for i in pending:
-                    say(f"  waiting for gates of {i}: {_gates_text(self.endpoint(data, i), only_failed=True)}")
+                    console.print(
+                        Text(f"  waiting for gates of {i}: ") + _gates_text(self.endpoint(data, i), only_failed=True),
+                        highlight=False,
+                    )
             time.sleep(2.0)
 
-    def advance(self, endpoint_id: str, reason: str, may_force: bool) -> dict[str, Any]:
-        """One gated step; forced (and said so) only when ``may_force``."""
+    def advance(self, endpoint_id: str, reason: str, failing: str | None) -> dict[str, Any]:
+        """One gated step. ``failing``: the gates still failing when the wait
+        ran out; the step is then forced, with a reason that says so (the
+        engine records which gates failed at the step)."""
         from migration_plan.engine import PlanRefused, advance
 
-        try:
-            step = advance(self.plan, self.access, endpoint_id, reason=reason, actor=self.actor)
-        except PlanRefused as exc:
-            if not may_force or not exc.results:
-                raise
-            failed = ", ".join(f"{r.gate} {_fmt(r.figure)} vs {_fmt(r.threshold)}" for r in exc.results if not r.passed)
+        if failing is None:
+            try:
+                step = advance(self.plan, self.access, endpoint_id, reason=reason, actor=self.actor)
+            except PlanRefused as exc:
+                if not exc.results:
+                    raise
+                # A gate turned red between the wait and the step (parity under live writes): once more.
+                failing = ", ".join(
+                    f"{r.gate} {_fmt(r.figure)}/{_fmt(r.threshold)}" for r in exc.results if not r.passed
+                )
+        if failing is not None:
             forced_reason = (
-                f"{reason}; demo: gates not met within {self.gate_wait:.0f} s ({failed}); "
+                f"{reason}; demo: gates not met within {self.gate_wait:.0f} s ({failing}); "
                 "the demo's light traffic cannot reach production thresholds"
             )
             step = advance(self.plan, self.access, endpoint_id, reason=forced_reason, actor=self.actor, force=True)
-            self.forced.append(f"{endpoint_id} {step['from_stage']} -> {step['to_stage']}")
+            if step["forced"]:
+                self.forced.append(f"{endpoint_id} {step['from_stage']} -> {step['to_stage']}")
         forced = Text(" FORCED (recorded in the audit log)", style="red") if step["forced"] else Text("")
         console.print(
             Text(f"-> {', '.join(step['moved'])}: {step['from_stage']} -> {step['to_stage']} ", style="green")
@@ -423,7 +444,7 @@ def start_traffic(story: Story) -> None:
         f"registered player {buyer['name']} (id {buyer['id']}) through the proxy: the monolith gave it a legacy "
         "token and 100 gold; it buys one unit every few seconds"
     )
-    say("3 reader threads GET item rates, item histories and listings through the proxy")
+    say(f"{READERS} reader threads GET item rates, item histories and listings through the proxy")
     before = story.traffic.snapshot()
     story.traffic.start()
     _pause(story.pace)
@@ -435,6 +456,10 @@ def migrate_pricing(story: Story) -> None:
 
     _heading("3. pricing: shadow -> canary -> new, one gated step at a time")
     say("each step is `strangler plan advance`: it moves only when every gate of the current stage passes")
+    say(
+        f"the plan's gates are sized for production traffic; the demo waits up to {story.gate_wait:.0f} s for them "
+        "and otherwise steps with --force and a recorded reason, as a person would (shown as FORCED)"
+    )
     data = story.status()
     for endpoint_id in PRICING_ENDPOINTS:
         if story.endpoint(data, endpoint_id)["stage_index"] is None:
@@ -453,12 +478,12 @@ def migrate_pricing(story: Story) -> None:
             break
         stages = {story.endpoint(data, i)["stage"] for i in todo}
         story.where = f"pricing at {'/'.join(sorted(stages))}"
-        if stages != {"legacy"}:
-            story.wait_gates(todo)
+        pending = story.wait_gates(todo) if stages != {"legacy"} else {}
         for i in todo:
-            e = story.endpoint(story.status(), i)
+            stage = story.endpoint(data, i)["stage"]
+            reason = "demo: start comparing" if stage == "legacy" else f"demo: {stage} gates checked"
             try:
-                story.advance(i, f"demo: {e['stage']} looked healthy for {story.pace:.0f} s", may_force=True)
+                story.advance(i, reason, pending.get(i))
             except PlanRefused as exc:
                 raise DemoStopped(str(exc)) from None
         data = story.status()
@@ -595,10 +620,18 @@ def finish(story: Story) -> None:
 
 
 def where_routes_are(story: Story) -> str:
+    """Each story endpoint's stage, from the live route table alone (no
+    figures, no parity check: this runs while stopping)."""
+    from migration_plan.engine import Admin, live_route, stage_index, stage_name
+
     with contextlib.suppress(Exception):
-        data = story.status()
-        ids = (*PRICING_ENDPOINTS, MARKET_WRITES)
-        return ", ".join(f"{i} at {story.endpoint(data, i)['stage']}" for i in ids)
+        live = Admin(story.access, story.actor).call("GET", "/_strangler/routes")["routes"]
+        out = []
+        for endpoint_id in (*PRICING_ENDPOINTS, MARKET_WRITES):
+            endpoint = story.plan.endpoint(endpoint_id)
+            route = live_route(endpoint, live)
+            out.append(f"{endpoint_id} at {stage_name(endpoint, stage_index(endpoint, route), route)}")
+        return ", ".join(out)
     return "unknown (the stack did not answer)"
 
 
@@ -644,10 +677,7 @@ def demo(
         migrate_market(story)
         story.where = "done"
         finish(story)
-        stopped = traffic.halt()
-        say(
-            f"traffic stopped ({traffic.snapshot()['requests']} requests sent){'' if stopped else ' (a thread is stuck)'}"
-        )
+        stop_traffic(story)
         if stack.process is not None and keep_running:
             say("the stack stays up for you to explore; Ctrl-C stops it", style="bold")
             while stack.process.poll() is None:
@@ -658,12 +688,29 @@ def demo(
         say("interrupted (Ctrl-C): stopping cleanly", style="yellow")
     except DemoStopped as exc:
         say(f"the demo stopped: {exc}", style="red", stderr=True)
-        interrupted = True
         _wrap_up(stack, story, "stopped")
         raise typer.Exit(int(ExitCode.FAILURE)) from None
+    except httpx.HTTPError as exc:
+        say(f"the demo stopped: the stack did not answer: {exc}", style="red", stderr=True)
+        _wrap_up(stack, story, "stopped")
+        raise typer.Exit(int(ExitCode.UNREACHABLE)) from None
+    except BaseException:
+        # A bug must not leave threads running or the stack the demo started behind.
+        _wrap_up(stack, story, "stopped")
+        raise
     _wrap_up(stack, story, "interrupted" if interrupted else "done")
     if interrupted:
         raise typer.Exit(int(ExitCode.INTERRUPTED))
+
+
+def stop_traffic(story: Story) -> None:
+    """Stop the traffic threads (once) and say so."""
+    if story.traffic.reported:
+        return
+    story.traffic.reported = True
+    stopped = story.traffic.halt()
+    sent = story.traffic.snapshot()["requests"]
+    say(f"traffic stopped ({sent} requests sent)" + ("" if stopped else "; a thread did not stop within 15 s"))
 
 
 def _wrap_up(stack: Stack | None, story: Story | None, how: str) -> None:
@@ -672,11 +719,7 @@ def _wrap_up(stack: Stack | None, story: Story | None, how: str) -> None:
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         if story is not None:
-            stopped = story.traffic.halt()
-            say(
-                f"traffic stopped ({story.traffic.snapshot()['requests']} requests sent)"
-                + ("" if stopped else "; a thread is stuck")
-            )
+            stop_traffic(story)
             if how != "done":
                 say(f"the story stopped at: {story.where}")
                 say(f"routes now: {where_routes_are(story)}")
