@@ -26,10 +26,10 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-# The guided demo starts the stack itself (seeded), tells the migration story, then keeps
-# the stack up until Ctrl-C. `make up` is the bare stack.
+# The guided demo starts the stack itself (seeded), tells the migration story (from legacy:
+# --reset steps back what an earlier run moved), then keeps the stack up until Ctrl-C. `make up` is the bare stack.
 demo: $(STAMP)  ## the whole stack on embedded defaults, a seeded market, and the guided migration story
-	$(BIN)/strangler demo --seed-sales 20000
+	$(BIN)/strangler demo --seed-sales 20000 --reset
 
 up: $(STAMP)
 	$(BIN)/strangler up

@@ -436,6 +436,37 @@ def introduce(story: Story) -> None:
     story.show_status()
 
 
+def reset_or_note(story: Story, reset: bool) -> None:
+    """The story starts from legacy. Routes kept from an earlier run (the
+    route table lives in the stack's database) are stepped back with
+    ``--reset`` (each step an audited ``plan rollback``); otherwise the
+    story continues from where they are, and says so."""
+    from migration_plan.engine import PlanRefused, rollback
+
+    data = story.status()
+    moved = [
+        e for e in (story.endpoint(data, i) for i in (*PRICING_ENDPOINTS, MARKET_WRITES)) if e["stage"] != "legacy"
+    ]
+    if not moved:
+        return
+    if not reset:
+        say(
+            "already moved (an earlier run?): "
+            + ", ".join(f"{e['id']} at {e['stage']}" for e in moved)
+            + "; the story continues from there (`strangler demo --reset` starts it from legacy)",
+            style="yellow",
+        )
+        return
+    say("--reset: stepping the story's endpoints back to legacy, one audited rollback at a time")
+    for endpoint_id in (*PRICING_ENDPOINTS, MARKET_WRITES):
+        for _ in range(len(story.plan.endpoint(endpoint_id).stages) + 1):
+            try:
+                step = rollback(story.plan, story.access, endpoint_id, reason="demo --reset", actor=story.actor)
+            except PlanRefused:  # at legacy
+                break
+            say(f"  <- {', '.join(step['moved'])}: {step['from_stage']} -> {step['to_stage']}")
+
+
 def start_traffic(story: Story) -> None:
     _heading("2. steady traffic through the proxy")
     buyer = register_buyer(story.stack.proxy)
@@ -644,6 +675,9 @@ def demo(
     ),
     use_running: bool = typer.Option(False, "--use-running", help="Attach to the stack already up in --state-dir."),
     plan_file: Path = typer.Option(Path("migration-plan.yaml"), "--plan", help="The plan file."),
+    reset: bool = typer.Option(
+        False, "--reset", help="First step pricing and the market's writes back to legacy (audited rollbacks)."
+    ),
     keep_running: bool = typer.Option(
         True,
         "--keep-running/--exit-when-done",
@@ -671,6 +705,7 @@ def demo(
         admin_token(None, state_dir)
         traffic = Traffic(stack.proxy, items_of(stack.proxy))
         story = Story(stack, plan, access(state_dir, None), traffic, pace, gate_wait)
+        reset_or_note(story, reset)
         introduce(story)
         start_traffic(story)
         migrate_pricing(story)
