@@ -498,8 +498,8 @@ def migrate_pricing(story: Story) -> None:
 
             say(f"{endpoint_id} is on a route set by hand: back to legacy first, so the plan can drive it")
             rollback(story.plan, story.access, endpoint_id, reason="demo: start from the plan", actor=story.actor)
+    data = story.status()
     while True:
-        data = story.status()
         todo = [
             i
             for i in PRICING_ENDPOINTS
@@ -514,17 +514,16 @@ def migrate_pricing(story: Story) -> None:
             stage = story.endpoint(data, i)["stage"]
             reason = "demo: start comparing" if stage == "legacy" else f"demo: {stage} gates checked"
             try:
-                story.advance(i, reason, pending.get(i))
+                stage = story.advance(i, reason, pending.get(i))["to_stage"]
             except PlanRefused as exc:
                 raise DemoStopped(str(exc)) from None
-        data = story.status()
-        stage = story.endpoint(data, todo[0])["stage"]
         story.where = f"pricing at {stage}"
         say(_stage_note(stage))
         before = story.traffic.snapshot()
         _pause(story.pace)
         say(story.traffic.summary(before, story.pace))
-        story.show_status(story.status(), ("pricing",))
+        data = story.status()
+        story.show_status(data, ("pricing",))
 
 
 def _stage_note(stage: str) -> str:

@@ -21,7 +21,7 @@ from stack_support import RunningStack, admin, set_table, strangler
 from local_stack.processes import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_TIMEOUT = 300  # a bound on one demo run
+DEMO_TIMEOUT = 420  # a bound on one demo run (3-4.5 min on a loaded 2-core machine)
 #: The first test may also start the session's stack (minutes on a loaded machine).
 pytestmark = pytest.mark.timeout(DEMO_TIMEOUT + 300)
 
@@ -30,7 +30,7 @@ def demo(stack: RunningStack, *extra: str) -> subprocess.Popen[str]:
     env = stack.env | {"PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
     return subprocess.Popen(
         strangler(
-            "demo", "--use-running", "--pace", "1", "--gate-wait", "10", "--state-dir", str(stack.state_dir), *extra
+            "demo", "--use-running", "--pace", "1", "--gate-wait", "5", "--state-dir", str(stack.state_dir), *extra
         ),
         env=env,
         cwd=REPO,
