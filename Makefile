@@ -28,9 +28,9 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-demo: $(STAMP)  ## the whole stack on embedded defaults, with a seeded market
+demo: $(STAMP)  ## the whole stack on embedded defaults, a seeded market, and the guided migration story
 	@echo "the dashboard: http://127.0.0.1:$${STRANGLER_DASHBOARD_PORT:-8090}/ (password: .strangler/dashboard-password)"
-	$(BIN)/strangler up --seed-sales 200000
+	$(BIN)/strangler demo --seed-sales 20000 --reset
 
 up: $(STAMP)
 	$(BIN)/strangler up

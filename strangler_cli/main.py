@@ -92,3 +92,7 @@ app.add_typer(parity_app, name="parity")
 from strangler_cli.bench import BENCH_EXAMPLES, bench  # noqa: E402
 
 app.command("bench", epilog=BENCH_EXAMPLES)(bench)
+
+from strangler_cli.demo import DEMO_EXAMPLES, demo  # noqa: E402
+
+app.command("demo", epilog=DEMO_EXAMPLES)(demo)
