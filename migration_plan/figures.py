@@ -158,10 +158,17 @@ def _went_down(current: RouteCounters, baseline: RouteCounters) -> bool:
 
 
 def p99_ms(buckets: Mapping[str, float], q: float = 0.99) -> float | None:
-    """The ``q`` quantile in ms from cumulative histogram buckets, linearly
-    interpolated inside its bucket (as PromQL's ``histogram_quantile``); None
-    without observations. Above the last finite bound it is that bound."""
-    bounds = sorted((math.inf if le == "+Inf" else float(le), n) for le, n in buckets.items())
+    """The ``q`` quantile in ms of the proxy's cumulative buckets (``le``
+    label -> count); see :func:`histogram_quantile_ms`."""
+    return histogram_quantile_ms(q, {math.inf if le == "+Inf" else float(le): n for le, n in buckets.items()})
+
+
+def histogram_quantile_ms(q: float, buckets: Mapping[float, float]) -> float | None:
+    """The ``q`` quantile in ms from cumulative histogram buckets (upper
+    bound in seconds -> count), linearly interpolated inside its bucket (as
+    PromQL's ``histogram_quantile``); None without observations. Above the
+    last finite bound it is that bound. The dashboard's charts use it too."""
+    bounds = sorted(buckets.items())
     if not bounds or bounds[-1][1] <= 0:
         return None
     rank = q * bounds[-1][1]

@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from migration_plan.figures import histogram_quantile_ms
 from strangler_dashboard.prometheus import Series, label
 
 LEGACY = "legacy"
@@ -62,22 +63,10 @@ def increase(old: Series, new: Series) -> Series:
 
 def quantile_ms(q: float, buckets: dict[float, float]) -> float | None:
     """The ``q`` quantile in ms of cumulative histogram ``buckets`` (upper
-    bound -> count), interpolated inside its bucket like PromQL's
-    ``histogram_quantile``; None without observations."""
-    bounds = sorted(buckets.items())
-    if not bounds or bounds[-1][1] <= 0:
-        return None
-    rank = q * bounds[-1][1]
-    lower, below = 0.0, 0.0
-    for bound, cumulative in bounds:
-        if cumulative >= rank:
-            if math.isinf(bound):
-                return round(lower * 1000, 3)
-            width = cumulative - below
-            share = (rank - below) / width if width > 0 else 1.0
-            return round((lower + (bound - lower) * share) * 1000, 3)
-        lower, below = bound, cumulative
-    return round(lower * 1000, 3)
+    bound -> count), rounded to the µs: the plan's own computation, so the
+    page and the gates agree."""
+    value = histogram_quantile_ms(q, buckets)
+    return None if value is None else round(value, 3)
 
 
 @dataclass
