@@ -162,6 +162,13 @@ def _page_gates(card: Any) -> list[Gate]:
     ]
 
 
+def _steady(gates: list[Gate]) -> list[Gate]:
+    """The gates with the CDC lag's figure left out: once the relay's status
+    is more than 10 s old that figure grows every second (the page shows it as
+    of its last refresh), so only its verdict can be compared."""
+    return [(name, passed, None if name == "max_cdc_lag_s" else figure) for name, passed, figure in gates]
+
+
 def _plan_gates(stack: RunningStack, endpoint_id: str) -> list[Gate]:
     """The gates as ``strangler plan status --json`` gives them (its function,
     in-process: a CLI start per try costs seconds on a busy machine)."""
@@ -244,7 +251,7 @@ def test_the_board_shows_the_apis_figures_and_its_buttons_flip_the_route(stack: 
 
     _shown("the stored mismatches", stored_mismatches_shown)
     wait_until(
-        lambda: _page_gates(card) == _plan_gates(stack, "pricing.rate"),
+        lambda: _steady(_page_gates(card)) == _steady(_plan_gates(stack, "pricing.rate")),
         timeout=SHOWN_WITHIN_S,
         what="the gates of `strangler plan status`",
         interval=0.5,
