@@ -41,29 +41,31 @@ def parse_prometheus(text: str) -> list[Sample]:
             continue
         head, _, value = line.rpartition(" ")
         name, brace, rest = head.partition("{")
-        labels: dict[str, str] = {}
-        if brace:
-            labels = _labels(rest.rstrip("}"))
         try:
+            labels = prometheus_labels(rest.rstrip("}")) if brace else {}
             out.append(Sample(name, labels, float(value)))
-        except ValueError:
+        except (ValueError, IndexError):  # a malformed line is skipped, not fatal
             continue
     return out
 
 
-def _labels(text: str) -> dict[str, str]:
-    """``a="x",b="y\\"z"`` -> {"a": "x", "b": 'y"z'} (escapes as the proxy writes them)."""
+def prometheus_labels(text: str) -> dict[str, str]:
+    """``a="x",b="y\\"z"`` -> ``{"a": "x", "b": 'y"z'}`` (the escapes the proxy
+    writes); ValueError or IndexError for a malformed list. The dashboard's
+    parser uses it too."""
     labels: dict[str, str] = {}
-    i = 0
-    while i < len(text):
+    i, n = 0, len(text)
+    while i < n:
         eq = text.index("=", i)
         key = text[i:eq].strip().lstrip(",").strip()
-        j = eq + 2  # past ="
+        if text[eq + 1] != '"':
+            raise ValueError("label value must be quoted")
+        j = eq + 2
         chars: list[str] = []
         while text[j] != '"':
             if text[j] == "\\":
                 j += 1
-                chars.append({"n": "\n"}.get(text[j], text[j]))
+                chars.append("\n" if text[j] == "n" else text[j])
             else:
                 chars.append(text[j])
             j += 1

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from migration_plan.figures import prometheus_labels
+
 #: (metric name, sorted label pairs without ``worker``).
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 Series = dict[SeriesKey, float]
@@ -36,35 +38,12 @@ def parse(text: str, wanted: tuple[str, ...] = WANTED) -> Series:
         name, brace, rest = head.partition("{")
         try:
             value = float(raw)
-            labels = _labels(rest[:-1]) if brace else {}
+            labels = prometheus_labels(rest[:-1]) if brace else {}
         except (ValueError, IndexError):
             continue
         labels.pop("worker", None)
         out[(name, tuple(sorted(labels.items())))] += value
     return dict(out)
-
-
-def _labels(text: str) -> dict[str, str]:
-    """``a="x",b="y\\"z"`` -> ``{"a": "x", "b": 'y"z'}`` (the escapes the proxy writes)."""
-    labels: dict[str, str] = {}
-    i, n = 0, len(text)
-    while i < n:
-        eq = text.index("=", i)
-        key = text[i:eq].strip().lstrip(",").strip()
-        if text[eq + 1] != '"':
-            raise ValueError("label value must be quoted")
-        j = eq + 2
-        chars: list[str] = []
-        while text[j] != '"':
-            if text[j] == "\\":
-                j += 1
-                chars.append("\n" if text[j] == "n" else text[j])
-            else:
-                chars.append(text[j])
-            j += 1
-        labels[key] = "".join(chars)
-        i = j + 1
-    return labels
 
 
 def label(key: SeriesKey, name: str) -> str | None:
