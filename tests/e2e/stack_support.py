@@ -8,9 +8,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -143,3 +144,24 @@ def set_table(stack: RunningStack, routes: list[dict[str, Any]], reason: str) ->
 def live_version(stack: RunningStack) -> int:
     with admin(stack) as client:
         return int(client.get("/_strangler/routes").json()["live_version"])
+
+
+class ClientThreads:
+    """Client threads that run until :attr:`stop` is set: started on enter,
+    stopped and joined (bounded) on exit. Subclasses fill :attr:`threads`."""
+
+    join_timeout_s = 60.0
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def __enter__(self) -> Self:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=self.join_timeout_s)

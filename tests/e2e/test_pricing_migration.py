@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from stack_support import SEEDED_SALES, RunningStack, cli, set_table
+from stack_support import SEEDED_SALES, ClientThreads, RunningStack, cli, set_table
 
 from local_stack.processes import wait_until
 
@@ -148,13 +148,15 @@ def test_shadow_over_every_item_finds_no_mismatch(pricing_stack: RunningStack) -
     set_table(pricing_stack, [], "e2e: back to legacy")
 
 
-class Traffic:
+class Traffic(ClientThreads):
     """Clients reading both pricing endpoints through the proxy until stopped;
     every answer that is not a 200 (or an exception) is a failure."""
 
+    join_timeout_s = 30.0
+
     def __init__(self, proxy: str, clients: int = 6) -> None:
+        super().__init__()
         self.proxy, self.clients = proxy, clients
-        self.stop = threading.Event()
         self.served: Counter[str] = Counter()
         self.failures: list[str] = []
         self.threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(clients)]
@@ -173,16 +175,6 @@ class Traffic:
                 if response.status_code != 200:
                     self.failures.append(f"{path}: {response.status_code} {response.text[:200]}")
                 self.served[response.headers.get("x-strangler-upstream", "?")] += 1
-
-    def __enter__(self) -> Traffic:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
 
     def requests(self) -> int:
         return sum(self.served.values())

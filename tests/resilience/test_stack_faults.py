@@ -38,7 +38,7 @@ from market_stack_support import (
     wait_in_sync,
     world,
 )
-from stack_support import RunningStack, admin, set_table, stack_env, start_stack, stop_stack
+from stack_support import ClientThreads, RunningStack, admin, set_table, stack_env, start_stack, stop_stack
 
 from local_stack.processes import wait_until
 
@@ -117,15 +117,15 @@ class Outcomes:
         return {**failed, **({"connection errors": self.unknown} if self.unknown else {})}
 
 
-class Stream:
+class Stream(ClientThreads):
     """Client threads through the proxy: buyers of one unit at a time on the
     trade's listings (numbered by the sale id the answer carries) and
     readers of the items' rates, until stopped (or a bound is reached)."""
 
     def __init__(self, stack: RunningStack, trade: Trade | None, *, writers: int = 2, readers: int = 1) -> None:
+        super().__init__()
         self.stack, self.trade = stack, trade
         self.outcomes = Outcomes()
-        self.stop = threading.Event()
         self._lock = threading.Lock()
         self.threads = [threading.Thread(target=self._buy, args=(n,)) for n in range(writers)]
         self.threads += [threading.Thread(target=self._read, args=(n,)) for n in range(readers)]
@@ -192,16 +192,6 @@ class Stream:
     def wait_for_sales(self, more: int, what: str) -> None:
         target = self.sales() + more
         wait_until(lambda: self.sales() >= target, timeout=120, what=what, interval=0.1)
-
-    def __enter__(self) -> Stream:
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=60)
 
 
 # -- checks -------------------------------------------------------------------
