@@ -41,6 +41,7 @@ only ever open for the length of one write request
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -80,12 +81,14 @@ class WriteOwner:
     #: the service handing the writes back to legacy (see the module docstring)
     handover_from: str | None = None
     handover_offsets: dict[str, dict[str, int]] | None = None
+    #: whether that handback is complete (read with the row: :func:`_handback_complete`)
+    handback_done: bool = True
 
     @property
     def is_legacy(self) -> bool:
         """The monolith may write: it owns the writes and no service is
         still handing them back."""
-        return self.owner == LEGACY and (self.handover_from is None or _handback_complete(self))
+        return self.owner == LEGACY and self.handback_done
 
     @property
     def holder(self) -> str:
@@ -184,7 +187,10 @@ def _read_owner(*, url: str, context: str, lock: bool) -> tuple[psycopg.Connecti
         if row is None:
             return conn, WriteOwner(context=context, owner=LEGACY)
         owner, since, route_version, handover_from, handover_offsets = row
-        return conn, WriteOwner(context, owner, since, route_version, handover_from, handover_offsets)
+        found = WriteOwner(context, owner, since, route_version, handover_from, handover_offsets)
+        if found.handover_from is not None:
+            found = dataclasses.replace(found, handback_done=_handback_complete(found))
+        return conn, found
     raise AssertionError("unreachable")
 
 
