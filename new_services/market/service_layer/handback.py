@@ -26,10 +26,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from new_services.contracts.events import topic_for
 from new_services.market.adapters.ownership import CONTEXT, Ownership
-from new_services.market.adapters.store import PgMarketStore
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +41,16 @@ EndOffsets = Callable[[list[str]], Offsets]
 CHECK_EVERY_S = 0.25
 
 
+class SettledWrites(Protocol):
+    async def writes_settled(self) -> bool:
+        """No saga unfinished and no outbox row unpublished."""
+        ...
+
+
 class Handback:
     """Declares the market's last event once the writes went back to legacy."""
 
-    def __init__(self, ownership: Ownership, store: PgMarketStore, end_offsets: EndOffsets) -> None:
+    def __init__(self, ownership: Ownership, store: SettledWrites, end_offsets: EndOffsets) -> None:
         self.ownership, self.store, self.end_offsets = ownership, store, end_offsets
         self.topics = [topic_for(CONTEXT)]
 
