@@ -112,9 +112,15 @@ _READ = re.compile(
 )
 
 
+#: A new service's database variable read by name (``local_stack.services``'s ``database_variable``).
+_READ_SERVICE_DATABASE = re.compile(r"\bread\(\s*\w+\.database_variable\b")
+
+
 def _names_read_in(directory: Path, service_name: str | None) -> set[str]:
     names: set[str] = set()
     for path in directory.rglob("*.py"):
+        if _READ_SERVICE_DATABASE.search(path.read_text()):
+            names.add("STRANGLER_*_DATABASE_URL")
         for match in _READ.finditer(path.read_text()):
             name = match.group("name")
             if "{" in name:
@@ -135,8 +141,9 @@ def _code_dirs(module: str) -> Iterator[tuple[Path, str | None]]:
         yield ROOT / "new_services" / parts[1], parts[1]
         return
     yield ROOT / parts[0], None
-    if parts[0] == "strangler_cli" and (ROOT / "migration_plan").is_dir():
+    if parts[0] == "strangler_cli":  # the CLI runs the plan and serves the dashboard
         yield ROOT / "migration_plan", None
+        yield ROOT / "strangler_dashboard", None
 
 
 @cache
@@ -156,7 +163,7 @@ def _metrics_paths(module: str) -> set[str]:
             continue
         for path in directory.rglob("*.py"):
             for line in path.read_text().splitlines():
-                if ".get(" in line:  # a client reading someone else's metrics (the plan's figures)
+                if ".get(" in line or "_request(" in line:  # a client reading someone else's metrics
                     continue
                 found |= set(re.findall(r"""["'](/[A-Za-z0-9_/]*metrics)["']""", line))
     return found
@@ -538,3 +545,35 @@ def test_every_inline_python_compiles() -> None:
     assert len(snippets) >= 10  # the health checks and the identity key one shot
     for name, code in snippets:
         compile(code, f"{name} (docker-compose.yml)", "exec")
+
+
+# -- the image and the dashboard ------------------------------------------------------
+
+
+def _dockerfile_copies() -> set[str]:
+    """What the Dockerfile copies into /app (sources of every COPY)."""
+    copies: set[str] = set()
+    for line in (ROOT / "Dockerfile").read_text().splitlines():
+        words = line.split()
+        if words and words[0] == "COPY":
+            copies |= {w.rstrip("/") for w in words[1:-1]}
+    return copies
+
+
+def test_the_image_holds_every_package_pyproject_installs() -> None:
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    assert packages <= _dockerfile_copies(), f"not copied into the image: {sorted(packages - _dockerfile_copies())}"
+
+
+def test_the_dashboard_shows_the_plan_board_under_compose() -> None:
+    from strangler_dashboard.settings import DashboardSettings
+
+    dashboard = DashboardSettings.from_env(_environment("dashboard"))
+    assert dashboard.plan_file is not None and dashboard.plan_file.name in _dockerfile_copies()
+    assert dashboard.plan_file.parent == Path("/app")  # the Dockerfile's WORKDIR
+    assert dashboard.control_database_url and "@control-db:" in dashboard.control_database_url
+    assert set(dashboard.service_database_urls) == {"pricing", "market"}
+    assert dashboard.services == {"pricing": "http://pricing:8010", "market": "http://market:8011"}
