@@ -10,6 +10,7 @@ is the session's shared one; every test leaves the routes at ``legacy``.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -36,7 +37,7 @@ from market_stack_support import (
     wait_in_sync,
     world,
 )
-from stack_support import RunningStack, cli, set_table
+from stack_support import RunningStack, admin, cli, set_table
 
 from local_stack.net import free_port
 from local_stack.processes import http_ok, wait_until
@@ -87,6 +88,12 @@ def shadow_outcomes(stack: RunningStack) -> Counter[str]:
     return outcomes
 
 
+def latest_diffs(stack: RunningStack) -> list[dict[str, Any]]:
+    """The proxy's latest recorded mismatches, so a failure says which fields differed."""
+    with admin(stack) as client:
+        return list(client.get("/_strangler/diffs", params={"limit": 10}).json()["mismatches"])
+
+
 #: What a client reads: pages, filters, bad filters, negotiation.
 READ_QUERIES = [
     "/api/listings/",
@@ -133,7 +140,7 @@ def test_shadow_of_the_market_reads_finds_no_mismatch(market_stack: RunningStack
         return now if sum(now.values()) >= len(answers) else Counter()
 
     outcomes = wait_until(compared, timeout=60, what="every shadow comparison", interval=0.2)
-    assert outcomes["mismatch"] == 0 and outcomes["error"] == 0, outcomes
+    assert outcomes["mismatch"] == 0 and outcomes["error"] == 0, f"{outcomes}: {json.dumps(latest_diffs(stack))}"
     assert outcomes["match"] == len(answers), outcomes
     set_table(stack, [], "e2e: back to legacy")
 

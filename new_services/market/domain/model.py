@@ -61,15 +61,20 @@ class Listing:
     created_at: dt.datetime  # market wall clock (naive), as the monolith stores it
     updated_at: dt.datetime
 
-    def reserve(self, quantity: int, at: dt.datetime) -> Listing:
+    def reserve(self, quantity: int) -> Listing:
         """``quantity`` taken out for a buyer; filled when nothing remains
-        (a second buyer racing for the last unit then sees it closed)."""
-        remaining = self.quantity_remaining - quantity
-        return replace(self, quantity_remaining=remaining, status=FILLED if remaining == 0 else OPEN, updated_at=at)
+        (a second buyer racing for the last unit then sees it closed).
 
-    def release(self, quantity: int, at: dt.datetime) -> Listing:
-        """A reservation given back (its settlement was refused)."""
-        return replace(self, quantity_remaining=self.quantity_remaining + quantity, status=OPEN, updated_at=at)
+        ``updated_at`` stays: in the monolith a buy updates the listing once,
+        when the sale is recorded (the saga's confirm step), and a refused buy
+        leaves it as it was; the reservation is the saga's own bookkeeping."""
+        remaining = self.quantity_remaining - quantity
+        return replace(self, quantity_remaining=remaining, status=FILLED if remaining == 0 else OPEN)
+
+    def release(self, quantity: int) -> Listing:
+        """A reservation given back (its settlement was refused): the listing
+        is as before the buy, ``updated_at`` included (see ``reserve``)."""
+        return replace(self, quantity_remaining=self.quantity_remaining + quantity, status=OPEN)
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,6 @@ class MarketWrites:
         return cancelled
 
     async def buy(self, buyer: Player, listing_id: int, quantity: int) -> Sale:
-        _, wall = self.clock.now()
         async with self.store.transaction() as tx:
             listing = await tx.lock_listing(listing_id)
             if listing is None:
@@ -137,7 +136,7 @@ class MarketWrites:
             stored_buyer = await tx.player(buyer.player_id) or buyer
             seller = await tx.player(listing.seller_id) or Player(listing.seller_id, "", ACTIVE)
             check_buy(listing, stored_buyer, seller, quantity)
-            await tx.save_listing(listing.reserve(quantity, wall))
+            await tx.save_listing(listing.reserve(quantity))
             saga = Saga.start(
                 states.BUY,
                 states.RESERVED,
@@ -236,7 +235,7 @@ class MarketWrites:
                 returned = listing.quantity_remaining + data["quantity"]
                 await tx.save_listing(replace(listing, quantity_remaining=returned, updated_at=wall))
             else:
-                await tx.save_listing(listing.release(data["quantity"], wall))
+                await tx.save_listing(listing.release(data["quantity"]))
             return saga.to(states.COMPENSATED)
 
         return await self._transition(saga, release)
@@ -277,6 +276,9 @@ class MarketWrites:
                 sold_at=wall,
             )
             await tx.insert_sale(sale)
+            # Last updated when the sale is recorded, as in the monolith's one transaction and
+            # as the ListingAmended below tells sync-back (the reservation's time would differ).
+            await tx.save_listing(replace(listing, updated_at=wall))
             # The events say what is *settled*: the row's remaining plus what other buys
             # still hold (reserved, not sold). Not quantity minus the sales: a legacy
             # listing's qty_rem is the monolith's own figure, whatever its sales sum to.

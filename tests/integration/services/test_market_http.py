@@ -197,6 +197,10 @@ def test_a_buy_through_the_api_once_the_market_owns_the_writes(world: World, con
     }
     assert body["total"] == {"copper": 2000, "display": "20s 0c"} and body["fee"] == {"copper": 100, "display": "1s 0c"}
     assert world.fake.balances[2] == 1_000_000 - 2000
+    # As in the monolith (one transaction), the listing was last updated when the sale was recorded,
+    # which is also what its ListingAmended event tells sync-back to write into the legacy row.
+    listing = world.call(lambda c: c.get("/api/listings/?seller=1&limit=100")).json()["results"]
+    assert next(row["updated_at"] for row in listing if row["id"] == 40) == body["sold_at"]
 
 
 def test_cancel_answers_as_the_monolith(world: World, control_dsn: str) -> None:
