@@ -46,6 +46,8 @@ from strangler_proxy.routing import Mode, parse_route_key
 LEGACY_STAGE = "legacy"
 #: A relay status older than this means the relay stopped reporting.
 RELAY_STALE_S = 10.0
+#: A live change relayed longer ago than this no longer says how far behind the relay is.
+LAG_WINDOW_S = 60.0
 TRAFFIC_WINDOW_S = 3600.0
 
 
@@ -162,28 +164,52 @@ def stage_name(endpoint: Endpoint, index: int | None, route: Mapping[str, Any] |
 # -- figures ---------------------------------------------------------------------------------------
 
 
-def cdc_lag(state_dir: Path | None, tables: tuple[str, ...]) -> tuple[float | None, str]:
+def cdc_lag(state_dir: Path | None, tables: tuple[str, ...], now_ms: float | None = None) -> tuple[float | None, str]:
     """The CDC lag of ``tables`` in seconds, and how it was measured.
 
-    From the relay's status file (``acl.relay_status``): per table, the time
-    between its latest change's commit and its relay to Kafka; and if the
-    relay stopped reporting, how long ago it last did (the lag grows from
-    then on). None when there is no status to read."""
+    From the relay's status file (``acl.relay_status``), per table, the time
+    between a change's commit and its relay to Kafka:
+
+    - while the snapshot runs, the latest row's delay (how far the snapshot
+      got behind its start);
+    - once streaming, the delay of the latest live change relayed in the
+      last ``LAG_WINDOW_S``; a table with no such change (quiet, or known
+      only from the snapshot) is not behind, since the relay is streaming
+      and its status is fresh. A snapshot row's delay measures how long the
+      snapshot took, never the lag of the stream, so it is not kept forever
+      against a quiet table;
+    - if the relay stopped reporting, how long ago it last did, added (the
+      lag grows from then on).
+
+    None when there is no status to read."""
     status = read_status(state_dir) if state_dir is not None else None
     if status is None:
         return None, "no relay status (is the CDC relay running?)"
-    now_ms = time.time() * 1000
+    now_ms = time.time() * 1000 if now_ms is None else now_ms
     age_s = max(0.0, (now_ms - float(status["relay"]["updated_at_ms"])) / 1000)
-    lags = []
-    for table in tables:
-        entry = status["tables"].get(table) or {}
-        relayed, source = entry.get("last_relayed_at_ms"), entry.get("last_source_ts_ms")
-        if relayed is not None and source is not None:
-            lags.append(max(0.0, (float(relayed) - float(source)) / 1000))
-    latest = max(lags, default=0.0)
+    snapshotting = status["relay"].get("state") == "snapshotting"
+    lags = [_table_lag(status["tables"].get(table) or {}, snapshotting, now_ms) for table in tables]
+    latest = max((lag for lag in lags if lag is not None), default=0.0)
     if age_s > RELAY_STALE_S:
         return age_s + latest, f"relay status {age_s:.0f} s old (relay {status['relay'].get('state')})"
+    if snapshotting:
+        return latest, f"snapshot of {', '.join(tables)} running, latest row relayed {latest:.3f} s after its start"
+    if all(lag is None for lag in lags):
+        return 0.0, f"no change of {', '.join(tables)} in the last {LAG_WINDOW_S:.0f} s; relay streaming"
     return latest, f"latest change of {', '.join(tables)} relayed {latest:.3f} s after its commit"
+
+
+def _table_lag(entry: Mapping[str, Any], snapshotting: bool, now_ms: float) -> float | None:
+    """One table's delay (see ``cdc_lag``), or None when it has nothing recent to measure."""
+    relayed, source = entry.get("last_relayed_at_ms"), entry.get("last_source_ts_ms")
+    if relayed is None or source is None:
+        return None
+    delay = max(0.0, (float(relayed) - float(source)) / 1000)
+    if snapshotting:
+        return delay
+    if entry.get("snapshot") != "streaming" or now_ms - float(relayed) > LAG_WINDOW_S * 1000:
+        return None
+    return delay
 
 
 class ParityCache:
