@@ -126,6 +126,19 @@ class EmbeddedKafka:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    @property
+    def exit_code(self) -> int | None:
+        """The broker's exit status once it has exited; None while it runs (or before ``start``)."""
+        return self._process.poll() if self._process else None
+
+    def restart(self, timeout: float = 20.0) -> EmbeddedKafka:
+        """Start a broker again on the same port after this one exited. Memory
+        storage: it comes back empty (no topic, record or group offset), which
+        the relay and the consumers detect and recover from (re-snapshot,
+        replay; docs/resilience.md)."""
+        self._process = None
+        return self.start(timeout)
+
     def start(self, timeout: float = 20.0) -> EmbeddedKafka:
         """Spawn the broker and return once it answers a metadata request."""
         if port_in_use(self.port, HOST):

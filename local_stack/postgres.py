@@ -24,6 +24,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -141,6 +142,28 @@ class EmbeddedPostgres:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
+
+    @property
+    def exit_code(self) -> int | None:
+        """The server's exit status once it has exited; None while it runs (or before ``start``)."""
+        return self._process.poll() if self._process else None
+
+    def restart(self, timeout: float = 60.0) -> EmbeddedPostgres:
+        """Start the server again on the same data directory and port after it
+        exited (a restart, a crash): every committed row is kept, and after a
+        crash PostgreSQL recovers from its WAL on start. Retried until
+        ``timeout``: after a crash the old server's backends may hold its
+        port or shared memory for a moment, and the new server refuses to
+        start until they are gone."""
+        self._process = None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.start(timeout=max(1.0, deadline - time.monotonic()))
+            except PostgresStartError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.5)
 
     def __enter__(self) -> EmbeddedPostgres:
         return self.start()

@@ -421,6 +421,7 @@ class LocalStack:
         that dies is restarted (at most ``RESTARTS_PER_MINUTE`` times a
         minute), the way a service supervisor would."""
         while True:
+            self._restart_embedded_servers()
             for child in self.children:
                 if child.name in self.restartable and child.exit_code is not None:
                     self._restart(child)
@@ -428,13 +429,43 @@ class LocalStack:
             time.sleep(poll_interval)
 
     def _restart(self, child: ManagedProcess) -> None:
-        now = time.monotonic()
-        recent = [at for at in self._restarts.get(child.name, []) if now - at < 60.0]
-        if len(recent) >= RESTARTS_PER_MINUTE:
+        if not self._may_restart(child.name):
             return  # restarting in a loop helps nobody: check_alive() fails the stack
         self.say(f"{child.name} exited with code {child.exit_code}; restarting it")
         child.start()
-        self._restarts[child.name] = [*recent, now]
+        self._restarted()
+
+    def _restart_embedded_servers(self) -> None:
+        """PostgreSQL and the broker, when embedded, are restarted like the
+        other parts: a database restart or crash, or a broker that went away,
+        is a fault the stack rides out (the proxy keeps its route table, the
+        others reconnect; after the broker's loss of its memory storage the
+        relay re-snapshots and the consumers replay; docs/resilience.md).
+        Restarted in place: same port, same data directory."""
+        servers: list[tuple[str, EmbeddedPostgres | EmbeddedKafka | None]] = [
+            ("postgres", self.postgres),
+            ("kafka", self.kafka),
+        ]
+        for name, server in servers:
+            if server is None or server.exit_code is None:
+                continue
+            if not self._may_restart(name):
+                raise ChildFailed(f"{name} exited with code {server.exit_code} {RESTARTS_PER_MINUTE} times in a minute")
+            self.say(f"{name} exited with code {server.exit_code}; restarting it")
+            server.restart()
+            self._restarted()
+
+    def _may_restart(self, name: str) -> bool:
+        """At most ``RESTARTS_PER_MINUTE`` restarts of ``name`` a minute; counts this one."""
+        now = time.monotonic()
+        recent = [at for at in self._restarts.get(name, []) if now - at < 60.0]
+        if len(recent) >= RESTARTS_PER_MINUTE:
+            return False
+        self._restarts[name] = [*recent, now]
+        return True
+
+    def _restarted(self) -> None:
+        """A part has a new pid: endpoints.json says so (tests and ``strangler status`` read it)."""
         self.endpoints.processes = self._pids()
         self.state.write_endpoints(self.endpoints.as_json())
 
