@@ -129,11 +129,26 @@ class RouteStore:
         return self._conn
 
     async def _fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        """A read, sent again once on a new connection if the old one turned
+        out dead (PostgreSQL restarted since its last use: a connection only
+        learns that when a query fails). Reads only: a write cut at its
+        commit has an unknown outcome, so it is never resent."""
         async with self._lock:
             conn = await self._reconnect_if_needed()
-            async with conn.transaction():
-                cur = await conn.execute(sql, params)
-                return await cur.fetchall()
+            try:
+                return await self._read(conn, sql, params)
+            except psycopg.OperationalError:
+                if not conn.broken:
+                    raise
+            return await self._read(await self._reconnect_if_needed(), sql, params)
+
+    @staticmethod
+    async def _read(
+        conn: psycopg.AsyncConnection[dict[str, Any]], sql: str, params: tuple[Any, ...]
+    ) -> list[dict[str, Any]]:
+        async with conn.transaction():
+            cur = await conn.execute(sql, params)
+            return await cur.fetchall()
 
     async def latest(self) -> Version:
         rows = await self._fetch("SELECT * FROM strangler_route_versions ORDER BY version DESC LIMIT 1")
