@@ -358,3 +358,46 @@ def test_sigkill_of_every_part_mid_stream_loses_and_duplicates_nothing(fault_sta
     assert {k for k in outcomes.failures() if k != "connection errors"} == set(), outcomes.statuses
     assert_every_sale_once_everywhere(stack, trade, outcomes)
     assert world(stack.endpoints["databases"]["legacy"]) == before
+
+
+def restarted(stack: RunningStack, part: str, old_pid: int) -> bool:
+    """``strangler up`` gave ``part`` a new process (endpoints.json is rewritten then)."""
+    return stack.endpoints["processes"].get(part) not in (None, old_pid)
+
+
+@pytest.mark.parametrize("writes", ["legacy", "new"], ids=["monolith-writes", "market-writes"])
+def test_a_postgresql_restart_under_traffic_loses_nothing(fault_stack: RunningStack, writes: str) -> None:
+    """PostgreSQL (every database of the stack: the monolith's, the control
+    database, the services') restarted (fast shutdown, then ``strangler up``
+    starts it again) while sales and rate reads flow: the proxy keeps its
+    last route table and goes on answering, the monolith, the relay, the
+    services and sync-back reconnect, and every sale acknowledged lands once
+    everywhere, with the monolith or the market owning the writes. A write
+    answered 5xx while the database was down is counted as an outcome unknown
+    to its client (at most once, like a cut connection)."""
+    stack = fault_stack
+    trade = open_trade(stack)
+    before = world(stack.endpoints["databases"]["legacy"])
+    table = rate_routes("new") + market_table(writes)
+    set_table(stack, table, f"resilience: rates from pricing, market writes {writes}, then a database restart")
+    with admin(stack) as client:
+        version = client.get("/_strangler/routes").json()["version"]
+    pids = dict(stack.endpoints["processes"])
+    pid = pids["postgres"]
+    with Stream(stack, trade, writers=2, readers=1) as stream:
+        stream.wait_for_sales(15, "sales before the restart")
+        os.kill(pid, signal.SIGINT)  # PostgreSQL's fast shutdown: what `pg_ctl restart -m fast` does first
+        wait_until(lambda: restarted(stack, "postgres", pid), timeout=90, what="strangler up to restart PostgreSQL")
+        with admin(stack) as client:
+            routes = client.get("/_strangler/routes").json()
+        assert routes["version"] == version and len(routes["routes"]) == len(table)
+        stream.wait_for_sales(25, "sales after the restart")
+    outcomes = stream.outcomes
+    again = sorted(part for part, old in pids.items() if stack.endpoints["processes"].get(part) != old)
+    print(f"postgresql restart: {outcomes.summary()}; parts restarted: {again}")
+    refused = {k: v for k, v in outcomes.failures().items() if k != "connection errors"}
+    assert all(k.startswith(("5", "GET 5")) for k in refused), outcomes.statuses
+    outcomes.unknown += sum(v for k, v in refused.items() if k.startswith("5"))
+    assert_every_sale_once_everywhere(stack, trade, outcomes)
+    assert world(stack.endpoints["databases"]["legacy"]) == before
+    set_table(stack, [], "resilience: back to legacy")
