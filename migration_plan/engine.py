@@ -458,7 +458,9 @@ def _apply(
             "reason": reason,
         }
         return admin.call("POST", "/_strangler/routes/set", body)
-    return admin.call("PUT", "/_strangler/routes", {"table": {"routes": routes}, "reason": reason})
+    # only onto the version read: a table computed from it must not undo a change made since
+    body = {"table": {"routes": routes}, "reason": reason, "if_version": live["version"]}
+    return admin.call("PUT", "/_strangler/routes", body)
 
 
 def advance(

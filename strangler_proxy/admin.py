@@ -10,7 +10,7 @@ Endpoints (JSON in and out):
 
 =======  ===============================  =====================================
 GET      /_strangler/routes               live table + version
-PUT      /_strangler/routes               replace the table {table, reason, dry_run}
+PUT      /_strangler/routes               replace the table {table, reason, dry_run, if_version?}
 POST     /_strangler/routes/set           {route, mode, weight?, service?, reason}
 POST     /_strangler/routes/writes        {context, mode, service?, reason}: flip a context's write routes
 GET      /_strangler/routes/history       ?limit=N
@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, urlsplit
 import psycopg
 
 from strangler_proxy.route_commands import ApplyTable, RollBack, RouteCommands, SetRoute, SetWrites, parse_mode
-from strangler_proxy.route_repository import MismatchLog, RouteRepository, Unchanged
+from strangler_proxy.route_repository import MismatchLog, RouteRepository, Unchanged, VersionConflict
 from strangler_proxy.routing import TableError
 
 log = logging.getLogger("strangler_proxy.admin")
@@ -114,6 +114,8 @@ class AdminApi:
             return _json(422, {"error": "table refused; the live table is unchanged", "problems": exc.problems})
         except Unchanged as exc:
             return _json(409, {"error": str(exc)})
+        except VersionConflict as exc:
+            return _json(409, {"error": str(exc), "live_version": exc.live})
         except LookupError as exc:
             return _json(404, {"error": str(exc)})
         except ValueError as exc:
@@ -142,7 +144,7 @@ class AdminApi:
         if path == "/_strangler/routes" and method == "PUT":
             if data.get("dry_run"):
                 return _json(200, await self.commands.preview(data.get("table")))
-            changed = await self.commands.handle(ApplyTable(data.get("table"), actor, reason))
+            changed = await self.commands.handle(ApplyTable(data.get("table"), actor, reason, _if_version(data)))
             return _json(200, changed.to_json())
         if path == "/_strangler/routes/set" and method == "POST":
             command = SetRoute(
@@ -176,3 +178,13 @@ class AdminApi:
         if path == "/_strangler/status" and method == "GET":
             return _json(200, self.status())
         return _json(404, {"error": f"no admin endpoint {method} {path}"})
+
+
+def _if_version(data: dict[str, Any]) -> int | None:
+    """``if_version`` of a body: a version number, or absent."""
+    value = data.get("if_version")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("if_version must be a route version number")
+    return value

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from strangler_proxy.route_repository import GetVersion, Mutation, RouteRepository, Unchanged, Version
+from strangler_proxy.route_repository import GetVersion, Mutation, RouteRepository, Unchanged, Version, VersionConflict
 from strangler_proxy.routing import MODES, SAFE_MODES, Mode, RouteTable, diff_specs, set_route
 
 log = logging.getLogger("strangler_proxy.admin")
@@ -42,11 +42,14 @@ class SetRoute:
 
 @dataclass(frozen=True)
 class ApplyTable:
-    """Replace the whole table (a reason is required)."""
+    """Replace the whole table (a reason is required). With ``if_version``,
+    only if that version is still the live one (``VersionConflict`` else): a
+    table computed from what was read must not overwrite a change made since."""
 
     table: Any
     actor: str
     reason: str
+    if_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,9 @@ class RouteCommands:
     def _apply(self, cmd: ApplyTable) -> Mutation:
         normalised = self.validate(cmd.table).to_spec()  # refused before touching the repository
 
-        async def mutate(_old: Version, _get: GetVersion) -> tuple[dict[str, Any], int | None]:
+        async def mutate(old: Version, _get: GetVersion) -> tuple[dict[str, Any], int | None]:
+            if cmd.if_version is not None and old.version != cmd.if_version:
+                raise VersionConflict(cmd.if_version, old.version)
             return normalised, None
 
         return mutate

@@ -19,6 +19,17 @@ class Unchanged(Exception):
     """The requested change would produce the table that is already live."""
 
 
+class VersionConflict(Exception):
+    """The change was computed from a version that is no longer live (someone
+    else changed the table since): applying it would undo their change."""
+
+    def __init__(self, expected: int, live: int) -> None:
+        super().__init__(
+            f"the live table is version {live}, not {expected}: it changed since it was read; the live table is unchanged"
+        )
+        self.expected, self.live = expected, live
+
+
 @dataclass(frozen=True)
 class Version:
     """One stored table: the whole spec plus its audit record."""

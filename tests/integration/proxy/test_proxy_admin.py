@@ -74,3 +74,19 @@ def test_apply_dry_run_shows_diff_without_changing(proxy: ProxyProc) -> None:
     assert r.json()["changes"][0]["change"] == "added"
     assert proxy.admin("GET", "/routes").json()["version"] == version
     assert proxy.admin("PUT", "/routes", json={"table": table, "reason": ""}).status_code == 400  # reason required
+
+
+def test_apply_if_version_refuses_a_table_read_before_a_later_change(proxy: ProxyProc) -> None:
+    """A table computed from version N (the plan's step, an exported file)
+    does not overwrite a change made since: 409 with the live version."""
+    read = proxy.admin("GET", "/routes").json()["version"]
+    mine = {"routes": [{"methods": ["GET"], "path": "/x/", "mode": "new", "service": "pricing"}]}
+    theirs = {"routes": [{"methods": ["GET"], "path": "/y/", "mode": "shadow", "service": "pricing"}]}
+    assert proxy.admin("PUT", "/routes", json={"table": theirs, "reason": "someone else"}).status_code == 200
+    stale = proxy.admin("PUT", "/routes", json={"table": mine, "reason": "mine", "if_version": read})
+    assert stale.status_code == 409 and stale.json()["live_version"] == read + 1, stale.text
+    assert [r["path"] for r in proxy.admin("GET", "/routes").json()["routes"]] == ["/y/"]
+    fresh = proxy.admin("PUT", "/routes", json={"table": mine, "reason": "mine", "if_version": read + 1})
+    assert fresh.status_code == 200 and fresh.json()["version"] == read + 2, fresh.text
+    bad = proxy.admin("PUT", "/routes", json={"table": mine, "reason": "x", "if_version": "latest"})
+    assert bad.status_code == 400 and "if_version" in bad.json()["error"]
