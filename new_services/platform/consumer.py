@@ -387,7 +387,8 @@ class KafkaEventSource:
         return cluster_topic_ids(self._consumer, self._topics)
 
     def ends(self) -> dict[Position, int | None]:
-        return {(tp.topic, tp.partition): self._consumer.highwater(tp) for tp in self._partitions}
+        """High watermarks of the assigned partitions (nothing before the first seek)."""
+        return {(tp.topic, tp.partition): self._consumer.highwater(tp) for tp in self._consumer.assignment()}
 
     def close(self) -> None:
         self._consumer.close()
