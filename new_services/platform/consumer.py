@@ -44,7 +44,7 @@ from sqlalchemy.exc import OperationalError
 from new_services.contracts.codec import CONTRACTS, Codec, DecodedEvent, MalformedEvent, UnknownEventType
 from new_services.platform import state
 from new_services.platform.state import Position
-from new_services.platform.topic_identity import TopicCheck, check_topics, known_id
+from new_services.platform.topic_identity import TopicCheck, check_topics, cluster_topic_ids
 
 log = logging.getLogger(__name__)
 
@@ -286,19 +286,6 @@ class Projector:
             outcome.rejected += 1
             log.warning("%s[%d]@%d: rejected: %s", record.topic, record.partition, record.offset, exc)
         return None
-
-
-def cluster_topic_ids(consumer: Any, topics: Sequence[str]) -> dict[str, str | None]:
-    """The topic ids a kafka-python consumer last read from the broker's
-    metadata. kafka-python has no public accessor for them: this reads its
-    cluster metadata (``consumer._client.cluster.topic_id``, present in 3.x;
-    pinned in requirements.lock) and reports every id unknown if that is
-    missing, which leaves only the offset-beyond-end check."""
-    cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
-    lookup = getattr(cluster, "topic_id", None)
-    if lookup is None:
-        return dict.fromkeys(topics)
-    return {topic: known_id(lookup(topic)) for topic in topics}
 
 
 class KafkaEventSource:

@@ -30,8 +30,9 @@ This module is the pure decision; the adapters feed it and act on it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 #: (topic, partition)
 Position = tuple[str, int]
@@ -94,3 +95,16 @@ def check_topics(
         if current is not None and (topic in lost or (adopt and topic not in stored_ids)):
             store[topic] = current
     return TopicCheck(lost, store)
+
+
+def cluster_topic_ids(consumer: Any, topics: Sequence[str]) -> dict[str, str | None]:
+    """The topic ids a kafka-python consumer last read from the broker's
+    metadata. kafka-python has no public accessor for them: this reads its
+    cluster metadata (``consumer._client.cluster.topic_id``, present in 3.x;
+    pinned in requirements.lock) and reports every id unknown if that is
+    missing, which leaves only the offset-beyond-end check."""
+    cluster = getattr(getattr(consumer, "_client", None), "cluster", None)
+    lookup = getattr(cluster, "topic_id", None)
+    if lookup is None:
+        return dict.fromkeys(topics)
+    return {topic: known_id(lookup(topic)) for topic in topics}
