@@ -14,7 +14,12 @@ the stored offset.
 Lost broker: Tansu keeps topics in memory. The relay writes a marker topic
 when it starts; if offsets exist but the marker is gone, the broker was
 restarted, so the relay drops its offsets and replication slot and
-re-snapshots.
+re-snapshots. While it runs, a watcher thread asks the broker for the
+marker every :data:`MARKER_CHECK_S`: a broker that answers without it lost
+its topics under the running relay (its producer would just go on into
+re-created, empty topics), so the relay logs one line and exits with code 1;
+``strangler up`` restarts it and the start-time check re-snapshots. A broker
+that does not answer decides nothing (the relay waits for it as before).
 
 Run: ``python -m acl.relay`` (env: see :class:`acl.settings.RelaySettings`).
 """
@@ -46,6 +51,23 @@ from acl.topics import (
 from acl.translators import CAPTURED_TABLES
 
 log = logging.getLogger("acl.relay")
+
+#: How often the running relay checks that the broker still has its marker topic.
+MARKER_CHECK_S = 3.0
+
+
+class BrokerLost(RuntimeError):
+    """The broker answers but lost the relay's marker topic (it restarted with
+    memory storage): the relay must restart to re-snapshot."""
+
+
+def marker_present(bootstrap_servers: str) -> bool | None:
+    """Whether the broker has the marker topic; None if it does not answer."""
+    try:
+        return RELAY_MARKER_TOPIC in existing_topics(bootstrap_servers)
+    except Exception:  # broker away or restarting: nothing to decide yet
+        return None
+
 
 LOG4J = """\
 rootLogger.level=WARN
@@ -179,6 +201,7 @@ class Relay:
         worker.start()
         ticker = threading.Thread(target=self._tick_forever, name="status", daemon=True)
         ticker.start()
+        threading.Thread(target=self._watch_broker, name="broker-watch", daemon=True).start()
         log.info(
             "relay started: %s -> %s (state %s)",
             self.settings.database.dbname,
@@ -245,6 +268,18 @@ class Relay:
             except OSError as exc:
                 log.warning("cannot write status: %s", exc)
             self._stop.wait(1.0)
+
+    def _watch_broker(self) -> None:
+        """Every :data:`MARKER_CHECK_S`: stop the relay as failed if the broker
+        lost the marker topic (see the module docstring)."""
+        while not self._stop.wait(MARKER_CHECK_S):
+            if marker_present(self.settings.bootstrap_servers) is False:
+                log.error(
+                    "broker lost its topics (no %s) while the relay runs: exiting so that the restart re-snapshots",
+                    RELAY_MARKER_TOPIC,
+                )
+                self._failed = BrokerLost(f"{RELAY_MARKER_TOPIC} missing")
+                self._stop.set()
 
     def _shutdown(self, worker: threading.Thread) -> int:
         self._stop.set()

@@ -46,6 +46,7 @@ class Syncback:
         loop = SyncbackLoop(
             source, store, dead_letters, topic=MARKET_TOPIC, dependency_wait_s=self.settings.dependency_wait_s
         )
+        loop.check_topic(adopt=True)  # before the first fetch: see SyncbackLoop.check_topic
         log.info("sync-back started: %s -> legacy database", MARKET_TOPIC)
         try:
             loop.run(self._stop)

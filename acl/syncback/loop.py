@@ -20,6 +20,19 @@ retried for up to ``dependency_wait_s``; then the sale is dead-lettered.
 Offsets live in the legacy database, so the consumer has no group: it is
 assigned every partition and seeks to the stored offsets at start. Run one
 process (one writer of the legacy market tables at a time).
+
+A broker that lost its topics (the embedded one keeps them in memory) comes
+back with the topic re-created under a new id, possibly already longer than
+the stored offsets: :meth:`SyncbackLoop.check_topic` compares the id stored
+with the offsets to the broker's (at start, before each batch is applied,
+and every ``check_every_s`` when idle, with "stored offset beyond the end"
+as well); on a change the offsets go back to the start in one transaction
+with the new id, the batch in hand is dropped, the source rewinds, and
+``topic_resets`` counts it (see
+:mod:`new_services.platform.topic_identity`). The replay is idempotent: the
+applied ledger skips every event id already applied, and a market event
+whose id is new writes its rows with ``ON CONFLICT (id) DO NOTHING`` plus a
+same-row check.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ from acl.syncback.reverse import RowWrite, reverse
 from acl.syncback.store import ApplyError, LegacyStore, MissingDependency
 from acl.topics import DLQ_TOPIC
 from new_services.contracts.codec import CONTRACTS, parse
+from new_services.platform.topic_identity import check_topics, cluster_topic_ids
 
 log = logging.getLogger("acl.syncback")
 
@@ -49,6 +63,15 @@ class EventSource(Protocol):
 
     def poll(self, timeout_ms: int) -> Sequence[SourceRecord]: ...
     def seek(self, partition: int, offset: int) -> None: ...
+    def rewind(self) -> None:
+        """Every partition the topic has now, from its beginning."""
+
+    def topic_id(self) -> str | None:
+        """The topic's id as the client last saw it (None: unknown); free."""
+
+    def ends(self) -> dict[int, int | None]:
+        """partition -> end offset known from the last fetches; free."""
+
     def close(self) -> None: ...
 
 
@@ -59,6 +82,7 @@ class Counters:
     foreign: int = 0
     dead_lettered: int = 0
     waiting: int = 0
+    topic_resets: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -96,10 +120,14 @@ class SyncbackLoop:
         *,
         topic: str,
         dependency_wait_s: float = 30.0,
+        check_every_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source, self.store, self.dead_letters = source, store, dead_letters
         self.topic = topic
+        self.check_every_s = check_every_s
+        self._topic_id: str | None = None
+        self._next_check = float("-inf")
         self.dependency_wait_s = dependency_wait_s
         self._clock = clock
         self.counters = Counters()
@@ -111,6 +139,11 @@ class SyncbackLoop:
         (those after a waiting sale on its partition are read again)."""
         records = self.source.poll(timeout_ms)
         if not records:
+            if self._clock() >= self._next_check:
+                self._next_check = self._clock() + self.check_every_s
+                self.check_topic(with_offsets=True)
+            return 0
+        if self.check_topic():  # the batch may come from either topic: dropped, replayed from the start
             return 0
         planned = [plan(record) for record in records]
         event_ids = [p.event_id for p in planned if p is not None and p.error is None]
@@ -149,6 +182,41 @@ class SyncbackLoop:
         if blocked and not offsets:
             time.sleep(0.05)  # only waiting sales: do not spin on the broker and the database
         return sum(1 for r in records if r.partition not in blocked or r.offset < blocked[r.partition])
+
+    def check_topic(self, *, adopt: bool = False, with_offsets: bool = False) -> bool:
+        """Is the topic still the one the stored offsets were read from? If
+        not (or, with ``adopt``, at start, if no id is stored yet) store the
+        new id, in one transaction with the reset of the offsets, and
+        rewind. True if the topic was lost. ``with_offsets`` also compares
+        the stored offsets with the known ends (one query)."""
+        if adopt:
+            self._topic_id = self.store.stored_topic_id(self.topic)
+        stored_ids = {self.topic: self._topic_id} if self._topic_id is not None else {}
+        offsets = self.store.stored_offsets(self.topic) if with_offsets or adopt else {}
+        found = check_topics(
+            stored_ids,
+            {self.topic: self.source.topic_id()},
+            stored_offsets={(self.topic, p): o for p, o in offsets.items()},
+            ends={(self.topic, p): e for p, e in self.source.ends().items()},
+            adopt=adopt,
+        )
+        if found.clean:
+            return False
+        lost = self.topic in found.lost
+        if lost:
+            log.warning(
+                "topic %s was lost by the broker and re-created (%s): replaying it from the start",
+                self.topic,
+                found.lost[self.topic],
+            )
+        self._topic_id = found.store.get(self.topic)
+        with self.store.transaction([]) as tx:
+            tx.reset_topic(self.topic, lost=lost, topic_id=self._topic_id)
+        if lost:
+            self.counters.topic_resets += 1
+            self._waiting_since.clear()
+            self.source.rewind()
+        return lost
 
     def _keeps_waiting(self, record: SourceRecord) -> bool:
         key = (record.partition, record.offset)
@@ -199,19 +267,32 @@ class KafkaEventSource(EventSource):
         self._consumer: Any = make_consumer(
             bootstrap_servers, group_id=None, client_id="strangler-syncback", max_poll_records=max_poll_records
         )
+        self._assign(stored)
+
+    def _assign(self, stored: dict[int, int]) -> None:
+        """Every partition the topic has now, at ``stored`` offsets or the beginning."""
         deadline = time.monotonic() + 30
-        while not (partitions := self._consumer.partitions_for_topic(topic)):
+        while not (partitions := self._consumer.partitions_for_topic(self.topic)):
             if time.monotonic() > deadline:
-                raise RuntimeError(f"topic {topic} has no partitions")
+                raise RuntimeError(f"topic {self.topic} has no partitions")
             time.sleep(0.2)
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [self._tp(self.topic, p) for p in sorted(partitions)]
         self._consumer.assign(tps)
         for tp in tps:
             if tp.partition in stored:
                 self._consumer.seek(tp, stored[tp.partition])
             else:
                 self._consumer.seek_to_beginning(tp)
-        log.info("reading %s from %s", topic, {tp.partition: stored.get(tp.partition, "beginning") for tp in tps})
+        log.info("reading %s from %s", self.topic, {tp.partition: stored.get(tp.partition, "beginning") for tp in tps})
+
+    def rewind(self) -> None:
+        self._assign({})
+
+    def topic_id(self) -> str | None:
+        return cluster_topic_ids(self._consumer, [self.topic])[self.topic]
+
+    def ends(self) -> dict[int, int | None]:
+        return {tp.partition: self._consumer.highwater(tp) for tp in self._consumer.assignment()}
 
     def poll(self, timeout_ms: int) -> Sequence[SourceRecord]:
         batches = self._consumer.poll(timeout_ms=timeout_ms)

@@ -18,7 +18,13 @@ Foreign keys are checked per statement (``SET CONSTRAINTS ALL IMMEDIATE``;
 Django creates them deferred), so a bad event fails inside its savepoint,
 not at COMMIT for the whole batch.
 
-The two ``strangler_*`` tables are created here if missing: bookkeeping of
+``strangler_syncback_topics`` keeps the broker's id of the topic the
+offsets were read from: a broker that lost its topics re-creates them under
+new ids, and the loop then replays the topic from its start
+(:mod:`new_services.platform.topic_identity`); the applied ledger makes
+that replay change nothing already written.
+
+The ``strangler_*`` tables are created here if missing: bookkeeping of
 sync-back in the legacy database, not part of the monolith's schema, and not
 captured (not in the Debezium publication).
 """
@@ -40,6 +46,7 @@ log = logging.getLogger("acl.syncback")
 
 OFFSETS_TABLE = "strangler_syncback_offsets"
 APPLIED_TABLE = "strangler_syncback_applied"
+TOPICS_TABLE = "strangler_syncback_topics"
 #: How long an applied event id is remembered. The outbox redelivers within
 #: seconds to minutes; a month is plenty and keeps the ledger bounded.
 APPLIED_RETENTION = "30 days"
@@ -51,6 +58,11 @@ CREATE TABLE IF NOT EXISTS {OFFSETS_TABLE} (
     next_offset bigint NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (topic, partition)
+);
+CREATE TABLE IF NOT EXISTS {TOPICS_TABLE} (
+    topic text PRIMARY KEY,
+    topic_id text NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE IF NOT EXISTS {APPLIED_TABLE} (
     event_id text PRIMARY KEY,
@@ -138,6 +150,20 @@ class SyncbackTransaction:
                 (topic, partition, next_offset),
             )
 
+    def reset_topic(self, topic: str, *, lost: bool, topic_id: str | None) -> None:
+        """``lost``: forget the topic's offsets (read from the start again).
+        Then remember ``topic_id`` as the topic's id (None: forget it)."""
+        if lost:
+            self._conn.execute(f"DELETE FROM {OFFSETS_TABLE} WHERE topic = %s", (topic,))
+        if topic_id is None:
+            self._conn.execute(f"DELETE FROM {TOPICS_TABLE} WHERE topic = %s", (topic,))
+            return
+        self._conn.execute(
+            f"INSERT INTO {TOPICS_TABLE} (topic, topic_id) VALUES (%s, %s)"
+            " ON CONFLICT (topic) DO UPDATE SET topic_id = excluded.topic_id, updated_at = now()",
+            (topic, topic_id),
+        )
+
     def raise_sequences(self) -> None:
         """Keep each legacy id sequence at or above the highest id written."""
         for table, top in self.written.items():
@@ -182,6 +208,10 @@ class LegacyStore:
             f"SELECT partition, next_offset FROM {OFFSETS_TABLE} WHERE topic = %s", (topic,)
         ).fetchall()
         return {int(p): int(o) for p, o in rows}
+
+    def stored_topic_id(self, topic: str) -> str | None:
+        row = self.conn.execute(f"SELECT topic_id FROM {TOPICS_TABLE} WHERE topic = %s", (topic,)).fetchone()
+        return None if row is None else str(row[0])
 
     @contextmanager
     def transaction(self, event_ids: list[str]) -> Iterator[SyncbackTransaction]:

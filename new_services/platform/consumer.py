@@ -14,7 +14,14 @@ own database, not in a Kafka consumer group, so:
   projection's idempotency keys (the event id, and each aggregate's id);
 - event types or versions this build does not know are counted and skipped,
   and a payload that breaks its contract is counted as rejected and logged:
-  the stream goes on.
+  the stream goes on;
+- a topic the broker lost and re-created (the embedded broker keeps topics
+  in memory) is noticed by its new topic id, at (re)sync, before every
+  batch is stored and on every idle heartbeat: its offsets go back to the
+  start in one transaction with the new id, the batch in hand is dropped,
+  the source seeks, and ``projection_state.topic_resets`` counts it (see
+  :mod:`new_services.platform.topic_identity`). The replay is absorbed by
+  the projection's idempotency.
 
 Two ports keep it testable without a broker: :class:`EventSource` (Kafka,
 see :class:`KafkaEventSource`) and :class:`Projection` (the service's read
@@ -37,6 +44,7 @@ from sqlalchemy.exc import OperationalError
 from new_services.contracts.codec import CONTRACTS, Codec, DecodedEvent, MalformedEvent, UnknownEventType
 from new_services.platform import state
 from new_services.platform.state import Position
+from new_services.platform.topic_identity import TopicCheck, check_topics, cluster_topic_ids
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +70,13 @@ class EventSource(Protocol):
 
     def lag(self) -> int | None:
         """Records not yet read across all partitions (``None``: unknown yet)."""
+
+    def topic_ids(self) -> dict[str, str | None]:
+        """Each topic's id as the client last saw it (``None``: unknown);
+        free, no request."""
+
+    def ends(self) -> dict[Position, int | None]:
+        """End offsets known from the last fetches (``None``: not known); free."""
 
     def close(self) -> None: ...
 
@@ -116,6 +131,7 @@ class Projector:
         self.projection, self.source, self.engine, self._codec = projection, source, engine, codec
         self._heartbeat_s, self._clock = heartbeat_s, clock
         self._generation = -1
+        self._topic_ids: dict[str, str] = {}
         self._last_heartbeat = float("-inf")
         self._stop = threading.Event()
 
@@ -128,8 +144,37 @@ class Projector:
         with self.engine.begin() as conn:
             self._generation = state.lock_generation(conn, consumer)
             offsets = state.read_offsets(conn, consumer)
+            stored_ids = state.read_topic_ids(conn, consumer)
+            found = check_topics(
+                stored_ids, self.source.topic_ids(), stored_offsets=offsets, ends=self.source.ends(), adopt=True
+            )
+            if not found.clean:
+                self._reset_topics(conn, found)
+                offsets = state.read_offsets(conn, consumer)
+                stored_ids = state.read_topic_ids(conn, consumer)
+        self._topic_ids = stored_ids
         self.source.seek(offsets)
         log.info("%s: generation %d, resuming from %d stored offsets", consumer, self._generation, len(offsets))
+
+    def _reset_topics(self, conn: Connection, found: TopicCheck) -> None:
+        """Store what ``found`` asks for (in the caller's transaction) and
+        say so once per lost topic."""
+        for topic, reason in found.lost.items():
+            log.warning(
+                "%s: topic %s was lost by the broker and re-created (%s): replaying it from the start",
+                self.projection.consumer,
+                topic,
+                reason,
+            )
+        state.reset_topics(conn, self.projection.consumer, found.lost, found.store)
+
+    def _reset_and_sync(self, found: TopicCheck) -> None:
+        """Reset the lost topics (one transaction, under the generation lock),
+        then seek: what the source had buffered of them is dropped."""
+        with self.engine.begin() as conn:
+            state.lock_generation(conn, self.projection.consumer)
+            self._reset_topics(conn, found)
+        self.sync()
 
     def run(self) -> None:
         """Until :meth:`request_stop`; a lost database is waited for, not fatal."""
@@ -168,14 +213,27 @@ class Projector:
             return
         self._last_heartbeat = self._clock()
         consumer = self.projection.consumer
+        found = TopicCheck()
         with self.engine.begin() as conn:
             generation = state.lock_generation(conn, consumer)
             if generation == self._generation:
+                found = check_topics(
+                    self._topic_ids,
+                    self.source.topic_ids(),
+                    stored_offsets=state.read_offsets(conn, consumer),
+                    ends=self.source.ends(),
+                )
+                if found.lost:
+                    self._reset_topics(conn, found)
                 state.record_heartbeat(conn, consumer, self.source.lag())
-        if generation != self._generation:
+        if generation != self._generation or found.lost:
             self.sync()
 
     def _apply(self, records: list[Record]) -> BatchOutcome:
+        found = check_topics(self._topic_ids, self.source.topic_ids())  # in memory: no query
+        if found.lost:  # the batch may come from either topic: dropped, the topic replayed from its start
+            self._reset_and_sync(found)
+            return BatchOutcome()
         outcome = BatchOutcome(records=len(records))
         events: list[DecodedEvent] = []
         positions: dict[Position, int] = {}
@@ -265,6 +323,7 @@ class KafkaEventSource:
             metadata_max_age_ms=5000,
         )
         self._topics = tuple(topics)
+        self._topic_wait_s = topic_wait_s
         self._partitions = self._wait_for_partitions(topic_wait_s)
 
     def _wait_for_partitions(self, timeout_s: float) -> list[Any]:
@@ -281,6 +340,9 @@ class KafkaEventSource:
             time.sleep(0.2)
 
     def seek(self, positions: dict[Position, int]) -> None:
+        """Assign every partition the topics have now (a re-created topic may
+        have another count) and seek; seeking drops what was buffered."""
+        self._partitions = self._wait_for_partitions(self._topic_wait_s)
         self._consumer.assign(self._partitions)
         for tp in self._partitions:
             offset = positions.get((tp.topic, tp.partition))
@@ -305,6 +367,15 @@ class KafkaEventSource:
                 return None
         lag: int = sum(max(0, highs[tp] - self._consumer.position(tp)) for tp in self._partitions)  # kafka: untyped
         return lag
+
+    def topic_ids(self) -> dict[str, str | None]:
+        """From the client's cluster metadata (kafka-python 3.x keeps the ids
+        of Metadata v10+ there; refreshed every ``metadata_max_age_ms``)."""
+        return cluster_topic_ids(self._consumer, self._topics)
+
+    def ends(self) -> dict[Position, int | None]:
+        """High watermarks of the assigned partitions (nothing before the first seek)."""
+        return {(tp.topic, tp.partition): self._consumer.highwater(tp) for tp in self._consumer.assignment()}
 
     def close(self) -> None:
         self._consumer.close()

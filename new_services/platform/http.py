@@ -70,6 +70,8 @@ def _readiness(conn: Connection, facts: ServiceFacts, head: str | None) -> dict[
         "events_skipped": status.events_skipped if status else 0,
         "events_rejected": status.events_rejected if status else 0,
         "generation": status.generation if status else 0,
+        # topics the broker lost and re-created, replayed from their start
+        "topic_resets": status.topic_resets if status else 0,
         "last_event_time": status.last_event_time.isoformat() if status and status.last_event_time else None,
         "rebuilt_at": status.rebuilt_at.isoformat() if status and status.rebuilt_at else None,
     }

@@ -6,6 +6,11 @@ written in the same transaction as the rows the events produced, so after a
 crash the projector resumes exactly after the last committed effect
 (exactly-once effect, whatever Kafka redelivers).
 
+``consumer_topics`` holds the broker's id of each topic the offsets were
+read from (see :mod:`new_services.platform.topic_identity`): a broker that
+lost its topics re-creates them under new ids, and the stored offsets then
+point into a topic they were never read from.
+
 ``projection_state`` is one row per projection: counters for ``services
 list``, the lag the projector last measured, a heartbeat, and a
 ``generation`` that a rebuild bumps. The projector locks this row at the
@@ -16,7 +21,7 @@ it holds and seeks back to the stored (reset) offsets.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -60,6 +65,16 @@ projection_state = Table(
     Column("last_event_time", DateTime(timezone=True), nullable=True),
     Column("heartbeat_at", DateTime(timezone=True), nullable=True),
     Column("rebuilt_at", DateTime(timezone=True), nullable=True),
+    #: topics found re-created under the stored offsets (broker lost), replayed from the start
+    Column("topic_resets", BigInteger, nullable=False, server_default=text("0")),
+)
+
+consumer_topics = Table(
+    "consumer_topics",
+    platform_metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("topic", String(255), primary_key=True),
+    Column("topic_id", String(64), nullable=False),
 )
 
 Position = tuple[str, int]  # (topic, partition)
@@ -79,6 +94,7 @@ class ProjectionStatus:
     last_event_time: datetime | None
     heartbeat_at: datetime | None
     rebuilt_at: datetime | None
+    topic_resets: int = 0
 
     def heartbeat_age_s(self, now: datetime | None = None) -> float | None:
         if self.heartbeat_at is None:
@@ -115,6 +131,39 @@ def store_offsets(conn: Connection, consumer: str, positions: dict[Position, int
         ),
         [{"consumer": consumer, "topic": t, "partition": p, "next_offset": o} for (t, p), o in positions.items()],
     )
+
+
+def read_topic_ids(conn: Connection, consumer: str) -> dict[str, str]:
+    rows = conn.execute(select(consumer_topics).where(consumer_topics.c.consumer == consumer))
+    return {r.topic: r.topic_id for r in rows}
+
+
+def reset_topics(conn: Connection, consumer: str, lost: Iterable[str], ids: dict[str, str]) -> None:
+    """In the caller's transaction: forget the offsets of the ``lost`` topics
+    (read from the start again), count them, and store ``ids`` (topic ->
+    id; a lost topic without one forgets its stored id)."""
+    lost = list(lost)
+    if lost:
+        conn.execute(
+            delete(consumer_offsets).where(consumer_offsets.c.consumer == consumer, consumer_offsets.c.topic.in_(lost))
+        )
+        conn.execute(
+            delete(consumer_topics).where(consumer_topics.c.consumer == consumer, consumer_topics.c.topic.in_(lost))
+        )
+        conn.execute(
+            update(projection_state)
+            .where(projection_state.c.consumer == consumer)
+            .values(topic_resets=projection_state.c.topic_resets + len(lost))
+        )
+    if ids:
+        stmt = insert(consumer_topics)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[consumer_topics.c.consumer, consumer_topics.c.topic],
+                set_={"topic_id": stmt.excluded.topic_id},
+            ),
+            [{"consumer": consumer, "topic": t, "topic_id": i} for t, i in ids.items()],
+        )
 
 
 def record_batch(

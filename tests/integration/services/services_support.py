@@ -78,6 +78,12 @@ class ListSource:
                 break
         return out
 
+    def topic_ids(self) -> dict[str, str | None]:
+        return {}
+
+    def ends(self) -> dict[Position, int | None]:
+        return {}
+
     def lag(self) -> int | None:
         return sum(len(v) - self.next[p] for p, v in self.partitions.items())
 

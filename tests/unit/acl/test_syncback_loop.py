@@ -74,8 +74,19 @@ class FakeSource(EventSource):
     def seek(self, partition: int, offset: int) -> None:
         self.position[partition] = offset
 
+    def rewind(self) -> None:
+        self.position = {}
+
+    def topic_id(self) -> str | None:
+        return self.id
+
+    def ends(self) -> dict[int, int | None]:
+        return {}
+
     def close(self) -> None:
         pass
+
+    id: str | None = None
 
 
 class FakeTransaction:
@@ -98,6 +109,11 @@ class FakeTransaction:
     def store_offsets(self, topic: str, offsets: dict[int, int]) -> None:
         self.db.offsets.update(offsets)
 
+    def reset_topic(self, topic: str, *, lost: bool, topic_id: str | None) -> None:
+        if lost:
+            self.db.offsets.clear()
+        self.db.topic_id = topic_id
+
 
 class FakeStore:
     def __init__(self) -> None:
@@ -105,6 +121,13 @@ class FakeStore:
         self.applied: set[str] = set()
         self.offsets: dict[int, int] = {}
         self.markers: list[list[str]] = []
+        self.topic_id: str | None = None
+
+    def stored_offsets(self, topic: str) -> dict[int, int]:
+        return dict(self.offsets)
+
+    def stored_topic_id(self, topic: str) -> str | None:
+        return self.topic_id
 
     @contextmanager
     def transaction(self, event_ids: list[str]) -> Iterator[FakeTransaction]:
@@ -201,3 +224,24 @@ def test_a_sale_whose_listing_never_comes_is_dead_lettered_after_the_wait():
     loop.run_once()
     [(topic, _, value, _)] = publisher.sent
     assert topic == "acl.dlq" and b"missing" in value and store.offsets == {0: 1}
+
+
+def test_a_recreated_topic_drops_the_batch_and_replays_from_the_start() -> None:
+    """The broker lost the topic and re-created it (new id): the batch in
+    hand may come from either topic, so nothing of it is applied; the
+    offsets go back to the start with the new id and the topic is read again."""
+    records = [Record(TOPIC, 0, n, b"k", message(listing(n))) for n in range(3)]
+    source, store = FakeSource(records), FakeStore()
+    loop = SyncbackLoop(source, store, FakePublisher([]), topic=TOPIC)  # type: ignore[arg-type]
+    source.id = "old"
+    assert loop.check_topic(adopt=True) is False
+    assert store.topic_id == "old"
+    loop.run_once()
+    assert store.offsets == {0: 3}
+    source.id = "new"
+    source.records = [Record(TOPIC, 0, n, b"k", message(listing(n + 10))) for n in range(5)]
+    source.position = {0: 3}  # the client went on at the old position
+    assert loop.run_once() == 0
+    assert (store.offsets, store.topic_id, loop.counters.topic_resets) == ({}, "new", 1)
+    assert loop.run_once() == 5  # from the start of the new topic
+    assert store.offsets == {0: 5}
