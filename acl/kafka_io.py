@@ -119,7 +119,17 @@ def make_consumer(bootstrap_servers: str, *, group_id: str | None, client_id: st
 class KafkaChangeSource(ChangeSource):
     """:class:`~acl.ports.ChangeSource` on a kafka-python consumer group
     subscribed to ``topics``; commits the offsets it is given, never the
-    consumer's positions (a poll moves those past unpublished records)."""
+    consumer's positions (a poll moves those past unpublished records).
+
+    A topic the broker lost and re-created under the same name (the embedded
+    broker's memory storage, after a restart) is read again from its start:
+    the client keeps its positions across the reconnect and would fetch the
+    new topic from the old offsets, skipping its head, which is the relay's
+    re-snapshot and the changes made meanwhile. Seen by the topic's id
+    changing in the client's metadata (``topic_identity``), after every
+    poll; that poll's records of the topic are dropped, since they were
+    fetched from the old positions. Translation is idempotent (same event ids
+    for the same change), so reading the snapshot again only repeats events."""
 
     def __init__(
         self, bootstrap_servers: str, topics: list[str], *, group_id: str, client_id: str, max_poll_records: int = 2000
@@ -127,11 +137,30 @@ class KafkaChangeSource(ChangeSource):
         self._consumer = make_consumer(
             bootstrap_servers, group_id=group_id, client_id=client_id, max_poll_records=max_poll_records
         )
+        self._topics = list(topics)
+        self._topic_ids: dict[str, str] = {}
+        self.topic_resets = 0
         self._consumer.subscribe(topics)
 
     def poll(self, timeout_ms: int) -> Sequence[SourceRecord]:
         batches = self._consumer.poll(timeout_ms=timeout_ms)
-        return [record for records in batches.values() for record in records]
+        lost = self._recreated_topics()
+        return [record for partition, records in batches.items() if partition.topic not in lost for record in records]
+
+    def _recreated_topics(self) -> set[str]:
+        """Topics whose id changed since the last poll; each is read again from its start."""
+        from new_services.platform.topic_identity import check_topics, cluster_topic_ids
+
+        current = cluster_topic_ids(self._consumer, self._topics)
+        lost = check_topics(self._topic_ids, current).lost
+        self._topic_ids.update({topic: id_ for topic, id_ in current.items() if id_ is not None})
+        for topic, why in lost.items():
+            log.warning("%s was re-created by the broker (%s): reading it again from its start", topic, why)
+            self.topic_resets += 1
+            for partition in self._consumer.assignment():
+                if partition.topic == topic:
+                    self._consumer.seek_to_beginning(partition)
+        return set(lost)
 
     def commit(self, offsets: Offsets, *, wait: bool = False) -> None:
         from kafka import TopicPartition
