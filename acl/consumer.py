@@ -116,7 +116,7 @@ class AclConsumer:
         self._stop.set()
 
     def run(self) -> int:
-        from acl.kafka_io import KafkaChangeSource, make_producer
+        from acl.kafka_io import KafkaChangeSource, TopicsRecreated, make_producer
 
         servers = self.settings.bootstrap_servers
         ensure_topics(
@@ -140,6 +140,11 @@ class AclConsumer:
         log.info("acl consumer started: group %s on %s", self.settings.group_id, servers)
         try:
             loop.run(self._stop)
+        except TopicsRecreated as exc:
+            # One line, no traceback: the expected end of a consumer whose broker lost its topics.
+            log.error("the broker lost its topics (%s): exiting so a fresh consumer reads them from the start", exc)
+            source.settle_before_leaving()
+            return 1
         except Exception:
             log.error("acl consumer failed: the unpublished batch is replayed on restart")
             raise

@@ -8,12 +8,21 @@ takes many times longer to join on Tansu (figures in docs/measured.md)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from acl.ports import ChangeSource, EventPublisher, Offsets, PublishError, SourceRecord
 
-__all__ = ["GROUP_TIMEOUTS", "KafkaChangeSource", "PublishError", "Publisher", "make_consumer", "make_producer"]
+__all__ = [
+    "GROUP_TIMEOUTS",
+    "KafkaChangeSource",
+    "PublishError",
+    "Publisher",
+    "TopicsRecreated",
+    "make_consumer",
+    "make_producer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -116,20 +125,28 @@ def make_consumer(bootstrap_servers: str, *, group_id: str | None, client_id: st
     )
 
 
+class TopicsRecreated(RuntimeError):
+    """The broker lost topics this consumer reads and created them again
+    (the embedded broker's memory storage, after a restart)."""
+
+
 class KafkaChangeSource(ChangeSource):
     """:class:`~acl.ports.ChangeSource` on a kafka-python consumer group
     subscribed to ``topics``; commits the offsets it is given, never the
     consumer's positions (a poll moves those past unpublished records).
 
-    A topic the broker lost and re-created under the same name (the embedded
-    broker's memory storage, after a restart) is read again from its start:
-    the client keeps its positions across the reconnect and would fetch the
-    new topic from the old offsets, skipping its head, which is the relay's
-    re-snapshot and the changes made meanwhile. Seen by the topic's id
-    changing in the client's metadata (``topic_identity``), after every
-    poll; that poll's records of the topic are dropped, since they were
-    fetched from the old positions. Translation is idempotent (same event ids
-    for the same change), so reading the snapshot again only repeats events."""
+    A topic the broker lost and re-created under the same name raises
+    :class:`TopicsRecreated` from ``poll``, before any record of that poll
+    is returned. Seen by the topic's id changing in the client's metadata
+    (``topic_identity``). Why not seek back and go on: the client keeps its
+    positions across the reconnect and would fetch the new topic from the
+    old offsets, skipping its head (the relay's re-snapshot and the changes
+    made meanwhile); and its membership of a group the broker no longer
+    knows was seen to stall it mid-way through the re-snapshot. A fresh
+    consumer (the process exits, its supervisor starts it again) joins the
+    new group, which has no committed offsets, and reads every topic from
+    its start; translation is idempotent (same event ids for the same
+    change), so the snapshot read again only repeats events."""
 
     def __init__(
         self, bootstrap_servers: str, topics: list[str], *, group_id: str, client_id: str, max_poll_records: int = 2000
@@ -139,28 +156,47 @@ class KafkaChangeSource(ChangeSource):
         )
         self._topics = list(topics)
         self._topic_ids: dict[str, str] = {}
-        self.topic_resets = 0
         self._consumer.subscribe(topics)
 
     def poll(self, timeout_ms: int) -> Sequence[SourceRecord]:
         batches = self._consumer.poll(timeout_ms=timeout_ms)
-        lost = self._recreated_topics()
-        return [record for partition, records in batches.items() if partition.topic not in lost for record in records]
+        self._check_topics()
+        return [record for records in batches.values() for record in records]
 
-    def _recreated_topics(self) -> set[str]:
-        """Topics whose id changed since the last poll; each is read again from its start."""
+    def settle_before_leaving(self, timeout_s: float = 15.0) -> bool:
+        """Let a group join in flight finish (records polled meanwhile are
+        dropped) before ``close``, up to ``timeout_s``; True if it did.
+
+        Why: after a broker restart the client rejoins the new broker's group
+        by itself. Closed in the middle of that join, it leaves a pending
+        member behind that its LeaveGroup cannot remove, and Tansu then holds
+        every later join of the group (seen: no assignment after 120 s). A
+        member that finished joining leaves cleanly, and the next process
+        joins in seconds. Reads kafka-python's coordinator state (no public
+        accessor); without it, waits the whole timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._consumer.poll(timeout_ms=200)
+            if self._group_stable():
+                return True
+        return False
+
+    def _group_stable(self) -> bool:
+        from kafka.coordinator.base import MemberState
+
+        coordinator = getattr(self._consumer, "_coordinator", None)
+        state, need_rejoin = getattr(coordinator, "state", None), getattr(coordinator, "need_rejoin", None)
+        return state is MemberState.STABLE and callable(need_rejoin) and not need_rejoin()
+
+    def _check_topics(self) -> None:
+        """Raise ``TopicsRecreated`` if a topic's id changed since the last poll."""
         from new_services.platform.topic_identity import check_topics, cluster_topic_ids
 
         current = cluster_topic_ids(self._consumer, self._topics)
         lost = check_topics(self._topic_ids, current).lost
         self._topic_ids.update({topic: id_ for topic, id_ in current.items() if id_ is not None})
-        for topic, why in lost.items():
-            log.warning("%s was re-created by the broker (%s): reading it again from its start", topic, why)
-            self.topic_resets += 1
-            for partition in self._consumer.assignment():
-                if partition.topic == topic:
-                    self._consumer.seek_to_beginning(partition)
-        return set(lost)
+        if lost:
+            raise TopicsRecreated("; ".join(f"{topic}: {why}" for topic, why in sorted(lost.items())))
 
     def commit(self, offsets: Offsets, *, wait: bool = False) -> None:
         from kafka import TopicPartition
