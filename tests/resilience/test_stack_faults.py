@@ -40,7 +40,9 @@ from market_stack_support import (
 )
 from stack_support import ClientThreads, RunningStack, admin, set_table, stack_env, start_stack, stop_stack
 
+from acl.relay_status import read_status
 from local_stack.processes import wait_until
+from migration_plan.parity import MARKET, PRICING, check_parity
 
 #: The first test also starts the module's stack (minutes on a loaded 2-core machine).
 pytestmark = pytest.mark.timeout(900)
@@ -400,4 +402,55 @@ def test_a_postgresql_restart_under_traffic_loses_nothing(fault_stack: RunningSt
     outcomes.unknown += sum(v for k, v in refused.items() if k.startswith("5"))
     assert_every_sale_once_everywhere(stack, trade, outcomes)
     assert world(stack.endpoints["databases"]["legacy"]) == before
+    set_table(stack, [], "resilience: back to legacy")
+
+
+def topic_resets(stack: RunningStack, service: str) -> int:
+    """Topics the service's projector found re-created by the broker and replayed."""
+    ready = httpx.get(f"{stack.endpoints['services'][service]}/readyz", timeout=10).json()
+    return int(ready.get("topic_resets", 0))
+
+
+def test_broker_loss_mid_stream_is_re_snapshotted_and_every_consumer_converges(fault_stack: RunningStack) -> None:
+    """The embedded broker (memory storage) SIGKILLed and started again
+    empty while sales and reads flow: the relay notices its marker topic is
+    gone and re-snapshots, the ACL re-translates, pricing's and the market's
+    projectors find their topics re-created and replay them; every sale once
+    everywhere, both parity checks pass, and no client sees an error (nothing
+    a client calls needs the broker)."""
+    stack = fault_stack
+    trade = open_trade(stack)
+    databases = stack.endpoints["databases"]
+    before = world(databases["legacy"])
+    set_table(stack, rate_routes("new") + market_table("legacy"), "resilience: reads from the services, broker loss")
+    resets = {service: topic_resets(stack, service) for service in ("pricing", "market")}
+    state = stack.state_dir / "cdc"
+    snapshots = int((read_status(state) or {"relay": {"resnapshots": 0}})["relay"]["resnapshots"])
+    pid = stack.endpoints["processes"]["kafka"]
+    with Stream(stack, trade, writers=2, readers=1) as stream:
+        stream.wait_for_sales(15, "sales before the broker's loss")
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: restarted(stack, "kafka", pid), timeout=60, what="strangler up to restart the broker")
+        wait_until(
+            lambda: int((read_status(state) or {"relay": {"resnapshots": 0}})["relay"]["resnapshots"]) > snapshots,
+            timeout=120,
+            what="the relay to re-snapshot into the new broker",
+            interval=0.5,
+        )
+        stream.wait_for_sales(25, "sales after the broker's loss")
+    outcomes = stream.outcomes
+    print(f"broker loss: {outcomes.summary()}")
+    assert outcomes.failures() == {}, outcomes.statuses
+    assert_every_sale_once_everywhere(stack, trade, outcomes)
+    for service in ("pricing", "market"):
+        wait_until(lambda s=service: topic_resets(stack, s) > resets[s], timeout=60, what=f"{service} to replay")
+    for spec, store in ((PRICING, databases["pricing"]), (MARKET, databases["market"])):
+        report = wait_until(
+            lambda spec=spec, store=store: (r := check_parity(spec, databases["legacy"], store)).in_parity and r,
+            timeout=120,
+            what=f"{spec.context} parity after the broker's loss",
+            interval=1.0,
+        )
+        assert report.in_parity
+    assert world(databases["legacy"]) == before
     set_table(stack, [], "resilience: back to legacy")
