@@ -9,6 +9,7 @@ the same server with ``postgres_server.create_database(name)``.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from local_stack.kafka import EmbeddedKafka
 from local_stack.postgres import EmbeddedPostgres
 
 SESSION_ROOTS = Path(tempfile.gettempdir()) / f"strangler-tests-{os.getuid()}"
@@ -66,6 +68,19 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedd
     root: Path = tmp_path_factory.mktemp("postgres")
     with EmbeddedPostgres(root / "data") as server:
         yield server
+
+
+@pytest.fixture
+def own_kafka(tmp_path: Path) -> Iterator[EmbeddedKafka]:
+    """A broker of the test's own, for tests that stop and start it again
+    (``stop()`` then ``start()``: a new, empty broker on the same port, as
+    after the embedded broker's restart)."""
+    broker = EmbeddedKafka(tmp_path / "kafka").start()
+    try:
+        yield broker
+    finally:
+        gc.collect()  # librdkafka producers sit in cycles: let them stop before the broker
+        broker.stop()
 
 
 @pytest.fixture(scope="session")

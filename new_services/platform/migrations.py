@@ -51,3 +51,36 @@ def run_env(target_metadata: MetaData) -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+# -- schema steps of the platform's own tables, shared by every service's scripts ---------------
+
+
+def add_topic_ids() -> None:
+    """The broker's topic ids next to the projector's stored offsets
+    (``consumer_topics``) and a counter of topics replayed after the broker
+    re-created them (``projection_state.topic_resets``); see
+    ``new_services/platform/topic_identity.py``. Called from each service's
+    revision that adds them: the tables are the platform's, the same in
+    every service."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.create_table(
+        "consumer_topics",
+        sa.Column("consumer", sa.String(64), primary_key=True),
+        sa.Column("topic", sa.String(255), primary_key=True),
+        sa.Column("topic_id", sa.String(64), nullable=False),
+    )
+    op.add_column(
+        "projection_state",
+        sa.Column("topic_resets", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    )
+
+
+def drop_topic_ids() -> None:
+    """The reverse of ``add_topic_ids``."""
+    from alembic import op
+
+    op.drop_column("projection_state", "topic_resets")
+    op.drop_table("consumer_topics")

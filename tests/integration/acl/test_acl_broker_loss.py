@@ -8,10 +8,6 @@ topic."""
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from acl.kafka_io import KafkaChangeSource, TopicsRecreated, make_producer
@@ -22,16 +18,6 @@ from local_stack.processes import wait_until
 TOPIC = "legacy.public.smp_sale"
 
 
-@pytest.fixture
-def kafka(tmp_path: Path) -> Iterator[EmbeddedKafka]:
-    broker = EmbeddedKafka(tmp_path / "kafka").start()
-    try:
-        yield broker
-    finally:
-        gc.collect()  # librdkafka producers sit in cycles: let them stop before the broker
-        broker.stop()
-
-
 def publish(kafka: EmbeddedKafka, numbers: range) -> None:
     producer = make_producer(kafka.bootstrap_servers, "test-acl-loss")
     for n in numbers:
@@ -39,22 +25,22 @@ def publish(kafka: EmbeddedKafka, numbers: range) -> None:
     producer.flush()
 
 
-def test_a_re_created_topic_stops_the_source_and_a_fresh_one_reads_it_whole(kafka: EmbeddedKafka) -> None:
-    ensure_topics(kafka.bootstrap_servers, {TOPIC: 1})
-    publish(kafka, range(1, 11))
-    source = KafkaChangeSource(kafka.bootstrap_servers, [TOPIC], group_id="acl-loss", client_id="acl-loss")
+def test_a_re_created_topic_stops_the_source_and_a_fresh_one_reads_it_whole(own_kafka: EmbeddedKafka) -> None:
+    ensure_topics(own_kafka.bootstrap_servers, {TOPIC: 1})
+    publish(own_kafka, range(1, 11))
+    source = KafkaChangeSource(own_kafka.bootstrap_servers, [TOPIC], group_id="acl-loss", client_id="acl-loss")
     try:
         assert read(source, 10, "the first ten records") == list(range(1, 11))
-        kafka.stop()
-        kafka.start()
-        ensure_topics(kafka.bootstrap_servers, {TOPIC: 1})
-        publish(kafka, range(101, 141))  # longer than the old positions before the source polls again
+        own_kafka.stop()
+        own_kafka.start()
+        ensure_topics(own_kafka.bootstrap_servers, {TOPIC: 1})
+        publish(own_kafka, range(101, 141))  # longer than the old positions before the source polls again
         with pytest.raises(TopicsRecreated, match=TOPIC):
             wait_until(lambda: source.poll(200) and False, timeout=60, what="the source to see the new topic")
         assert source.settle_before_leaving(), "the client's join of the new group never finished"
     finally:
         source.close()
-    fresh = KafkaChangeSource(kafka.bootstrap_servers, [TOPIC], group_id="acl-loss", client_id="acl-loss")
+    fresh = KafkaChangeSource(own_kafka.bootstrap_servers, [TOPIC], group_id="acl-loss", client_id="acl-loss")
     try:
         assert read(fresh, 40, "the forty records of the re-created topic") == list(range(101, 141))
     finally:

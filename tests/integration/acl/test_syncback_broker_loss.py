@@ -6,10 +6,7 @@ and apply each event once."""
 
 from __future__ import annotations
 
-import gc
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -40,16 +37,6 @@ def legacy_dsn(postgres_server: EmbeddedPostgres) -> str:
     return dsn
 
 
-@pytest.fixture
-def kafka(tmp_path: Path) -> Iterator[EmbeddedKafka]:
-    broker = EmbeddedKafka(tmp_path / "kafka").start()
-    try:
-        yield broker
-    finally:
-        gc.collect()  # librdkafka producers sit in cycles: let them stop before the broker
-        broker.stop()
-
-
 def topics(kafka: EmbeddedKafka) -> None:
     ensure_topics(kafka.bootstrap_servers, {MARKET: DOMAIN_PARTITIONS, DLQ_TOPIC: 1})
 
@@ -60,14 +47,14 @@ def listings(dsn: str) -> set[int]:
 
 
 def test_a_restarted_broker_is_replayed_from_the_start_even_when_longer_than_the_stored_offsets(
-    kafka: EmbeddedKafka, legacy_dsn: str
+    own_kafka: EmbeddedKafka, legacy_dsn: str
 ) -> None:
-    topics(kafka)
-    first = Market(kafka.bootstrap_servers).publish(*(opened(n) for n in range(1, 13)))
+    topics(own_kafka)
+    first = Market(own_kafka.bootstrap_servers).publish(*(opened(n) for n in range(1, 13)))
     store = LegacyStore(legacy_dsn)
     store.prepare()
-    source = KafkaEventSource(kafka.bootstrap_servers, MARKET, store.stored_offsets(MARKET), max_poll_records=500)
-    loop = SyncbackLoop(source, store, make_producer(kafka.bootstrap_servers, "test-syncback"), topic=MARKET)
+    source = KafkaEventSource(own_kafka.bootstrap_servers, MARKET, store.stored_offsets(MARKET), max_poll_records=500)
+    loop = SyncbackLoop(source, store, make_producer(own_kafka.bootstrap_servers, "test-syncback"), topic=MARKET)
     loop.check_topic(adopt=True)
     old_id = store.stored_topic_id(MARKET)
     assert old_id is not None
@@ -78,13 +65,13 @@ def test_a_restarted_broker_is_replayed_from_the_start_even_when_longer_than_the
     step_until(set(range(1, 13)), "the first 12 listings")
     assert sum(store.stored_offsets(MARKET).values()) == 12
 
-    kafka.stop()
-    kafka.start()
-    topics(kafka)
+    own_kafka.stop()
+    own_kafka.start()
+    topics(own_kafka)
     # The new topic, before sync-back looks: new market writes first, the
     # outbox redelivering two old events (same ids), then the ACL's
     # re-snapshot of the legacy rows (not the market's: passed over).
-    market = Market(kafka.bootstrap_servers)
+    market = Market(own_kafka.bootstrap_servers)
     market.publish(*(opened(n) for n in range(13, 61)))
     market.publish(*((first[i], opened(i + 1)) for i in (0, 1)))
     market.publish(*((str(uuid.uuid4()), opened(n)) for n in range(1, 13)), source="/strangler/acl/legacy-smp")

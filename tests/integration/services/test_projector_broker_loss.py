@@ -7,10 +7,6 @@ them from the start and converge, each sale counted once."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from services_support import cloudevent, item, sale
 from sqlalchemy import Engine, text
 
@@ -25,15 +21,6 @@ from new_services.pricing.domain.clock import MarketClock
 from new_services.pricing.service_layer.projection import PricingProjection
 
 TOPICS = ("smp.market.v1", "smp.catalog.v1")
-
-
-@pytest.fixture
-def kafka(tmp_path: Path) -> Iterator[EmbeddedKafka]:
-    broker = EmbeddedKafka(tmp_path / "kafka").start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
 
 
 def restart(kafka: EmbeddedKafka) -> None:
@@ -67,11 +54,11 @@ def run_until(projector: Projector, done: object, what: str, timeout: float = 30
 
 
 def test_a_restarted_broker_is_replayed_from_the_start_even_when_longer_than_the_stored_offsets(
-    kafka: EmbeddedKafka, pricing_engine: Engine
+    own_kafka: EmbeddedKafka, pricing_engine: Engine
 ) -> None:
     before = [item(1)] + [sale(n, minutes=n) for n in range(1, 21)]
-    publish(kafka.bootstrap_servers, before)
-    source = KafkaEventSource(kafka.bootstrap_servers, TOPICS, client_id="test-pricing", topic_wait_s=10)
+    publish(own_kafka.bootstrap_servers, before)
+    source = KafkaEventSource(own_kafka.bootstrap_servers, TOPICS, client_id="test-pricing", topic_wait_s=10)
     projector = Projector(PricingProjection(MarketClock.named("Europe/Paris")), source, pricing_engine, heartbeat_s=0.2)
     projector.sync()
     run_until(projector, lambda: sales_and_trades(pricing_engine) == (20, 20), "the first 20 sales")
@@ -80,10 +67,10 @@ def test_a_restarted_broker_is_replayed_from_the_start_even_when_longer_than_the
         old_ids = state.read_topic_ids(conn, "pricing")
     assert set(old_ids) == set(TOPICS)
 
-    restart(kafka)
+    restart(own_kafka)
     # the re-snapshot (the same 20 sales, new event ids) and 60 new sales, before the projector looks
     after = [item(1)] + [sale(n, minutes=n) for n in range(1, 81)]
-    publish(kafka.bootstrap_servers, after)
+    publish(own_kafka.bootstrap_servers, after)
     run_until(projector, lambda: sales_and_trades(pricing_engine) == (80, 80), "all 80 sales after the restart")
 
     with pricing_engine.connect() as conn:

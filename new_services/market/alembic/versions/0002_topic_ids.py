@@ -9,8 +9,7 @@ Revision ID: 0002
 Revises: 0001
 """
 
-import sqlalchemy as sa
-from alembic import op
+from new_services.platform.migrations import add_topic_ids, drop_topic_ids
 
 revision = "0002"
 down_revision = "0001"
@@ -19,18 +18,8 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "consumer_topics",
-        sa.Column("consumer", sa.String(64), primary_key=True),
-        sa.Column("topic", sa.String(255), primary_key=True),
-        sa.Column("topic_id", sa.String(64), nullable=False),
-    )
-    op.add_column(
-        "projection_state",
-        sa.Column("topic_resets", sa.BigInteger, nullable=False, server_default=sa.text("0")),
-    )
+    add_topic_ids()
 
 
 def downgrade() -> None:
-    op.drop_column("projection_state", "topic_resets")
-    op.drop_table("consumer_topics")
+    drop_topic_ids()
