@@ -28,6 +28,7 @@ from local_stack.kafka import EmbeddedKafka
 from local_stack.net import port_in_use
 from local_stack.postgres import EmbeddedPostgres
 from local_stack.processes import ChildFailed, ManagedProcess, http_ok, wait_until
+from local_stack.restart_policy import Decision, RestartPolicy
 from local_stack.services import NEW_SERVICES, ServiceSpec
 from local_stack.settings import StackSettings
 from local_stack.state_dir import StateDir
@@ -37,8 +38,6 @@ from strangler_settings import EnvSettings
 
 Say = Callable[[str], None]
 
-#: A new service's process that dies is restarted, at most this many times a minute.
-RESTARTS_PER_MINUTE = 5
 
 LEGACY_DATABASE = "smp"
 CONTROL_DATABASE = "strangler_control"
@@ -88,7 +87,7 @@ class LocalStack:
         #: Children restarted when they die (the new services: their state is in
         #: their database, so a restart resumes where they were).
         self.restartable: set[str] = set()
-        self._restarts: dict[str, list[float]] = {}
+        self.restart_policy = RestartPolicy()
         self.postgres: EmbeddedPostgres | None = None
         self.kafka: EmbeddedKafka | None = None
 
@@ -417,23 +416,27 @@ class LocalStack:
 
     def watch(self, *, poll_interval: float = 0.5) -> None:
         """Block while every child is alive; raise ``ChildFailed`` if one dies
-        (a signal handler ends the wait by raising). A new service's process
-        that dies is restarted (at most ``RESTARTS_PER_MINUTE`` times a
-        minute), the way a service supervisor would."""
+        for good (a signal handler ends the wait by raising). A part that
+        dies is restarted, the way a service supervisor would, with a growing
+        delay, and given up on only if it keeps dying (``restart_policy``)."""
         while True:
             self._restart_embedded_servers()
             for child in self.children:
                 if child.name in self.restartable and child.exit_code is not None:
                     self._restart(child)
-                child.check_alive()
+                if child.name not in self.restartable or child.exit_code is None:
+                    child.check_alive()
             time.sleep(poll_interval)
 
     def _restart(self, child: ManagedProcess) -> None:
-        if not self._may_restart(child.name):
-            return  # restarting in a loop helps nobody: check_alive() fails the stack
-        self.say(f"{child.name} exited with code {child.exit_code}; restarting it")
-        child.start()
-        self._restarted()
+        decision = self.restart_policy.decide(child.name, time.monotonic())
+        if decision is Decision.GIVE_UP:
+            child.check_alive()  # raises ChildFailed with its log tail
+        if decision is Decision.RESTART:
+            self.say(f"{child.name} exited with code {child.exit_code}; restarting it")
+            child.start()
+            self.restart_policy.restarted(child.name, time.monotonic())
+            self._restarted()
 
     def _restart_embedded_servers(self) -> None:
         """PostgreSQL and the broker, when embedded, are restarted like the
@@ -449,20 +452,14 @@ class LocalStack:
         for name, server in servers:
             if server is None or server.exit_code is None:
                 continue
-            if not self._may_restart(name):
-                raise ChildFailed(f"{name} exited with code {server.exit_code} {RESTARTS_PER_MINUTE} times in a minute")
-            self.say(f"{name} exited with code {server.exit_code}; restarting it")
-            server.restart()
-            self._restarted()
-
-    def _may_restart(self, name: str) -> bool:
-        """At most ``RESTARTS_PER_MINUTE`` restarts of ``name`` a minute; counts this one."""
-        now = time.monotonic()
-        recent = [at for at in self._restarts.get(name, []) if now - at < 60.0]
-        if len(recent) >= RESTARTS_PER_MINUTE:
-            return False
-        self._restarts[name] = [*recent, now]
-        return True
+            decision = self.restart_policy.decide(name, time.monotonic())
+            if decision is Decision.GIVE_UP:
+                raise ChildFailed(f"{name} keeps exiting (code {server.exit_code}); giving up")
+            if decision is Decision.RESTART:
+                self.say(f"{name} exited with code {server.exit_code}; restarting it")
+                server.restart()
+                self.restart_policy.restarted(name, time.monotonic())
+                self._restarted()
 
     def _restarted(self) -> None:
         """A part has a new pid: endpoints.json says so (tests and ``strangler status`` read it)."""
