@@ -29,6 +29,9 @@ def database_from_url(url: str) -> dict[str, object]:
         "PORT": str(db.port),
         "OPTIONS": db.options,
         "CONN_MAX_AGE": 60,
+        # A kept connection is checked before a request reuses it: after a database restart
+        # the first request of each worker would otherwise fail (docs/resilience.md).
+        "CONN_HEALTH_CHECKS": True,
         "ATOMIC_REQUESTS": False,
     }
 
