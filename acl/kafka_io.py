@@ -163,7 +163,7 @@ class KafkaChangeSource(ChangeSource):
         self._check_topics()
         return [record for records in batches.values() for record in records]
 
-    def settle_before_leaving(self, timeout_s: float = 15.0) -> bool:
+    def settle_before_leaving(self, timeout_s: float = 30.0) -> bool:
         """Let a group join in flight finish (records polled meanwhile are
         dropped) before ``close``, up to ``timeout_s``; True if it did.
 
