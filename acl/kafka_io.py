@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from acl.ports import ChangeSource, EventPublisher, Offsets, PublishError, SourceRecord
+from new_services.platform.topic_identity import check_topics, cluster_topic_ids
 
 __all__ = [
     "GROUP_TIMEOUTS",
@@ -190,8 +191,6 @@ class KafkaChangeSource(ChangeSource):
 
     def _check_topics(self) -> None:
         """Raise ``TopicsRecreated`` if a topic's id changed since the last poll."""
-        from new_services.platform.topic_identity import check_topics, cluster_topic_ids
-
         current = cluster_topic_ids(self._consumer, self._topics)
         lost = check_topics(self._topic_ids, current).lost
         self._topic_ids.update({topic: id_ for topic, id_ in current.items() if id_ is not None})

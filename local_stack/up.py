@@ -429,14 +429,8 @@ class LocalStack:
             time.sleep(poll_interval)
 
     def _restart(self, child: ManagedProcess) -> None:
-        decision = self.restart_policy.decide(child.name, time.monotonic())
-        if decision is Decision.GIVE_UP:
+        if not self._restart_when_due(child.name, child.exit_code, child.start):
             child.check_alive()  # raises ChildFailed with its log tail
-        if decision is Decision.RESTART:
-            self.say(f"{child.name} exited with code {child.exit_code}; restarting it")
-            child.start()
-            self.restart_policy.restarted(child.name, time.monotonic())
-            self._restarted()
 
     def _restart_embedded_servers(self) -> None:
         """PostgreSQL and the broker, when embedded, are restarted like the
@@ -452,19 +446,21 @@ class LocalStack:
         for name, server in servers:
             if server is None or server.exit_code is None:
                 continue
-            decision = self.restart_policy.decide(name, time.monotonic())
-            if decision is Decision.GIVE_UP:
+            if not self._restart_when_due(name, server.exit_code, server.restart):
                 raise ChildFailed(f"{name} keeps exiting (code {server.exit_code}); giving up")
-            if decision is Decision.RESTART:
-                self.say(f"{name} exited with code {server.exit_code}; restarting it")
-                server.restart()
-                self.restart_policy.restarted(name, time.monotonic())
-                self._restarted()
 
-    def _restarted(self) -> None:
-        """A part has a new pid: endpoints.json says so (tests and ``strangler status`` read it)."""
-        self.endpoints.processes = self._pids()
-        self.state.write_endpoints(self.endpoints.as_json())
+    def _restart_when_due(self, name: str, exit_code: int | None, start: Callable[[], object]) -> bool:
+        """Restart the dead part ``name`` with ``start`` once its back-off
+        has passed (``restart_policy``); False when the policy gives up on it."""
+        decision = self.restart_policy.decide(name, time.monotonic())
+        if decision is Decision.RESTART:
+            self.say(f"{name} exited with code {exit_code}; restarting it")
+            start()
+            self.restart_policy.restarted(name, time.monotonic())
+            # a part has a new pid: endpoints.json says so (tests and `strangler status` read it)
+            self.endpoints.processes = self._pids()
+            self.state.write_endpoints(self.endpoints.as_json())
+        return decision is not Decision.GIVE_UP
 
     def stop(self) -> None:
         """Stop every started part, newest first. Safe to call twice."""
